@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Make sure the services the test suite talks to are up: PostgreSQL on 127.0.0.1:5432 (database `test`).
+set -uo pipefail
+if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  if command -v pg_ctlcluster >/dev/null; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+  for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+exit 0

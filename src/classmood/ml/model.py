@@ -1,0 +1,137 @@
+"""The emotion CNN: a small residual network for 48x48 grey faces.
+
+The architecture is described by :class:`ModelConfig`, which is saved inside every
+checkpoint so a checkpoint alone rebuilds its network (as in nanoGPT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from classmood.labels import NUM_CLASSES
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the network; every field is stored in checkpoints."""
+
+    name: str = "cm-small"
+    stem: int = 32
+    widths: tuple[int, ...] = (48, 96, 192)
+    blocks: tuple[int, ...] = (1, 1, 1)
+    stem_stride: int = 1
+    dropout: float = 0.2
+    input_size: int = 48
+    num_classes: int = NUM_CLASSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        fields = dict(data)
+        for key in ("widths", "blocks"):
+            fields[key] = tuple(fields[key])
+        return cls(**fields)
+
+
+VARIANTS: dict[str, ModelConfig] = {
+    "cm-tiny": ModelConfig(name="cm-tiny", stem=16, widths=(32, 64, 128), blocks=(1, 1, 1)),
+    "cm-small": ModelConfig(name="cm-small", stem=32, widths=(48, 96, 192), blocks=(1, 1, 1)),
+    "cm-base": ModelConfig(name="cm-base", stem=32, widths=(64, 128, 256), blocks=(1, 1, 1)),
+    "cm-deep": ModelConfig(name="cm-deep", stem=32, widths=(64, 128, 256), blocks=(1, 2, 2)),
+}
+
+
+def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with an identity shortcut (ResNet basic block)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = conv_bn(channels, channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        nn.init.zeros_(self.bn2.weight)  # start as identity: faster, stabler early training
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.bn2(self.conv2(self.conv1(x))))
+
+
+class EmotionNet(nn.Module):
+    """Stem at full resolution, then stages that halve the size and widen.
+
+    Each stage: max-pool /2, a 3x3 conv to the new width, residual blocks.
+    Global average pooling and a linear layer give the seven logits.
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ModelConfig()
+        cfg = self.config
+        layers: list[nn.Module] = [conv_bn(1, cfg.stem, stride=cfg.stem_stride)]
+        cin = cfg.stem
+        for width, depth in zip(cfg.widths, cfg.blocks, strict=True):
+            layers.append(nn.MaxPool2d(2))
+            layers.append(conv_bn(cin, width))
+            layers.extend(ResidualBlock(width) for _ in range(depth))
+            cin = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cin, cfg.num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map normalised faces (N, 1, H, W) to logits (N, num_classes)."""
+        return self.head(self.features(x))
+
+
+def build_model(name_or_config: str | ModelConfig = "cm-small") -> EmotionNet:
+    if isinstance(name_or_config, ModelConfig):
+        return EmotionNet(name_or_config)
+    if name_or_config not in VARIANTS:
+        raise ValueError(f"unknown model {name_or_config!r}; choose from {', '.join(VARIANTS)}")
+    return EmotionNet(VARIANTS[name_or_config])
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: EmotionNet) -> int:
+    """Multiply-accumulates of one forward pass on one face (convolutions and linear layers)."""
+    macs = 0
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal macs
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            macs += output.numel() * k
+        elif isinstance(module, nn.Linear):
+            macs += module.in_features * module.out_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        size = model.config.input_size
+        model(torch.zeros(1, 1, size, size))
+    model.train(was_training)
+    for h in handles:
+        h.remove()
+    return macs

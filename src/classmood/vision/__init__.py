@@ -1,0 +1,1 @@
+"""Inference library of ClassMood: numpy, OpenCV and onnxruntime only (no PyTorch)."""
