@@ -1,0 +1,72 @@
+"""Fixtures for the model tests: small FER2013 files in each of the three layouts, built at test time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from classmood.labels import FER2013_TO_INDEX, LABELS
+
+FER2013_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fer2013"
+USAGE_NAMES = ("Training", "PublicTest", "PrivateTest")
+
+
+def synthetic_fer(n: int = 84, seed: int = 0) -> dict[str, np.ndarray]:
+    """Arrays shaped like fer2013.npz: random faces, FER2013 label codes, usage codes."""
+    rng = np.random.default_rng(seed)
+    return {"pixels": rng.integers(0, 256, (n, 48, 48), dtype=np.uint8),
+            "labels": (np.arange(n) % 7).astype(np.uint8),
+            "usage": np.repeat(np.arange(3, dtype=np.uint8), n // 3)}
+
+
+@pytest.fixture(scope="session")
+def fer_arrays() -> dict[str, np.ndarray]:
+    return synthetic_fer()
+
+
+@pytest.fixture(scope="session")
+def fer_npz(tmp_path_factory: pytest.TempPathFactory, fer_arrays: dict[str, np.ndarray]) -> Path:
+    path = tmp_path_factory.mktemp("npz") / "fer2013.npz"
+    np.savez_compressed(path, **fer_arrays)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fer_csv(tmp_path_factory: pytest.TempPathFactory, fer_arrays: dict[str, np.ndarray]) -> Path:
+    path = tmp_path_factory.mktemp("csv") / "fer2013.csv"
+    rows = ["emotion,pixels,Usage"]
+    for pix, lab, use in zip(fer_arrays["pixels"], fer_arrays["labels"], fer_arrays["usage"], strict=True):
+        rows.append(f"{lab},{' '.join(map(str, pix.ravel()))},{USAGE_NAMES[use]}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fer_folders(tmp_path_factory: pytest.TempPathFactory, fer_arrays: dict[str, np.ndarray]) -> Path:
+    """The Kaggle image-folder layout: train/<class>/*.png (Training+PublicTest), test/<class>/*.png."""
+    root = tmp_path_factory.mktemp("folders")
+    for i, (pix, code, use) in enumerate(zip(*fer_arrays.values(), strict=True)):
+        sub = "test" if use == 2 else "train"
+        folder = root / sub / LABELS[FER2013_TO_INDEX[int(code)]].lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{i:05d}.png"), pix)
+    return root
+
+
+@pytest.fixture(scope="session")
+def learnable_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few hundred faces whose class shows as a bright horizontal band: a run can learn it quickly."""
+    rng = np.random.default_rng(1)
+    n = 420
+    labels = np.arange(n) % 7
+    pixels = rng.normal(90, 20, (n, 48, 48))
+    for i, c in enumerate(labels):
+        pixels[i, 6 * c + 2 : 6 * c + 7, :] += 120
+    data = {"pixels": pixels.clip(0, 255).astype(np.uint8), "labels": labels.astype(np.uint8),
+            "usage": np.where(np.arange(n) < 350, 0, 1).astype(np.uint8)}
+    path = tmp_path_factory.mktemp("learnable") / "fer2013.npz"
+    np.savez_compressed(path, **data)
+    return path

@@ -1,0 +1,70 @@
+"""The CNN: shapes, size budget, a tiny training run that learns, ONNX export parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is in the `train` extra")
+
+from classmood.labels import NUM_CLASSES  # noqa: E402
+from classmood.ml.export import export_onnx  # noqa: E402
+from classmood.ml.model import VARIANTS, build_model, count_macs, count_parameters  # noqa: E402
+from classmood.ml.train import TrainConfig, load_checkpoint, train  # noqa: E402
+from classmood.vision.classifier import EmotionClassifier  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_forward_shape_and_finite(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    x = torch.randn(5, 1, 48, 48)
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (5, NUM_CLASSES)
+    assert torch.isfinite(y).all()
+    model.train()
+    model(torch.randn(2, 1, 48, 48)).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_shipped_variant_fits_the_budget() -> None:
+    model = build_model("cm-small")
+    assert count_parameters(model) <= 1_500_000
+    assert 2 * count_macs(model) <= 200_000_000  # ~100 MMACs (about 100 M multiply-adds) per face
+
+
+def test_tiny_training_run_lowers_the_loss_and_resumes(learnable_npz: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(model="cm-tiny", epochs=4, batch_size=32, lr=0.05, warmup_epochs=0.5, bf16=False)
+    summary = train(learnable_npz, tmp_path, cfg, log=lambda _: None)
+    losses = [h["loss"] for h in summary["history"]]
+    assert losses[-1] < 0.8 * losses[0], losses
+    assert summary["best_public_acc"] > 0.5  # chance is 1/7
+    assert json.loads((tmp_path / "summary.json").read_text())["epochs"] == 4
+    # Resuming a finished run with more epochs continues from the saved epoch.
+    longer = train(learnable_npz, tmp_path, TrainConfig(**{**cfg.to_dict(), "epochs": 5,
+                                                          "augment": cfg.augment}), resume=True,
+                   log=lambda _: None)
+    assert [h["epoch"] for h in longer["history"]] == [1, 2, 3, 4, 5]
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best.config.name == "cm-tiny"
+
+
+def test_onnx_export_matches_pytorch_with_a_dynamic_batch(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("cm-small").eval()
+    report = export_onnx(model, tmp_path / "m.onnx")
+    assert report["max_abs_diff"] <= 1e-4
+    clf = EmotionClassifier(tmp_path / "m.onnx")
+    faces = np.random.default_rng(0).integers(0, 256, (9, 48, 48), dtype=np.uint8)
+    from classmood.vision.preprocess import faces_to_input
+
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(faces_to_input(faces))), dim=1).numpy()
+    for n in (1, 9):
+        np.testing.assert_allclose(clf.predict(faces[:n]), expected[:n], atol=1e-4)
+    assert clf.metadata["parameters"] == count_parameters(model)
+    assert clf.metadata["input"]["shape"] == [None, 1, 48, 48]
