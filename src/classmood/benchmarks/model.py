@@ -73,15 +73,15 @@ def speed_figures(make: Callable[[int], Predict], faces: Faces, seconds: float) 
     return out
 
 
-def _ours(model_path: Path | None) -> tuple[Callable[[int], Predict], dict[str, Any]]:
+def _ours(model_path: Path | None, precision: str = "int8") -> tuple[Callable[[int], Predict], dict[str, Any]]:
     from classmood.vision.classifier import EmotionClassifier
 
     def make(threads: int) -> Predict:
-        return EmotionClassifier(model_path, threads=threads, batch_size=BATCH).predict
+        return EmotionClassifier(model_path, threads=threads, batch_size=BATCH, precision=precision).predict
 
-    clf = EmotionClassifier(model_path)
+    clf = EmotionClassifier(model_path, precision=precision)
     config = clf.metadata.get("model_config") or {}
-    info = {"name": "classmood " + str(config.get("name", "cnn")), "path": str(clf.path),
+    info = {"name": f"classmood {config.get('name', 'cnn')} {precision if model_path is None else ''}".strip(), "path": str(clf.path),
             "parameters": clf.metadata.get("parameters"), "macs": clf.metadata.get("macs")}
     return make, info
 
@@ -106,6 +106,8 @@ def run_model_bench(data: str | Path, *, seconds: float = 3.0, model_path: Path 
                               "machine": _machine(), "models": {}}
     peers: list[tuple[str, Callable[[], tuple[Callable[[int], Predict], dict[str, Any]]]]] = [
         ("classmood", lambda: _ours(model_path)), ("fer", _fer)]
+    if model_path is None:  # the shipped model in both precisions
+        peers.insert(1, ("classmood-fp32", lambda: _ours(None, "fp32")))
     for key, build in peers:
         try:
             make, info = build()

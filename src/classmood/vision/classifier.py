@@ -24,9 +24,29 @@ from classmood.vision.preprocess import faces_to_input
 MODEL_FILE = "emotion_cnn.onnx"
 
 
-def default_model_path() -> Path:
-    """Path of the ONNX model shipped inside the package."""
-    return Path(str(resources.files("classmood.vision") / "assets" / MODEL_FILE))
+PRECISIONS = ("int8", "fp32")
+
+
+def default_model_path(precision: str = "int8") -> Path:
+    """Path of the ONNX model shipped inside the package.
+
+    ``fp32`` is the exported network (checked against PyTorch); ``int8`` (the default) is its
+    statically quantised copy: about 3x faster on CPUs with the same accuracy (see the model card).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    fp32 = Path(str(resources.files("classmood.vision") / "assets" / MODEL_FILE))
+    return int8_path(fp32) if precision == "int8" else fp32
+
+
+def int8_path(fp32_path: str | Path) -> Path:
+    """Where the int8 copy of an ONNX model lives: ``x.onnx`` -> ``x.int8.onnx``.
+
+    >>> int8_path("m/emotion_cnn.onnx").name
+    'emotion_cnn.int8.onnx'
+    """
+    path = Path(fp32_path)
+    return path.with_name(path.stem + ".int8" + path.suffix)
 
 
 class EmotionClassifier:
@@ -39,8 +59,8 @@ class EmotionClassifier:
     """
 
     def __init__(self, model_path: str | Path | None = None, *, threads: int | None = None,
-                 batch_size: int = 256) -> None:
-        path = Path(model_path) if model_path else default_model_path()
+                 batch_size: int = 256, precision: str = "int8") -> None:
+        path = Path(model_path) if model_path else default_model_path(precision)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: emotion model not found")
         options = ort.SessionOptions()
@@ -64,7 +84,9 @@ class EmotionClassifier:
             return np.zeros((0, len(self.labels)), np.float32)
         parts = [self._session.run(None, {self._input: x[i : i + self.batch_size]})[0]
                  for i in range(0, len(x), self.batch_size)]
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        probs = np.concatenate(parts).astype(np.float32, copy=False)
+        # The int8 model's softmax comes in steps of 1/256, so rows can sum to 0.996-1.004: renormalise.
+        return probs / probs.sum(axis=1, keepdims=True)
 
     def predict_labels(self, faces: npt.NDArray[np.uint8] | list[npt.NDArray[np.uint8]]) -> list[str]:
         """Return the most likely emotion name for each face."""

@@ -1,0 +1,68 @@
+"""Post-training int8 quantisation of the exported ONNX model (onnxruntime's static quantiser).
+
+Static quantisation with per-channel int8 weights and uint8 activations, in onnxruntime's
+operator-oriented format (QLinearConv etc.), runs the network on integer kernels (VNNI where
+the CPU has it). The activation ranges are calibrated on Training faces only, so neither test
+split influences the quantised model. The result is checked by accuracy on PublicTest by the
+caller (``classmood export --int8``), never on PrivateTest.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+import onnxruntime as ort
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from classmood.vision.preprocess import faces_to_input
+
+
+class _FaceReader(CalibrationDataReader):
+    """Feeds calibration faces to the quantiser in batches."""
+
+    def __init__(self, input_name: str, x: npt.NDArray[np.float32], batch: int = 64) -> None:
+        self.input_name, self.x, self.batch, self.pos = input_name, x, batch, 0
+
+    def get_next(self) -> dict[str, npt.NDArray[np.float32]] | None:
+        if self.pos >= len(self.x):
+            return None
+        chunk = self.x[self.pos : self.pos + self.batch]
+        self.pos += self.batch
+        return {self.input_name: chunk}
+
+
+def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration_faces: npt.NDArray[np.uint8]) -> Path:
+    """Write an int8 copy of ``fp32_path`` calibrated on uint8 grey faces (N, 48, 48); keeps the metadata."""
+    src, out = Path(fp32_path), Path(out_path)
+    input_name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(src), str(pre))
+        quantize_static(str(pre), str(out), _FaceReader(input_name, faces_to_input(calibration_faces)),
+                        quant_format=QuantFormat.QOperator, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    _copy_metadata(src, out, {"precision": "int8 (static, per-channel weights, calibrated on 2048 Training faces)"})
+    return out
+
+
+def _copy_metadata(src: Path, out: Path, extra: dict[str, Any]) -> None:
+    source, target = onnx.load(str(src)), onnx.load(str(out))
+    del target.metadata_props[:]
+    for prop in source.metadata_props:
+        target.metadata_props.add(key=prop.key, value=prop.value)
+    for key, value in extra.items():
+        target.metadata_props.add(key=key, value=str(value))
+    onnx.save(target, str(out))
+
+
+def calibration_sample(pixels: npt.NDArray[np.uint8], n: int = 2048, seed: int = 0) -> npt.NDArray[np.uint8]:
+    """A fixed random sample of Training faces for calibration."""
+    rng = np.random.default_rng(seed)
+    return pixels[rng.choice(len(pixels), size=min(n, len(pixels)), replace=False)]

@@ -1,0 +1,67 @@
+"""The shipped ONNX model through the public API, without PyTorch: labels, shapes, threads, accuracy."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classmood import LABELS, EmotionClassifier
+from classmood.vision.classifier import default_model_path
+
+FER2013_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fer2013"
+
+
+@pytest.fixture(scope="module")
+def clf() -> EmotionClassifier:
+    return EmotionClassifier()
+
+
+def test_labels_and_metadata_travel_with_the_model(clf: EmotionClassifier) -> None:
+    assert clf.labels == list(LABELS) == ["Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"]
+    assert clf.metadata["labels"] == clf.labels
+    assert clf.metadata["parameters"] <= 1_500_000
+    assert default_model_path().is_file()
+
+
+def test_predict_returns_probabilities_for_any_crop_size(clf: EmotionClassifier) -> None:
+    rng = np.random.default_rng(0)
+    probs = clf.predict(rng.integers(0, 256, (300, 48, 48), dtype=np.uint8))  # more than one internal batch
+    assert probs.shape == (300, 7) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    big = clf.predict(rng.integers(0, 256, (2, 96, 80), dtype=np.uint8))
+    assert big.shape == (2, 7)
+    assert clf.predict(np.zeros((0, 48, 48), np.uint8)).shape == (0, 7)
+    assert clf.predict(np.full((1, 48, 48), 0, np.uint8)).shape == (1, 7)  # flat crop: finite, no NaN
+    assert np.isfinite(clf.predict(np.zeros((1, 48, 48), np.uint8))).all()
+    with pytest.raises(ValueError, match="grey faces"):
+        clf.predict(np.zeros((2, 48, 48, 3), np.uint8))
+
+
+def test_predict_is_safe_from_several_threads(clf: EmotionClassifier) -> None:
+    faces = np.random.default_rng(1).integers(0, 256, (40, 48, 48), dtype=np.uint8)
+    serial = [clf.predict(faces[i : i + 10]) for i in range(0, 40, 10)]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(clf.predict, [faces[i : i + 10] for i in range(0, 40, 10)]))
+    for a, b in zip(serial, parallel, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="emotion model not found"):
+        EmotionClassifier(tmp_path / "nope.onnx")
+
+
+@pytest.mark.fer2013
+@pytest.mark.skipif(not (FER2013_DIR / "fer2013.npz").is_file(),
+                    reason=f"FER2013 not found at {FER2013_DIR} (see its README); the accuracy check needs it")
+def test_shipped_model_reaches_70_percent_on_private_test() -> None:
+    from classmood.evaluation import evaluate_onnx
+
+    result = evaluate_onnx(FER2013_DIR, split="PrivateTest")
+    metrics = result.metrics
+    assert metrics.accuracy >= 0.70, f"PrivateTest accuracy {metrics.accuracy:.4f}"
+    assert metrics.macro_f1 >= 0.60
+    assert min(metrics.recall) > 0.0, "a class collapsed to zero recall"
