@@ -1,0 +1,1 @@
+"""The analytics feature of the ClassMood server."""

@@ -1,0 +1,97 @@
+"""The FastAPI application factory.
+
+>>> from classmood.config import Settings
+>>> app = create_app(Settings(database_url="sqlite://", secret_key="s" * 32))
+>>> app.title
+'ClassMood'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from classmood import __version__
+from classmood.config import Settings, load_settings
+from classmood.server.accounts.router import router as accounts_router
+from classmood.server.analytics.router import router as analytics_router
+from classmood.server.courses.router import router as courses_router
+from classmood.server.db import make_engine, make_session_factory, upgrade
+from classmood.server.deps import ServerState
+from classmood.server.errors import DomainError
+from classmood.server.live.broker import make_broker
+from classmood.server.live.router import router as live_router
+from classmood.server.observations.analysis import AnalysisPool
+from classmood.server.observations.limits import RateLimiter
+from classmood.server.observations.router import router as observations_router
+from classmood.server.security import Passwords, Signer
+from classmood.server.sessions.router import router as sessions_router
+
+log = logging.getLogger(__name__)
+
+
+def build_state(settings: Settings) -> ServerState:
+    """Engine, migrations, signer, password hasher, live broker, analysis pool and rate limiter."""
+    engine = make_engine(settings.database_url)
+    if settings.auto_migrate:
+        upgrade(engine)
+    return ServerState(
+        settings=settings, engine=engine, sessions=make_session_factory(engine), signer=Signer(settings.secret_key),
+        passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
+        broker=make_broker(settings.redis_url),
+        analysis=AnalysisPool(settings.analysis_threads, settings.analysis_max_side),
+        rate=RateLimiter(settings.max_fps))
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
+
+
+def _mount_web(app: FastAPI, settings: Settings) -> None:
+    try:
+        from classmood.server.web import mount_web
+    except ImportError:
+        log.info("web pages not installed; serving the API only")
+        return
+    mount_web(app, settings)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ClassMood server: JSON API under /api, live events, and the web pages if present."""
+    settings = (settings or load_settings()).resolved()
+    state = build_state(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await state.broker.close()
+        state.analysis.close()
+
+    app = FastAPI(title="ClassMood", version=__version__, lifespan=lifespan,
+                  description="Facial-emotion analytics for online classes. See docs/API.md.")
+    app.state.cm = state
+    app.add_exception_handler(DomainError, _domain_error)
+    for router in (accounts_router, courses_router, sessions_router, observations_router, analytics_router,
+                   live_router):
+        app.include_router(router)
+
+    @app.get("/api/health", tags=["health"])
+    def health() -> dict[str, str]:
+        """Liveness: the server answers and knows its database dialect."""
+        return {"status": "ok", "database": state.engine.dialect.name, "version": __version__}
+
+    _mount_web(app, settings)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (several workers): settings from CLASSMOOD_* variables."""
+    os.environ.setdefault("CLASSMOOD_AUTO_MIGRATE", "0")
+    return create_app(load_settings())

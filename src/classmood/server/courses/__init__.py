@@ -1,0 +1,1 @@
+"""The courses feature of the ClassMood server."""

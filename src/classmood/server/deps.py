@@ -1,0 +1,163 @@
+"""FastAPI dependencies: the server state, database sessions and who is calling.
+
+Routes declare what they need with the ``Annotated`` aliases below (``SessionDep``,
+``CurrentUser``, ``CurrentAdmin``, ``CurrentParticipant``), in the style of
+fastapi/full-stack-fastapi-template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import HTTPConnection
+
+from classmood.config import Settings
+from classmood.server.accounts.models import User
+from classmood.server.errors import Forbidden, Unauthorized
+from classmood.server.security import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    UNSAFE_METHODS,
+    Passwords,
+    Signer,
+    csrf_ok,
+    read_login,
+)
+from classmood.server.sessions.models import Participant
+
+if TYPE_CHECKING:
+    from classmood.server.live.broker import Broker
+    from classmood.server.observations.analysis import AnalysisPool
+    from classmood.server.observations.limits import RateLimiter
+
+
+@dataclass
+class ServerState:
+    """Everything a running app shares, built once by ``create_app`` and kept on ``app.state.cm``."""
+
+    settings: Settings
+    engine: Any
+    sessions: sessionmaker[Session]
+    signer: Signer
+    passwords: Passwords
+    broker: Broker
+    analysis: AnalysisPool
+    rate: RateLimiter
+    # when each session's presence was last published by this process (throttling)
+    presence_sent: dict[int, float] = field(default_factory=dict)
+
+
+def get_state(conn: HTTPConnection) -> ServerState:
+    """The app's shared state (works for HTTP requests and WebSockets)."""
+    state: ServerState = conn.app.state.cm
+    return state
+
+
+StateDep = Annotated[ServerState, Depends(get_state)]
+
+
+def get_settings(state: StateDep) -> Settings:
+    """The app's settings."""
+    return state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_db(state: StateDep) -> Iterator[Session]:
+    """A database session for one request, closed afterwards."""
+    with state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user (by cookie or bearer token), a participant (by their token), or nobody."""
+
+    user: User | None = None
+    participant: Participant | None = None
+    via_cookie: bool = False
+
+
+def _bearer(conn: HTTPConnection) -> str | None:
+    header = conn.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def principal_from_token(db: Session, state: ServerState, token: str) -> Principal:
+    """Resolve a bearer token: an API user token or a participant token."""
+    payload = state.signer.verify("api", token)
+    if payload is not None:
+        user = db.get(User, payload.get("uid"))
+        if user is None or not user.is_active:
+            raise Unauthorized("the account of this token no longer exists")
+        return Principal(user=user)
+    payload = state.signer.verify("participant", token)
+    if payload is not None:
+        participant = db.get(Participant, payload.get("pid"))
+        if participant is None or participant.session_id != payload.get("sid"):
+            raise Unauthorized("this participant token is no longer valid")
+        return Principal(participant=participant)
+    raise Unauthorized("invalid or expired token")
+
+
+def get_principal(conn: HTTPConnection, db: SessionDep, state: StateDep) -> Principal:
+    """Identify the caller from ``Authorization: Bearer`` or the login cookie (with CSRF check)."""
+    token = _bearer(conn)
+    if token:
+        return principal_from_token(db, state, token)
+    login = read_login(state.signer, conn.cookies.get(SESSION_COOKIE))
+    if login is None:
+        return Principal()
+    user = db.get(User, login.user_id)
+    if user is None or not user.is_active:
+        return Principal()
+    method = conn.scope.get("method", "GET")
+    if method in UNSAFE_METHODS and not csrf_ok(login, conn.headers.get(CSRF_HEADER)):
+        raise Forbidden(f"missing or wrong {CSRF_HEADER} header")
+    return Principal(user=user, via_cookie=True)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def current_user(principal: PrincipalDep) -> User:
+    """The logged-in admin or teacher (401 for nobody, 403 for a participant token)."""
+    if principal.user is not None:
+        return principal.user
+    if principal.participant is not None:
+        raise Forbidden("participant tokens are accepted only by the participant endpoints")
+    raise Unauthorized("log in or send a bearer token")
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def current_admin(user: CurrentUser) -> User:
+    """The logged-in admin (403 for teachers)."""
+    if user.role != "admin":
+        raise Forbidden("administrators only")
+    return user
+
+
+CurrentAdmin = Annotated[User, Depends(current_admin)]
+
+
+def current_participant(principal: PrincipalDep) -> Participant:
+    """The participant whose token was sent (401 for nobody, 403 for a user)."""
+    if principal.participant is not None:
+        return principal.participant
+    if principal.user is not None:
+        raise Forbidden("this endpoint takes a participant token (from POST /api/join)")
+    raise Unauthorized("send the participant token from POST /api/join")
+
+
+CurrentParticipant = Annotated[Participant, Depends(current_participant)]

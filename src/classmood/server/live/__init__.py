@@ -1,0 +1,1 @@
+"""The live feature of the ClassMood server."""

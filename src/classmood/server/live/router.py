@@ -1,0 +1,64 @@
+"""Server-sent events for the live dashboard: observations, presence and status of one session."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from classmood.server.deps import CurrentUser, ServerState, SessionDep, StateDep
+from classmood.server.observations.ingest import current_presence
+from classmood.server.sessions.models import ClassSession
+from classmood.server.sessions.service import get_session
+
+router = APIRouter(prefix="/api", tags=["live"])
+PRESENCE_EVERY_S = 5.0
+KEEPALIVE_EVERY_S = 15.0
+
+
+def sse(event: str, data: dict[str, Any]) -> str:
+    """One server-sent event in wire format.
+
+    >>> sse("status", {"status": "live"})
+    'event: status\\ndata: {"status": "live"}\\n\\n'
+    """
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def _owned_session(session_id: int, db: SessionDep, user: CurrentUser) -> ClassSession:
+    return get_session(db, user=user, session_id=session_id)
+
+
+async def _events(request: Request, state: ServerState, session: ClassSession) -> AsyncIterator[str]:
+    async with state.broker.subscribe(session.id) as subscription:
+        yield "retry: 3000\n\n"
+        yield sse("status", {"status": session.status})
+        yield sse("presence", await to_thread.run_sync(current_presence, state, session.id, session.frame_interval_s))
+        last_presence = last_sent = time.monotonic()
+        while not await request.is_disconnected():
+            event = await subscription.get(timeout=1.0)
+            now = time.monotonic()
+            if event is not None:
+                # Publishers leave out observation events of aggregate-only sessions (checked per frame).
+                yield sse(event.event, event.data)
+                last_sent = now
+            if now - last_presence >= PRESENCE_EVERY_S:
+                counts = await to_thread.run_sync(current_presence, state, session.id, session.frame_interval_s)
+                yield sse("presence", counts)
+                last_presence = last_sent = now
+            elif now - last_sent >= KEEPALIVE_EVERY_S:
+                yield ": keep-alive\n\n"
+                last_sent = now
+
+
+@router.get("/sessions/{session_id}/live")
+async def live(request: Request, state: StateDep,
+               session: Annotated[ClassSession, Depends(_owned_session)]) -> StreamingResponse:
+    """Server-sent events of a session: ``observation``, ``presence`` and ``status``."""
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(_events(request, state, session), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,1 @@
+"""The observations feature of the ClassMood server."""

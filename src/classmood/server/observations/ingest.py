@@ -1,0 +1,174 @@
+"""The write path shared by the HTTP frame endpoint, the WebSocket stream and device batches.
+
+Checks are cheap first (size, type, header, rate, session state, duplicate id), then the frame is
+analysed in the thread pool, stored in one idempotent INSERT, and announced to live dashboards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from anyio import to_thread
+
+from classmood.labels import LABELS
+from classmood.server.db import epoch_now
+from classmood.server.deps import ServerState
+from classmood.server.errors import RateLimited
+from classmood.server.observations import service
+from classmood.server.observations.analysis import FaceScore
+from classmood.server.observations.limits import check_frame, image_kind
+from classmood.server.observations.service import NewObservation
+
+LIVE_EVENTS_PER_BATCH = 50  # a device's backlog is history: announce only its newest scores
+PRESENCE_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The participant a frame or batch comes from."""
+
+    participant_id: int
+    session_id: int
+    display_name: str
+
+
+@dataclass(frozen=True)
+class SessionMeta:
+    """What ingestion needs to know about the (live) session."""
+
+    aggregate_only: bool
+    show_self: bool
+    frame_interval_s: float
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """A face of a frame and the observation row it became."""
+
+    id: int
+    client_id: uuid.UUID
+    face: FaceScore
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    """Result of one frame: the faces stored, or ``duplicate`` when its id was stored before."""
+
+    stored: list[StoredFace]
+    duplicate: bool
+    meta: SessionMeta
+
+
+def face_client_ids(client_id: uuid.UUID, count: int) -> list[uuid.UUID]:
+    """Client ids of the faces of one frame: the frame's own id, then ids derived from it.
+
+    >>> ids = face_client_ids(uuid.UUID(int=1), 2)
+    >>> ids[0] == uuid.UUID(int=1), ids == face_client_ids(uuid.UUID(int=1), 2), face_client_ids(ids[0], 0)
+    (True, True, [])
+    """
+    if count <= 0:
+        return []
+    return [client_id] + [uuid.uuid5(client_id, f"face-{k}") for k in range(1, count)]
+
+
+async def _take_rate(state: ServerState, participant_id: int, wait_s: float) -> None:
+    # HTTP callers get 429 at once; the WebSocket may wait a little (back-pressure on a fast sender).
+    deadline = time.monotonic() + wait_s
+    while (wait := state.rate.acquire(participant_id)) > 0:
+        if time.monotonic() + wait > deadline:
+            raise RateLimited(f"more than {state.rate.rate:g} frames per second; slow down")
+        await asyncio.sleep(wait)
+
+
+def _prepare(state: ServerState, sender: Sender, client_id: uuid.UUID) -> tuple[SessionMeta, bool]:
+    with state.sessions() as db:
+        session = service.live_session(db, session_id=sender.session_id)
+        meta = SessionMeta(session.aggregate_only, session.show_self_to_students, session.frame_interval_s)
+        seen = service.stored_client_ids(db, participant_id=sender.participant_id, client_ids=[client_id])
+        return meta, bool(seen)
+
+
+def _store(state: ServerState, sender: Sender, items: Sequence[NewObservation]) -> service.InsertResult:
+    with state.sessions() as db:
+        return service.insert_observations(db, session_id=sender.session_id, participant_id=sender.participant_id,
+                                           items=items)
+
+
+def _keep_frame(state: ServerState, sender: Sender, client_id: uuid.UUID, data: bytes) -> None:
+    # Only when CLASSMOOD_STORE_FRAMES asks for it; by default frames never touch the disk.
+    folder = state.settings.data_dir / "frames" / str(sender.session_id) / str(sender.participant_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".png" if image_kind(data) == "png" else ".jpg"
+    (folder / f"{client_id}{suffix}").write_bytes(data)
+
+
+async def ingest_frame(state: ServerState, sender: Sender, data: bytes, *, client_id: uuid.UUID | None = None,
+                       ts: float | None = None, rate_wait_s: float = 0.0) -> FrameOutcome:
+    """Check, analyse, store and announce one frame of a participant."""
+    check_frame(data, state.settings)
+    await _take_rate(state, sender.participant_id, rate_wait_s)
+    client_id = client_id or uuid.uuid4()
+    meta, duplicate = await to_thread.run_sync(_prepare, state, sender, client_id)
+    if duplicate:
+        return FrameOutcome([], True, meta)
+    faces = await state.analysis.analyze(data)
+    if state.settings.store_frames:
+        await to_thread.run_sync(_keep_frame, state, sender, client_id, data)
+    when = ts if ts is not None else epoch_now()
+    ids = face_client_ids(client_id, len(faces))
+    items = [NewObservation(client_id=cid, ts=when, probs=face.probs, score=face.score, source="frame")
+             for cid, face in zip(ids, faces, strict=True)]
+    result = await to_thread.run_sync(_store, state, sender, items)
+    stored = [StoredFace(result.inserted[cid], cid, face) for cid, face in zip(ids, faces, strict=True)
+              if cid in result.inserted]
+    await announce(state, sender, meta, [item for item in items if item.client_id in result.inserted], sent_ts=ts)
+    return FrameOutcome(stored, duplicate=bool(items) and not stored, meta=meta)
+
+
+def _prepare_batch(state: ServerState, sender: Sender) -> SessionMeta:
+    with state.sessions() as db:
+        session = service.live_session(db, session_id=sender.session_id)
+        return SessionMeta(session.aggregate_only, session.show_self_to_students, session.frame_interval_s)
+
+
+async def ingest_batch(state: ServerState, sender: Sender, items: Sequence[NewObservation]) -> service.InsertResult:
+    """Store device-computed observations idempotently and announce the newest."""
+    meta = await to_thread.run_sync(_prepare_batch, state, sender)
+    result = await to_thread.run_sync(_store, state, sender, items)
+    fresh = sorted((item for item in items if item.client_id in result.inserted), key=lambda item: item.ts)
+    await announce(state, sender, meta, fresh[-LIVE_EVENTS_PER_BATCH:], sent_ts=None)
+    return result
+
+
+async def announce(state: ServerState, sender: Sender, meta: SessionMeta, items: Sequence[NewObservation],
+                   sent_ts: float | None) -> None:
+    """Publish observation events (not in aggregate-only mode) and, throttled, the session's presence."""
+    if not meta.aggregate_only:
+        for item in items:
+            data: dict[str, object] = {"participant_id": sender.participant_id, "display_name": sender.display_name,
+                                       "ts": item.ts, "label": LABELS[item.label],
+                                       "probs": dict(zip(LABELS, item.probs, strict=True)),
+                                       "client_id": str(item.client_id)}
+            if sent_ts is not None:
+                data["sent_ts"] = sent_ts
+            await state.broker.publish(sender.session_id, "observation", data)
+    now = time.monotonic()
+    if now - state.presence_sent.get(sender.session_id, 0.0) >= PRESENCE_EVERY_S:
+        state.presence_sent[sender.session_id] = now
+        counts = await to_thread.run_sync(current_presence, state, sender.session_id, meta.frame_interval_s)
+        await state.broker.publish(sender.session_id, "presence", counts)
+
+
+def presence_window(frame_interval_s: float) -> float:
+    """How recent a frame must be for its sender to count as present."""
+    return max(10.0, 3 * frame_interval_s)
+
+
+def current_presence(state: ServerState, session_id: int, frame_interval_s: float) -> dict[str, int]:
+    """Present participants and visible faces of a session, from the database."""
+    with state.sessions() as db:
+        return service.presence(db, session_id=session_id, window_s=presence_window(frame_interval_s))

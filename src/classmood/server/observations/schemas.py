@@ -1,0 +1,97 @@
+"""API shapes of the observations feature."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from classmood.labels import LABELS
+
+PROB_SUM_TOLERANCE = 0.05  # device scores arrive rounded; a vector further from 1 is a client bug
+
+
+def check_probs(value: dict[str, float]) -> dict[str, float]:
+    """Exactly the seven emotions, each a finite number in [0, 1], summing to about 1.
+
+    >>> check_probs(dict.fromkeys(LABELS, 1 / 7))["Happy"] > 0
+    True
+    """
+    if set(value) != set(LABELS):
+        raise ValueError(f"probs must have exactly the keys {', '.join(LABELS)}")
+    if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in value.values()):
+        raise ValueError("probabilities must be numbers between 0 and 1")
+    if abs(sum(value.values()) - 1.0) > PROB_SUM_TOLERANCE:
+        raise ValueError("probabilities must sum to 1")
+    return value
+
+
+class ObservationIn(BaseModel):
+    """One score computed on the student's device; ``id`` makes retries idempotent."""
+
+    id: uuid.UUID
+    ts: float = Field(description="UTC epoch seconds when the face was seen")
+    probs: dict[str, float]
+    score: float | None = Field(None, ge=0.0, le=1.0, description="face detection score, if known")
+
+    _probs = field_validator("probs")(check_probs)
+
+    @field_validator("ts")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError("ts must be positive epoch seconds")
+        return value
+
+
+class BatchIn(BaseModel):
+    """A batch of device-computed observations."""
+
+    observations: list[ObservationIn]
+
+
+class BatchOut(BaseModel):
+    """How many observations of a batch were stored and how many were already there."""
+
+    accepted: int
+    duplicates: int
+
+
+class FaceOut(BaseModel):
+    """One face found in a frame and stored as an observation."""
+
+    id: int
+    client_id: uuid.UUID
+    label: str
+    probs: dict[str, float]
+    score: float
+    box: list[float]
+
+
+class FrameOut(BaseModel):
+    """Answer to a frame: the observations stored (one per face)."""
+
+    observations: list[FaceOut]
+    faces: int
+    duplicate: bool = False
+
+
+class OwnObservation(BaseModel):
+    """An observation as its participant sees it."""
+
+    id: int
+    client_id: uuid.UUID
+    ts: float
+    label: str
+    probs: dict[str, float]
+    score: float | None
+    source: str
+
+
+def own_list(rows: list[Any]) -> dict[str, Any]:
+    """The participant's observations as ``{observations: [...], count}``."""
+    items = [OwnObservation(id=o.id, client_id=o.client_id, ts=o.ts, label=o.label_name, probs=o.probs,
+                            score=o.score, source=o.source).model_dump(mode="json") for o in rows]
+    return {"observations": items, "count": len(items)}

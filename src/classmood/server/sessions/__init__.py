@@ -1,0 +1,1 @@
+"""The sessions feature of the ClassMood server."""

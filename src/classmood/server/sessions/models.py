@@ -1,0 +1,46 @@
+"""Tables of the sessions feature: class sessions and the participants who joined them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from classmood.server.db import Base, utcnow
+
+STATUSES = ("scheduled", "live", "ended")
+
+
+class ClassSession(Base):
+    """One lesson of a course; students join it with ``code`` while it is scheduled or live."""
+
+    __tablename__ = "class_sessions"
+    __table_args__ = (CheckConstraint("status IN ('scheduled', 'live', 'ended')", name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    aggregate_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    show_self_to_students: Mapped[bool] = mapped_column(Boolean, default=True)
+    frame_interval_s: Mapped[float] = mapped_column(Float, default=1.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Participant(Base):
+    """A student in one session, known only by the display name they typed and their consent."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("class_sessions.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    consent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Epoch seconds of the last frame or batch, for the dashboard's "present" count.
+    last_seen: Mapped[float | None] = mapped_column(Float)

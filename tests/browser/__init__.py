@@ -1,0 +1,1 @@
+"""Browser tests: the real server and Debian's Chromium driven by Playwright."""

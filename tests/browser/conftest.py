@@ -1,0 +1,152 @@
+"""Fixtures of the browser tests: the real ClassMood app under uvicorn, and Debian's Chromium with a fake webcam.
+
+The server runs ``create_app`` on a fresh SQLite file in a background thread of the test process, so
+the tests can also look into its database through the API. Chromium's camera is a Y4M clip of
+scikit-image's astronaut written at test time (``media.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A running ClassMood server and its first admin."""
+
+    url: str
+    admin_email: str
+    admin_password: str
+
+    def client(self, email: str | None = None, password: str | None = None) -> httpx.Client:
+        """An API client with a bearer token (the admin's unless told otherwise)."""
+        r = httpx.post(self.url + "/api/auth/token", timeout=30,
+                       json={"email": email or self.admin_email, "password": password or self.admin_password})
+        r.raise_for_status()
+        bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return httpx.Client(base_url=self.url, timeout=30, headers=bearer)
+
+
+@dataclass(frozen=True)
+class Teacher:
+    """A teacher account made through the API for one test."""
+
+    email: str
+    password: str
+    name: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """``create_app`` on a temporary SQLite database, served by uvicorn in a background thread."""
+    import uvicorn
+
+    from classmood.config import Settings
+    from classmood.server.app import create_app
+    from classmood.server.commands import prepare_server
+
+    email, password = "admin@example.org", secrets.token_urlsafe(12)
+    settings = Settings(data_dir=tmp_path_factory.mktemp("cm-browser"), dev=True, admin_email=email,
+                        admin_password=password, argon2_time_cost=1, argon2_memory_kib=8192).resolved()
+    prepare_server(settings)  # migrations and the first admin, as `classmood serve` does
+    app = create_app(settings)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on", ws_max_size=4 * 1024 * 1024))
+    thread = threading.Thread(target=server.run, name="classmood-test-server", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    _wait_until_up(url, thread)
+    yield LiveServer(url=url, admin_email=email, admin_password=password)
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+def _wait_until_up(url: str, thread: threading.Thread, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not thread.is_alive():
+            raise RuntimeError("the test server thread died; see the log above")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+
+
+@pytest.fixture()
+def teacher(live_server: LiveServer) -> Teacher:
+    """A fresh teacher (own courses only), created by the admin through the API."""
+    t = Teacher(email=f"teacher-{secrets.token_hex(4)}@example.org", password=secrets.token_urlsafe(12),
+                name="Ms Frizzle")
+    with live_server.client() as admin:
+        r = admin.post("/api/users", json={"email": t.email, "password": t.password, "name": t.name, "role": "teacher"})
+        r.raise_for_status()
+    return t
+
+
+@pytest.fixture(scope="session")
+def fake_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The astronaut as a Y4M clip for Chromium's fake camera."""
+    from .media import astronaut_frame, write_y4m
+
+    return write_y4m(tmp_path_factory.mktemp("camera") / "astronaut.y4m", astronaut_frame())
+
+
+@pytest.fixture(scope="session")
+def browser(fake_camera: Path) -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, camera permission granted, camera = the astronaut clip."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: run scripts/ensure-services.sh (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={fake_camera}", "--no-sandbox", "--disable-dev-shm-usage",
+        ])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def context_factory(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+    """New isolated browser contexts (one per person), closed after the test."""
+    contexts: list[Any] = []
+
+    def make(**kwargs: Any) -> Any:
+        ctx = browser.new_context(base_url=live_server.url, accept_downloads=True, **kwargs)
+        ctx.set_default_timeout(20_000)
+        contexts.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """Folder of the screenshots the tests save (git-ignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

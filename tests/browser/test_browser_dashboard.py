@@ -1,0 +1,89 @@
+"""The live dashboard: names are text, never markup; aggregate-only mode hides students; negative-share alerts."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import cv2
+import pytest
+from playwright.sync_api import expect
+
+from classmood.labels import LABELS
+
+from .conftest import LiveServer, Teacher
+from .flows import api_session, sign_in
+from .media import astronaut_frame
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+EVIL = '<img src=x onerror="window.__xss=1">Eve<script>window.__xss=2</script>'
+
+
+def _participant(live: LiveServer, session: dict[str, Any], name: str) -> dict[str, Any]:
+    r = live.client().post("/api/join", json={"code": session["code"], "display_name": name, "consent": True})
+    return r.raise_for_status().json()
+
+
+def _send_frame(live: LiveServer, joined: dict[str, Any]) -> dict[str, Any]:
+    """POST one real JPEG of the astronaut as the participant."""
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(astronaut_frame(), cv2.COLOR_RGB2BGR))
+    assert ok
+    r = live.client().post(f"/api/sessions/{joined['session_id']}/frames", content=jpeg.tobytes(),
+                           headers={"Authorization": f"Bearer {joined['token']}", "Content-Type": "image/jpeg"})
+    return r.raise_for_status().json()
+
+
+def _send_scores(live: LiveServer, joined: dict[str, Any], label: str, n: int = 3) -> None:
+    """Scores computed on a device (the batch API): ``n`` observations that are all ``label``."""
+    probs = {name: (1.0 if name == label else 0.0) for name in LABELS}
+    batch = [{"id": str(uuid.uuid4()), "ts": time.time() - i * 0.1, "probs": probs} for i in range(n)]
+    r = live.client().post(f"/api/sessions/{joined['session_id']}/observations", json={"observations": batch},
+                           headers={"Authorization": f"Bearer {joined['token']}"})
+    assert r.raise_for_status().json()["accepted"] == n
+
+
+def test_student_name_is_escaped(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
+    session = api_session(live_server, teacher, title="Escaping")
+    page = context_factory().new_page()
+    sign_in(page, teacher, f"/teacher/sessions/{session['id']}")
+    expect(page.locator("#conn")).to_have_text("live updates")
+    joined = _participant(live_server, session, EVIL)
+    assert _send_frame(live_server, joined)["faces"] == 1
+    tile = page.locator(".tile", has_text="Eve")
+    expect(tile.locator(".name")).to_have_text(EVIL)  # shown literally, as typed
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#tiles img, #tiles script").count() == 0
+    page.goto(f"/teacher/sessions/{session['id']}/report")
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator("#students-table tbody td").first).to_have_text(EVIL)
+    assert page.evaluate("window.__xss") is None
+
+
+def test_aggregate_only_hides_students(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
+    session = api_session(live_server, teacher, title="Private", aggregate_only=True)
+    joined = _participant(live_server, session, "Frank")
+    _send_frame(live_server, joined)
+    page = context_factory().new_page()
+    sign_in(page, teacher, f"/teacher/sessions/{session['id']}")
+    expect(page.locator("#tiles-note")).to_be_visible()
+    expect(page.locator("#aggregate-only")).to_be_checked()
+    expect(page.locator("#tiles")).to_be_hidden()
+    assert page.locator(".tile", has_text="Frank").count() == 0
+
+
+def test_negative_share_alert(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
+    session = api_session(live_server, teacher, title="Alerts")
+    page = context_factory().new_page()
+    sign_in(page, teacher, f"/teacher/sessions/{session['id']}")
+    page.get_by_label("Alert when the negative share is at least (%)").fill("60")
+    page.get_by_label("for (seconds)").fill("1")
+    page.get_by_label("for (seconds)").press("Enter")
+    joined = _participant(live_server, session, "Gus")
+    _send_scores(live_server, joined, "Happy")
+    expect(page.locator("#negative-share")).to_have_text("0%")
+    expect(page.locator("#alerts li")).to_have_count(0)
+    _send_scores(live_server, joined, "Sad", n=20)  # now 20 of 23 faces look sad: 87 %
+    expect(page.locator("#negative-share")).to_have_text("87%")
+    expect(page.locator("#alerts li")).to_have_count(1, timeout=15_000)
+    expect(page.locator("#alerts li")).to_contain_text("87%")

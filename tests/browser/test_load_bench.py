@@ -1,0 +1,61 @@
+"""The load benchmark, small: real WebSocket students against a real server process lose and duplicate nothing."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from classmood.benchmarks.load import astronaut_jpegs, format_load, pct, run_load
+from classmood.server.web.commands import register
+
+from .conftest import LiveServer
+
+
+def test_astronaut_variants_are_distinct_jpegs() -> None:
+    jpegs = astronaut_jpegs(4, width=320)
+    assert len(set(jpegs)) == 4
+    img = cv2.imdecode(np.frombuffer(jpegs[0], np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape == (320, 320, 3)
+
+
+def test_percentiles() -> None:
+    assert pct([], 50) is None
+    assert pct([3.0, 1.0, 2.0], 50) == 2.0
+    assert pct([0.0, 10.0], 95) == pytest.approx(9.5)
+
+
+def test_bench_load_command_is_registered_with_help() -> None:
+    bench = typer.Typer()
+    register(bench)
+    bench.command("noop")(lambda: None)  # a second command keeps typer from flattening the group
+    result = CliRunner().invoke(bench, ["load", "--help"])
+    assert result.exit_code == 0
+    assert "--students" in result.output and "--seconds" in result.output
+
+
+def test_bench_load_refuses_bad_numbers() -> None:
+    with pytest.raises(ValueError, match="students"):
+        run_load(0, 5)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_small_load_run_loses_and_duplicates_nothing(live_server: LiveServer) -> None:
+    # --url mode against the in-process test server (the CLI starts its own server process instead)
+    # Own thread: Playwright's sync API may already run an event loop in this one (asyncio.run refuses that).
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(run_load, 3, 4.0, url=live_server.url, email=live_server.admin_email,
+                             password=live_server.admin_password).result()
+    print(format_load(result))
+    assert result.frames_sent >= 9
+    assert result.acks + result.errors + result.unacked == result.frames_sent
+    assert result.errors == 0 and result.unacked == 0 and result.no_face == 0
+    assert result.lost == 0 and result.duplicated == 0
+    assert result.stored == result.expected == result.frames_sent  # every astronaut frame has one face
+    assert len(result.dashboard_delays) == result.frames_sent  # the dashboard heard of every frame
+    assert all(d > 0 for d in result.dashboard_delays)

@@ -1,0 +1,91 @@
+"""Page routes and static files over HTTP (no browser): shells render, scripts exist, nothing escapes ``static/``."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from classmood.labels import LABELS
+from classmood.server.web import mount_web
+from classmood.server.web.assets import plotly_js_path
+
+PAGES = ["/", "/login", "/join", "/join/ABC123", "/teacher", "/teacher/sessions/7", "/teacher/sessions/7/report",
+         "/admin"]
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    app = FastAPI()
+    mount_web(app, object())
+    return TestClient(app)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_renders_with_its_assets(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text)
+    assert any(a.startswith("/static/js/common.js") for a in assets)
+    for asset in assets:
+        s = client.get(asset)
+        assert s.status_code == 200, asset
+        assert s.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript", "text/css")
+
+
+@pytest.mark.parametrize("path", ["/teacher/sessions/7", "/teacher/sessions/7/report", "/admin", "/join/ABC123"])
+def test_chart_pages_load_plotly_from_classmood(client: TestClient, path: str) -> None:
+    html = client.get(path).text
+    assert '<script src="/static/vendor/plotly.min.js"' in html
+    assert "cdn" not in html.lower()
+
+
+def test_plotly_is_served_from_the_wheel(client: TestClient) -> None:
+    r = client.get("/static/vendor/plotly.min.js")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/javascript")
+    assert r.content == plotly_js_path().read_bytes()
+
+
+@pytest.mark.parametrize("path", ["/static/../pages.py", "/static/%2e%2e/pages.py", "/static/js/nope.js",
+                                  "/static/../templates/base.html"])
+def test_static_refuses_other_files(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_join_code_form_redirects_to_student_page(client: TestClient) -> None:
+    r = client.get("/join", params={"code": " AB-12 "}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/join/AB-12"
+
+
+def test_bad_join_code_gets_a_clear_error(client: TestClient) -> None:
+    r = client.get("/join", params={"code": "<script>x</script>"})
+    assert r.status_code == 400
+    assert "<script>x" not in r.text and "&lt;script&gt;x" in r.text
+    assert "join code" in r.text.lower()
+
+
+def test_login_next_is_local_only(client: TestClient) -> None:
+    assert '"/teacher/sessions/3"' in client.get("/login", params={"next": "/teacher/sessions/3"}).text
+    evil = client.get("/login", params={"next": "//evil.example/x"}).text
+    assert "evil.example" not in evil
+
+
+def test_student_page_explains_and_asks_consent(client: TestClient) -> None:
+    html = client.get("/join/ABC123").text
+    assert 'id="consent"' in html and 'id="start" disabled' in html
+    for label in LABELS:
+        assert label in html
+    config = re.search(r'<script id="cm-config" type="application/json">(.*?)</script>', html)
+    assert config and '"code": "ABC123"' in config.group(1)
+
+
+def test_inputs_have_labels(client: TestClient) -> None:
+    for path in PAGES:
+        html = client.get(path).text
+        ids = re.findall(r'<(?:input|select)[^>]*\bid="([^"]+)"', html)
+        for input_id in ids:
+            assert f'for="{input_id}"' in html, f"{path}: #{input_id} has no <label for>"

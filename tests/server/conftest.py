@@ -1,0 +1,200 @@
+"""Fixtures of the server tests: a real database (SQLite file or PostgreSQL schema), the app, users.
+
+Every test that takes ``backend`` runs twice, on SQLite and on PostgreSQL (``-m "not postgres"``
+skips the latter). PostgreSQL tests get a schema of their own, dropped afterwards, so parallel
+runs on one server never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from classmood.config import Settings
+from classmood.server.accounts.service import create_user
+from classmood.server.app import create_app
+
+PG_URL = os.environ.get("CLASSMOOD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("CLASSMOOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+PASSWORD = "correct horse"
+
+
+def _pg_plain() -> str:
+    return PG_URL.replace("postgresql+psycopg://", "postgresql://")
+
+
+def new_pg_schema() -> str:
+    """Create a uniquely named schema; skip the test when PostgreSQL is not reachable."""
+    psycopg = pytest.importorskip("psycopg")
+    schema = f"cm_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(_pg_plain(), autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    return schema
+
+
+def drop_pg_schema(schema: str) -> None:
+    """Drop a schema made by :func:`new_pg_schema`."""
+    import psycopg
+
+    with psycopg.connect(_pg_plain(), autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database dialect under test."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of the backend."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'classmood.db'}"
+        return
+    schema = new_pg_schema()
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        drop_pg_schema(schema)
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Test settings: cheap password hashing, no rate limit unless a test sets one."""
+    values: dict[str, Any] = {"database_url": database_url, "data_dir": data_dir, "secret_key": "t" * 40,
+                              "dev": True, "argon2_time_cost": 1, "argon2_memory_kib": 1024, "min_faces": 3,
+                              "max_fps": 1000.0, "analysis_threads": 1}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for an app on the test database."""
+    return make_settings(database_url, tmp_path / "data")
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Any]:
+    """The real app (migrated database); its engine is disposed afterwards."""
+    application = create_app(settings)
+    yield application
+    application.state.cm.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    """An HTTP client talking to the app in-process (lifespan included)."""
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@dataclass
+class World:
+    """A populated platform: admin, teachers A and B, A's course and live session, one student of it."""
+
+    client: TestClient
+    admin: dict[str, str]
+    teacher_a: dict[str, str]
+    teacher_b: dict[str, str]
+    teacher_a_id: int
+    teacher_b_id: int
+    course_id: int
+    session_id: int
+    code: str
+    student: dict[str, str]
+    participant_id: int
+
+    def join(self, name: str, code: str | None = None) -> tuple[dict[str, str], int]:
+        """Join the session as another student; return (auth header, participant id)."""
+        body = self.client.post("/api/join", json={"code": code or self.code, "display_name": name,
+                                                   "consent": True}).json()
+        return {"Authorization": f"Bearer {body['token']}"}, body["participant_id"]
+
+
+def bearer(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, str]:
+    """Log in through ``POST /api/auth/token`` and return the auth header."""
+    response = client.post("/api/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def build_world(client: TestClient, app: Any) -> World:
+    """Create the users through the service, the rest through the API."""
+    state = app.state.cm
+    with state.sessions() as db:
+        create_user(db, passwords=state.passwords, email="admin@test.org", password=PASSWORD, name="Admin",
+                    role="admin")
+        a = create_user(db, passwords=state.passwords, email="a@test.org", password=PASSWORD, name="Teacher A")
+        b = create_user(db, passwords=state.passwords, email="b@test.org", password=PASSWORD, name="Teacher B")
+        a_id, b_id = a.id, b.id
+    admin, ta, tb = bearer(client, "admin@test.org"), bearer(client, "a@test.org"), bearer(client, "b@test.org")
+    course = client.post("/api/courses", json={"title": "Biology"}, headers=ta).json()
+    session = client.post(f"/api/courses/{course['id']}/sessions", json={"title": "Cells"}, headers=ta).json()
+    assert client.post(f"/api/sessions/{session['id']}/start", headers=ta).status_code == 200
+    joined = client.post("/api/join", json={"code": session["code"], "display_name": "Ann", "consent": True}).json()
+    return World(client, admin, ta, tb, a_id, b_id, course["id"], session["id"], session["code"],
+                 {"Authorization": f"Bearer {joined['token']}"}, joined["participant_id"])
+
+
+@pytest.fixture
+def world(client: TestClient, app: Any) -> World:
+    """A populated platform on the test database."""
+    return build_world(client, app)
+
+
+def astronaut_bgr(width: int = 640, height: int = 480) -> np.ndarray:
+    """scikit-image's astronaut (a smiling face) on a webcam-sized canvas, BGR."""
+    from skimage import data
+
+    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    scale = height / face.shape[0]
+    face = cv2.resize(face, (round(face.shape[1] * scale), height))
+    canvas = np.full((height, width, 3), 90, np.uint8)
+    left = (width - face.shape[1]) // 2
+    canvas[:, left : left + face.shape[1]] = face
+    return canvas
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg() -> bytes:
+    """The astronaut frame as JPEG bytes."""
+    return cv2.imencode(".jpg", astronaut_bgr(), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+@pytest.fixture(scope="session")
+def blank_jpeg() -> bytes:
+    """A grey frame without any face."""
+    return cv2.imencode(".jpg", np.full((480, 640, 3), 128, np.uint8))[1].tobytes()
+
+
+def probs_of(label: str, p: float = 0.7) -> dict[str, float]:
+    """A probability vector whose top emotion is ``label``."""
+    from classmood.labels import LABELS
+
+    rest = (1 - p) / (len(LABELS) - 1)
+    return {name: (p if name == label else rest) for name in LABELS}
+
+
+@pytest.fixture
+def app_factory_secure(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """A production-mode app (``dev`` off) with one admin, for cookie flag checks."""
+    application = create_app(make_settings(database_url, tmp_path / "data", dev=False))
+    state = application.state.cm
+    with state.sessions() as db:
+        create_user(db, passwords=state.passwords, email="admin@test.org", password=PASSWORD, name="A", role="admin")
+    with TestClient(application, base_url="https://testserver") as test_client:
+        yield test_client
+    state.engine.dispose()
