@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 
-.PHONY: run test install install-test check bench-model clean
+.PHONY: run test install install-test check bench bench-model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,9 @@ install-test: $(BIN)/python
 	$(PIP) -e '.[train,test]'
 	bash scripts/ensure-services.sh
 
-# The main job on the embedded default.
+# The main job on the embedded default: the classroom server on SQLite (./classmood-data); prints how to log in.
 run: install
-	$(BIN)/classmood evaluate
+	$(BIN)/classmood serve
 
 # The whole test suite (SQLite, PostgreSQL, onnxruntime, Chromium).
 test: install-test
@@ -33,6 +33,15 @@ check: install-test
 bench-model: $(BIN)/python
 	bash bench/setup-bench-env.sh
 	.venv-bench/bin/classmood bench model
+
+# Every benchmark, in the benchmark environment (peers included); figures printed and kept under bench/out/.
+bench: $(BIN)/python
+	bash bench/setup-bench-env.sh
+	mkdir -p bench/out
+	.venv-bench/bin/classmood bench model --json bench/out/model.json
+	.venv-bench/bin/classmood bench pipeline --json bench/out/pipeline.json
+	.venv-bench/bin/classmood bench server --json bench/out/server.json
+	.venv-bench/bin/classmood bench load --students 50 --seconds 60 --json bench/out/load.json
 
 clean:
 	rm -rf $(VENV) .venv-bench .pytest_cache .mypy_cache .ruff_cache

@@ -49,13 +49,14 @@ def evaluate(
     data: DataOpt = DEFAULT_DATA,
     model: Annotated[Path | None, typer.Option(help="ONNX file; default: the shipped model")] = None,
     split: Annotated[str, typer.Option(help="Training, PublicTest or PrivateTest")] = "PrivateTest",
-    flip_tta: Annotated[bool, typer.Option(help="average each face with its mirror image")] = False,
+    flip_tta: Annotated[bool, typer.Option(help="average each face with its mirror (the default)")] = True,
+    precision: Annotated[str, typer.Option(help="shipped model: int8 (default) or fp32")] = "int8",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON here")] = None,
 ) -> None:
     """Accuracy, macro-F1, per-class precision and recall and the confusion matrix of a model."""
     from classmood.evaluation import evaluate_onnx, format_evaluation, save_evaluation
 
-    result = evaluate_onnx(data, model_path=model, split=split, flip_tta=flip_tta)
+    result = evaluate_onnx(data, model_path=model, split=split, flip_tta=flip_tta, precision=precision)
     typer.echo(format_evaluation(result))
     target = json_out or Path("reports") / f"evaluate-{split}.json"
     save_evaluation(result, target)
@@ -66,7 +67,7 @@ def evaluate(
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="a best.pt or last.pt written by `classmood train`")],
     out: Annotated[Path | None, typer.Option(help="ONNX path; default: the package's shipped model")] = None,
-    int8: Annotated[bool, typer.Option(help="also write an int8 copy (OUT with .int8.onnx), calibrated on Training")] = True,
+    int8: Annotated[bool, typer.Option(help="also write an int8 copy (.int8.onnx) calibrated on Training")] = True,
     data: DataOpt = DEFAULT_DATA,
 ) -> None:
     """Export a checkpoint to ONNX (dynamic batch) and check it against PyTorch with onnxruntime."""

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from classmood.datasets import load_fer2013
 from classmood.labels import LABELS
 from classmood.metrics import Metrics, compute_metrics
@@ -29,16 +27,15 @@ class Evaluation:
 
 
 def evaluate_onnx(data_path: str | Path, *, model_path: str | Path | None = None, split: str = "PrivateTest",
-                  flip_tta: bool = False) -> Evaluation:
+                  flip_tta: bool = True, precision: str = "int8") -> Evaluation:
     """Score an ONNX model (the shipped one by default) on one split of FER2013.
 
-    ``flip_tta`` averages the probabilities of each face and its mirror image.
+    ``flip_tta`` averages the probabilities of each face and its mirror image, as
+    :class:`EmotionClassifier` does by default.
     """
     data = load_fer2013(data_path).split(split)
-    clf = EmotionClassifier(model_path)
+    clf = EmotionClassifier(model_path, flip_tta=flip_tta, precision=precision)
     probs = clf.predict(data.pixels)
-    if flip_tta:
-        probs = (probs + clf.predict(np.ascontiguousarray(data.pixels[:, :, ::-1]))) / 2
     metrics = compute_metrics(data.labels, probs.argmax(axis=1))
     return Evaluation(str(clf.path), split, len(data), metrics, flip_tta)
 

@@ -59,7 +59,7 @@ class EmotionClassifier:
     """
 
     def __init__(self, model_path: str | Path | None = None, *, threads: int | None = None,
-                 batch_size: int = 256, precision: str = "int8") -> None:
+                 batch_size: int = 256, precision: str = "int8", flip_tta: bool = True) -> None:
         path = Path(model_path) if model_path else default_model_path(precision)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: emotion model not found")
@@ -71,6 +71,9 @@ class EmotionClassifier:
         self._input = self._session.get_inputs()[0].name
         self.path = path
         self.batch_size = batch_size
+        # Averaging each face with its mirror image adds about one point of accuracy on FER2013
+        # (chosen on PublicTest, see the model card) for twice the arithmetic in the same call.
+        self.flip_tta = flip_tta
         self.metadata: dict[str, Any] = _read_metadata(self._session)
         labels = self.metadata.get("labels", list(LABELS))
         if list(labels) != list(LABELS):
@@ -82,11 +85,17 @@ class EmotionClassifier:
         x = faces_to_input(faces)
         if len(x) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        parts = [self._session.run(None, {self._input: x[i : i + self.batch_size]})[0]
-                 for i in range(0, len(x), self.batch_size)]
+        parts = [self._run(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
         probs = np.concatenate(parts).astype(np.float32, copy=False)
         # The int8 model's softmax comes in steps of 1/256, so rows can sum to 0.996-1.004: renormalise.
         return probs / probs.sum(axis=1, keepdims=True)
+
+    def _run(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        if not self.flip_tta:
+            return np.asarray(self._session.run(None, {self._input: x})[0])
+        both = np.concatenate([x, x[..., ::-1]])  # the faces and their mirror images in one call
+        out = np.asarray(self._session.run(None, {self._input: both})[0])
+        return (out[: len(x)] + out[len(x) :]) / 2
 
     def predict_labels(self, faces: npt.NDArray[np.uint8] | list[npt.NDArray[np.uint8]]) -> list[str]:
         """Return the most likely emotion name for each face."""
