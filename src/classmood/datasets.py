@@ -111,7 +111,7 @@ def _stratified_pick(labels: npt.NDArray[np.int64], fraction: float, seed: int) 
     picked = []
     for c in np.unique(labels):
         rows = np.flatnonzero(labels == c)
-        picked.append(rng.choice(rows, size=int(round(len(rows) * fraction)), replace=False))
+        picked.append(rng.choice(rows, size=round(len(rows) * fraction), replace=False))
     return np.sort(np.concatenate(picked))
 
 

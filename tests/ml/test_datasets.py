@@ -56,5 +56,6 @@ def test_bad_inputs_give_clear_errors(tmp_path: Path) -> None:
 
 def _tiny_npz(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.npz"
-    np.savez(path, pixels=np.zeros((3, 48, 48), np.uint8), labels=np.zeros(3, np.uint8), usage=np.arange(3, dtype=np.uint8))
+    np.savez(path, pixels=np.zeros((3, 48, 48), np.uint8), labels=np.zeros(3, np.uint8),
+             usage=np.arange(3, dtype=np.uint8))
     return path

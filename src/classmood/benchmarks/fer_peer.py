@@ -25,6 +25,7 @@ FER_OFFSET = 10
 FER_SIZE = 64
 # fer's output columns are the FER2013 codes; this permutation puts them in ClassMood's LABELS order.
 _TO_LABELS = np.argsort(np.array(FER2013_TO_INDEX))
+Box = tuple[int, int, int, int]
 
 
 def fer_data_dir() -> Path | None:
@@ -63,7 +64,8 @@ class FerPeer:
         self._in = self._interp.get_input_details()[0]["index"]
         self._out = self._interp.get_output_details()[0]["index"]
         self._batch = 1
-        self._cascade = cv2.CascadeClassifier(str(data / "haarcascade_frontalface_default.xml"))
+        self._cascade = cv2.CascadeClassifier(  # type: ignore[attr-defined]  # OpenCV 4 only
+            str(data / "haarcascade_frontalface_default.xml"))
         if self._cascade.empty():
             raise RuntimeError("fer's Haar cascade could not be loaded")
 
@@ -99,13 +101,14 @@ class FerPeer:
 
     def detect(self, grey: npt.NDArray[np.uint8]) -> list[tuple[int, int, int, int]]:
         boxes = self._cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5,
-                                               flags=cv2.CASCADE_SCALE_IMAGE, minSize=(50, 50))
+                                               flags=cv2.CASCADE_SCALE_IMAGE,  # type: ignore[attr-defined]
+                                               minSize=(50, 50))
         return [tuple(int(v) for v in b) for b in boxes]  # type: ignore[misc]
 
-    def detect_emotions(self, bgr: npt.NDArray[np.uint8]) -> list[tuple[tuple[int, int, int, int], npt.NDArray[np.float32]]]:
+    def detect_emotions(self, bgr: npt.NDArray[np.uint8]) -> list[tuple[Box, npt.NDArray[np.float32]]]:
         """fer's ``detect_emotions``: boxes (x, y, w, h) with probabilities in LABELS order."""
         grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-        boxes = self.detect(grey)
+        boxes = self.detect(grey)  # type: ignore[arg-type]
         if not boxes:
             return []
         mean = cv2.mean(grey[-2:, :])[0]
@@ -120,7 +123,7 @@ class FerPeer:
             if crop.size:
                 crops.append(crop)
                 kept.append(box)
-        probs = self.classify(crops)
+        probs = self.classify(crops)  # type: ignore[arg-type]
         return list(zip(kept, probs, strict=True))
 
 

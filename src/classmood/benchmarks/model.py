@@ -81,7 +81,8 @@ def _ours(model_path: Path | None, precision: str = "int8") -> tuple[Callable[[i
 
     clf = EmotionClassifier(model_path, precision=precision)
     config = clf.metadata.get("model_config") or {}
-    info = {"name": f"classmood {config.get('name', 'cnn')} {precision if model_path is None else ''}".strip(), "path": str(clf.path),
+    name = f"classmood {config.get('name', 'cnn')} {precision if model_path is None else ''}".strip()
+    info = {"name": name, "path": str(clf.path),
             "parameters": clf.metadata.get("parameters"), "macs": clf.metadata.get("macs")}
     return make, info
 

@@ -6,7 +6,7 @@ checkpoint so a checkpoint alone rebuilds its network (as in nanoGPT).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch

@@ -27,7 +27,7 @@ from torch import nn
 from classmood.datasets import FaceDataset, load_fer2013
 from classmood.metrics import compute_metrics
 from classmood.ml.augment import AugmentConfig, random_affine, random_erase
-from classmood.ml.model import EmotionNet, ModelConfig, VARIANTS, build_model
+from classmood.ml.model import VARIANTS, EmotionNet, ModelConfig, build_model
 from classmood.vision.preprocess import faces_to_input, standardize
 
 
@@ -94,8 +94,8 @@ class EMA:
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
         for e, p in zip(self.model.parameters(), model.parameters(), strict=True):
             e.lerp_(p.detach(), 1.0 - d)
-        for e, b in zip(self.model.buffers(), model.buffers(), strict=True):
-            e.copy_(b)
+        for mine, theirs in zip(self.model.buffers(), model.buffers(), strict=True):
+            mine.copy_(theirs)
 
 
 def make_batch(pixels: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
@@ -119,13 +119,14 @@ def train(data_path: str | Path, out_dir: str | Path, cfg: TrainConfig, *, resum
     data = load_fer2013(data_path)
     train_set, val_set = data.split("Training"), data.split("PublicTest")
     if cfg.limit:
-        train_set = FaceDataset(train_set.pixels[: cfg.limit], train_set.labels[: cfg.limit], train_set.usage[: cfg.limit])
-        val_set = FaceDataset(val_set.pixels[: cfg.limit], val_set.labels[: cfg.limit], val_set.usage[: cfg.limit])
-    model = build_model(cfg.model).to(memory_format=torch.channels_last)
+        n = cfg.limit
+        train_set = FaceDataset(train_set.pixels[:n], train_set.labels[:n], train_set.usage[:n])
+        val_set = FaceDataset(val_set.pixels[:n], val_set.labels[:n], val_set.usage[:n])
+    model = build_model(cfg.model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     ema = EMA(model, cfg.ema_decay)
-    state = {"epoch": 0, "best_acc": -1.0, "history": []}
+    state: dict[str, Any] = {"epoch": 0, "best_acc": -1.0, "history": []}
     gen = torch.Generator().manual_seed(cfg.seed)
     if resume and (out / "last.pt").is_file():
         ckpt = torch.load(out / "last.pt", weights_only=False)
