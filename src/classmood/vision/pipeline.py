@@ -130,9 +130,7 @@ class EmotionAnalyzer:
         rows = self.detect(frame, bgr)
         if len(rows) == 0:
             return []
-        probs = self.classifier.predict(crop_faces(to_grey(frame, bgr), rows, self.geometry))
-        # A quantised (int8) model's outputs come in steps of 1/256 and need not sum to exactly 1.
-        probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-6)
+        probs = self.classifier.predict(crop_faces(to_grey(frame, bgr), rows, self.geometry))  # rows sum to 1
         return [_face(row, p) for row, p in zip(rows, probs, strict=True)]
 
     def track(self, frames: Iterable[npt.NDArray[np.uint8] | tuple[int, float, npt.NDArray[np.uint8]]], *,
