@@ -83,9 +83,10 @@ def export(
         from classmood.evaluation import evaluate_onnx
         from classmood.ml.quantize import calibration_sample, quantize_int8
 
-        q = quantize_int8(target, int8_path(target), calibration_sample(load_fer2013(data).split("Training").pixels))
+        faces = load_fer2013(data)
+        q = quantize_int8(target, int8_path(target), calibration_sample(faces.split("Training").pixels))
         for path in (target, q):  # the int8 copy is judged on PublicTest, never on PrivateTest
-            acc = evaluate_onnx(data, model_path=path, split="PublicTest").metrics.accuracy
+            acc = evaluate_onnx(faces, model_path=path, split="PublicTest").metrics.accuracy
             typer.echo(f"{path}: PublicTest accuracy {acc:.4f}, {path.stat().st_size} bytes")
 
 

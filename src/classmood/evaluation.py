@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from classmood.datasets import load_fer2013
+from classmood.datasets import FaceDataset, load_fer2013
 from classmood.labels import LABELS
 from classmood.metrics import Metrics, compute_metrics
 from classmood.vision.classifier import EmotionClassifier
@@ -26,14 +26,15 @@ class Evaluation:
                 **self.metrics.to_dict()}
 
 
-def evaluate_onnx(data_path: str | Path, *, model_path: str | Path | None = None, split: str = "PrivateTest",
-                  flip_tta: bool = True, precision: str = "int8") -> Evaluation:
+def evaluate_onnx(data_path: str | Path | FaceDataset, *, model_path: str | Path | None = None,
+                  split: str = "PrivateTest", flip_tta: bool = True, precision: str = "int8") -> Evaluation:
     """Score an ONNX model (the shipped one by default) on one split of FER2013.
 
-    ``flip_tta`` averages the probabilities of each face and its mirror image, as
-    :class:`EmotionClassifier` does by default.
+    ``data_path`` may also be an already loaded :class:`FaceDataset`. ``flip_tta`` averages the
+    probabilities of each face and its mirror image, as :class:`EmotionClassifier` does by default.
     """
-    data = load_fer2013(data_path).split(split)
+    dataset = data_path if isinstance(data_path, FaceDataset) else load_fer2013(data_path)
+    data = dataset.split(split)
     clf = EmotionClassifier(model_path, flip_tta=flip_tta, precision=precision)
     probs = clf.predict(data.pixels)
     metrics = compute_metrics(data.labels, probs.argmax(axis=1))

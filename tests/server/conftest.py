@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from classmood.benchmarks.server import astronaut_bgr
 from classmood.config import Settings
 from classmood.server.accounts.service import create_user
 from classmood.server.app import create_app
@@ -153,19 +154,6 @@ def build_world(client: TestClient, app: Any) -> World:
 def world(client: TestClient, app: Any) -> World:
     """A populated platform on the test database."""
     return build_world(client, app)
-
-
-def astronaut_bgr(width: int = 640, height: int = 480) -> np.ndarray:
-    """scikit-image's astronaut (a smiling face) on a webcam-sized canvas, BGR."""
-    from skimage import data
-
-    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    scale = height / face.shape[0]
-    face = cv2.resize(face, (round(face.shape[1] * scale), height))
-    canvas = np.full((height, width, 3), 90, np.uint8)
-    left = (width - face.shape[1]) // 2
-    canvas[:, left : left + face.shape[1]] = face
-    return canvas
 
 
 @pytest.fixture(scope="session")

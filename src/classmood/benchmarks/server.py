@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from classmood.labels import LABELS
 
@@ -150,8 +151,8 @@ def bench_http_ingest(url: str, state: Any, session_id: int, participant_ids: li
     return _rate(total, time.perf_counter() - started)
 
 
-def astronaut_jpeg(width: int = 640, height: int = 480) -> bytes:
-    """The astronaut (scikit-image) centred on a width x height canvas, as JPEG."""
+def astronaut_bgr(width: int = 640, height: int = 480) -> npt.NDArray[np.uint8]:
+    """scikit-image's astronaut (a smiling face) scaled to ``height`` on a grey webcam-sized canvas, BGR."""
     import cv2
     from skimage import data
 
@@ -161,7 +162,14 @@ def astronaut_jpeg(width: int = 640, height: int = 480) -> bytes:
     canvas = np.full((height, width, 3), 90, np.uint8)
     left = (width - face.shape[1]) // 2
     canvas[:, left : left + face.shape[1]] = face
-    return cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    return canvas
+
+
+def astronaut_jpeg(width: int = 640, height: int = 480) -> bytes:
+    """:func:`astronaut_bgr` as JPEG."""
+    import cv2
+
+    return cv2.imencode(".jpg", astronaut_bgr(width, height), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
 def bench_frames(url: str, state: Any, session_id: int, participant_ids: list[int], frames: int) -> dict[str, float]:
