@@ -9,13 +9,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import column, inspect, select, text
 
 from classmood.server.analytics.sql import bucket_index
-from classmood.server.db import current_revision, import_models, make_engine, upgrade
+from classmood.server.db import current_revision, head_revision, import_models, make_engine, upgrade
 
 
 def test_migrations_build_exactly_the_models(database_url: str) -> None:
     engine = make_engine(database_url)
     upgrade(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == head_revision()
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), import_models())
     assert diff == []

@@ -268,17 +268,17 @@ def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
 
 def bench_queries(state: Any, session_id: int, start_ts: float, repeats: int) -> dict[str, float]:
     """Median milliseconds of the dashboard's queries on one class hour."""
-    from classmood.server.analytics import service
+    from classmood.server.analytics import queries
 
-    scope = service.Scope(session_id=session_id)
-    last_minute = service.Scope(session_id=session_id, since=start_ts + 3540)
+    scope = queries.Scope(session_id=session_id)
+    last_minute = queries.Scope(session_id=session_id, since=start_ts + 3540)
     with state.sessions() as db:
         return {
-            "histogram_ms": _median_ms(lambda: service.histogram(db, scope=scope), repeats),
-            "histogram_last_60s_ms": _median_ms(lambda: service.histogram(db, scope=last_minute), repeats),
+            "histogram_ms": _median_ms(lambda: queries.histogram(db, scope=scope), repeats),
+            "histogram_last_60s_ms": _median_ms(lambda: queries.histogram(db, scope=last_minute), repeats),
             "timeline_60s_buckets_ms": _median_ms(
-                lambda: service.timeline(db, scope=scope, bucket_s=60, lo=start_ts, hi=start_ts + 3599), repeats),
-            "participants_ms": _median_ms(lambda: service.participant_summaries(db, scope=scope), repeats),
+                lambda: queries.timeline(db, scope=scope, bucket_s=60, lo=start_ts, hi=start_ts + 3599), repeats),
+            "participants_ms": _median_ms(lambda: queries.participant_summaries(db, scope=scope), repeats),
         }
 
 

@@ -131,6 +131,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def head_revision() -> str:
+    """The newest revision of the migrations shipped in the package."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations in {MIGRATIONS_DIR}")
+    return head
+
+
 def current_revision(engine: Engine) -> str | None:
     """The Alembic revision the database is at (``None`` when it was never migrated)."""
     from alembic.runtime.migration import MigrationContext

@@ -1,34 +1,98 @@
-"""API shapes of the analytics feature."""
+"""API shapes of the analytics feature: what every analytics route answers (and ``/docs`` shows)."""
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, Field
 
-from classmood.server.analytics.service import Bucket, Counts, Group, ParticipantSummary
-
-
-def histogram_out(counts: Counts, suppressed: bool) -> dict[str, Any]:
-    """``{counts, shares, total, participants, suppressed}``; counts are withheld when suppressed."""
-    if suppressed:
-        return {"counts": {}, "shares": {}, "total": 0, "participants": counts.participants, "suppressed": True}
-    return {"counts": counts.counts, "shares": counts.shares(), "total": counts.total,
-            "participants": counts.participants, "suppressed": False}
+from classmood.server.analytics.queries import Bucket, Counts, ParticipantSummary
 
 
-def bucket_out(bucket: Bucket, suppressed: bool) -> dict[str, Any]:
-    """One timeline bucket."""
-    out = histogram_out(bucket.counts, suppressed)
-    out.pop("participants")
-    return {"start": bucket.start, **out}
+class HistogramOut(BaseModel):
+    """Observations per emotion; ``counts`` and ``shares`` are empty (and ``total`` 0) when suppressed."""
+
+    counts: dict[str, int] = Field(description="observations per emotion, all seven")
+    shares: dict[str, float] = Field(description="each emotion's share of total")
+    total: int
+    participants: int = Field(description="distinct participants behind the counts")
+    suppressed: bool = Field(description="aggregate-only and fewer participants than the minimum group size")
+
+    @classmethod
+    def of(cls, counts: Counts, *, suppressed: bool) -> HistogramOut:
+        """The answer for ``counts``, withheld when ``suppressed``."""
+        if suppressed:
+            return cls(counts={}, shares={}, total=0, participants=counts.participants, suppressed=True)
+        return cls(counts=counts.counts, shares=counts.shares(), total=counts.total,
+                   participants=counts.participants, suppressed=False)
 
 
-def participant_out(summary: ParticipantSummary) -> dict[str, Any]:
+class BucketOut(BaseModel):
+    """One timeline bucket (its counts are withheld when suppressed)."""
+
+    start: float = Field(description="UTC epoch seconds where the bucket begins")
+    counts: dict[str, int]
+    shares: dict[str, float]
+    total: int
+    suppressed: bool
+
+    @classmethod
+    def of(cls, bucket: Bucket, *, suppressed: bool) -> BucketOut:
+        """The answer for one bucket."""
+        shown = HistogramOut.of(bucket.counts, suppressed=suppressed)
+        return cls(start=bucket.start, **shown.model_dump(exclude={"participants"}))
+
+
+class TimelineOut(BaseModel):
+    """Counts per time bucket, empty buckets included."""
+
+    bucket_s: float
+    buckets: list[BucketOut]
+
+
+class ParticipantOut(BaseModel):
     """One row of the per-participant table."""
-    return {"participant_id": summary.participant_id, "display_name": summary.display_name,
-            "observations": summary.counts.total, "last_ts": summary.last_ts, "last_label": summary.last_label,
-            "counts": summary.counts.counts, "shares": summary.counts.shares()}
+
+    participant_id: int
+    display_name: str
+    observations: int
+    last_ts: float | None
+    last_label: str | None
+    counts: dict[str, int]
+    shares: dict[str, float]
+
+    @classmethod
+    def of(cls, summary: ParticipantSummary) -> ParticipantOut:
+        """The row of one participant."""
+        return cls(participant_id=summary.participant_id, display_name=summary.display_name,
+                   observations=summary.counts.total, last_ts=summary.last_ts, last_label=summary.last_label,
+                   counts=summary.counts.counts, shares=summary.counts.shares())
 
 
-def group_out(group: Group, suppressed: bool, **extra: Any) -> dict[str, Any]:
-    """One row of the platform overview."""
-    return {**extra, **histogram_out(group.counts, suppressed)}
+class CourseRow(HistogramOut):
+    """A course in the platform overview."""
+
+    course_id: int
+    title: str
+    teacher_id: int
+    teacher: str
+
+
+class TeacherRow(HistogramOut):
+    """A teacher in the platform overview."""
+
+    teacher_id: int
+    name: str
+
+
+class HourRow(HistogramOut):
+    """An hour of the day in the platform overview."""
+
+    hour: int
+
+
+class OverviewOut(BaseModel):
+    """The platform view: figures per course, per teacher and per hour of the day."""
+
+    courses: list[CourseRow]
+    teachers: list[TeacherRow]
+    hours: list[HourRow]
+    labels: list[str]

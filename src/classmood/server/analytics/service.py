@@ -1,257 +1,197 @@
-"""Analytics in SQL: histograms, time buckets, per-participant and per-course/teacher/hour figures.
+"""The analytics answers, with ClassMood's privacy rules applied in this one place.
 
-The database counts (GROUP BY label, time bucket, participant...); Python only fills empty
-buckets, computes shares and applies the aggregate-only threshold.
+Every analytics route calls one function here; none reads :mod:`.queries` itself. The rules:
+
+- a session under aggregate-only (:attr:`ClassSession.private`: the mode is on, or data was gathered
+  while it was) never answers per participant: ``/participants``, the CSV export and
+  ``participant_id`` filters are refused (403);
+- its histograms and timeline buckets are withheld (``suppressed``) below ``min_faces`` participants;
+- course, teacher and platform totals leave out such sessions when they have fewer than ``min_faces``
+  participants in the requested range, so no difference of totals reveals a small group.
+
+>>> Policy(min_faces=5).hides(private=True, participants=3), Policy(min_faces=5).hides(private=False, participants=1)
+(True, False)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
-from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, sessionmaker
 
 from classmood.labels import LABELS
 from classmood.server.accounts.models import User
-from classmood.server.analytics.sql import bucket_index
-from classmood.server.courses.models import Course
-from classmood.server.observations.models import PROB_COLUMNS, Observation
-from classmood.server.sessions.models import ClassSession, Participant
+from classmood.server.analytics import queries
+from classmood.server.analytics.queries import Scope
+from classmood.server.analytics.schemas import (
+    BucketOut,
+    CourseRow,
+    HistogramOut,
+    HourRow,
+    OverviewOut,
+    ParticipantOut,
+    TeacherRow,
+    TimelineOut,
+)
+from classmood.server.courses.service import get_course
+from classmood.server.db import as_utc, epoch_now
+from classmood.server.errors import Forbidden, Invalid, NotFound
+from classmood.server.sessions.models import ClassSession
 
-MAX_BUCKETS = 10_000
+CSV_CHUNK_CHARS = 64_000
 
 
 @dataclass(frozen=True)
-class Scope:
-    """Which observations to count: one session, course, teacher or everything, within a time range."""
+class Policy:
+    """The aggregate-only threshold: figures of a private group need ``min_faces`` distinct participants."""
 
-    session_id: int | None = None
-    course_id: int | None = None
-    teacher_id: int | None = None
-    participant_id: int | None = None
+    min_faces: int
+
+    def hides(self, *, private: bool, participants: int) -> bool:
+        """Whether figures of a group must be withheld."""
+        return private and participants < self.min_faces
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a query asks for: a time range (``until`` exclusive) and optionally one participant."""
+
     since: float | None = None
     until: float | None = None
+    participant_id: int | None = None
 
 
-@dataclass(frozen=True)
-class Counts:
-    """Observations per emotion (all seven, zeros included) and distinct participants behind them."""
-
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LABELS, 0))
-    participants: int = 0
-
-    @property
-    def total(self) -> int:
-        """All observations counted."""
-        return sum(self.counts.values())
-
-    def shares(self) -> dict[str, float]:
-        """Each emotion's share of the total (zeros when empty)."""
-        total = self.total
-        return {label: (n / total if total else 0.0) for label, n in self.counts.items()}
+def _refuse_private(session: ClassSession, what: str) -> None:
+    if session.private:
+        raise Forbidden(f"this session is aggregate-only: {what}")
 
 
-def counts_from(rows: Iterable[tuple[int, int]], participants: int = 0) -> Counts:
-    """Counts from (label index, count) rows.
+def _session_scope(session: ClassSession, window: Window) -> Scope:
+    if window.participant_id is not None:
+        _refuse_private(session, "no figures about single participants")
+    return Scope(session_id=session.id, participant_id=window.participant_id, since=window.since,
+                 until=window.until)
 
-    >>> counts_from([(3, 2), (4, 1)]).shares()["Happy"]
-    0.6666666666666666
+
+def session_histogram(db: Session, *, session: ClassSession, window: Window, policy: Policy) -> HistogramOut:
+    """Observations per emotion in a session."""
+    counts = queries.histogram(db, scope=_session_scope(session, window))
+    return HistogramOut.of(counts, suppressed=policy.hides(private=session.private, participants=counts.participants))
+
+
+def _timeline_range(session: ClassSession, window: Window) -> tuple[float | None, float | None]:
+    started, ended = as_utc(session.started_at), as_utc(session.ended_at)
+    lo = window.since if window.since is not None else (started.timestamp() if started else None)
+    if window.until is not None:
+        hi: float | None = window.until - 1e-6  # until is exclusive
+    elif ended is not None:
+        hi = ended.timestamp()
+    else:
+        hi = epoch_now() if session.status == "live" else None
+    return lo, hi
+
+
+def session_timeline(db: Session, *, session: ClassSession, window: Window, bucket_s: float,
+                     policy: Policy) -> TimelineOut:
+    """Counts per time bucket from the start of the session (or ``since``), empty buckets as zeros."""
+    lo, hi = _timeline_range(session, window)
+    try:
+        buckets = queries.timeline(db, scope=_session_scope(session, window), bucket_s=bucket_s, lo=lo, hi=hi,
+                                   with_participants=session.private)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
+    return TimelineOut(bucket_s=bucket_s, buckets=[
+        BucketOut.of(b, suppressed=policy.hides(private=session.private, participants=b.counts.participants))
+        for b in buckets])
+
+
+def session_participants(db: Session, *, session: ClassSession, window: Window) -> list[ParticipantOut]:
+    """Per participant: observations, last emotion and counts (refused for aggregate-only sessions)."""
+    _refuse_private(session, "no figures about single participants")
+    return [ParticipantOut.of(s) for s in queries.participant_summaries(db, scope=_session_scope(session, window))]
+
+
+def session_export(sessions: sessionmaker[Session], *, session: ClassSession, window: Window) -> Iterator[str]:
+    """Every observation of the session as CSV text chunks (refused for aggregate-only sessions).
+
+    The refusal happens now; the rows are read lazily in a database session of their own, because the
+    response streams after the request's session has closed.
     """
-    counts = dict.fromkeys(LABELS, 0)
-    for label, n in rows:
-        counts[LABELS[int(label)]] += int(n)
-    return Counts(counts, participants)
+    _refuse_private(session, "no per-observation export")
+    return _csv_chunks(sessions, _session_scope(session, window))
 
 
-Q = TypeVar("Q", bound=Select)
+def _csv_chunks(sessions: sessionmaker[Session], scope: Scope) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(queries.CSV_COLUMNS)
+    with sessions() as db:
+        for row in queries.export_rows(db, scope=scope):
+            writer.writerow(row)
+            if buffer.tell() > CSV_CHUNK_CHARS:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+    yield buffer.getvalue()
 
 
-def _scoped(query: Q, scope: Scope) -> Q:
-    if scope.session_id is not None:
-        query = query.where(Observation.session_id == scope.session_id)
-    if scope.course_id is not None or scope.teacher_id is not None:
-        query = query.join(ClassSession, ClassSession.id == Observation.session_id)
-        if scope.course_id is not None:
-            query = query.where(ClassSession.course_id == scope.course_id)
-        if scope.teacher_id is not None:
-            query = query.join(Course, Course.id == ClassSession.course_id).where(Course.teacher_id == scope.teacher_id)
-    if scope.participant_id is not None:
-        query = query.where(Observation.participant_id == scope.participant_id)
-    if scope.since is not None:
-        query = query.where(Observation.ts >= scope.since)
-    if scope.until is not None:
-        query = query.where(Observation.ts < scope.until)
-    return query
+def _without_small_private(db: Session, scope: Scope, policy: Policy) -> Scope:
+    # Leaving the small private sessions out (rather than suppressing the total) keeps totals useful and
+    # means "course total minus the other sessions" gives nothing that the session itself would not show.
+    small = queries.small_private_sessions(db, scope=scope, min_faces=policy.min_faces)
+    return replace(scope, exclude_sessions=small) if small else scope
 
 
-def histogram(db: Session, *, scope: Scope) -> Counts:
-    """Observations per emotion and distinct participants in the scope, counted by the database.
-
-    The plan differs by dialect, chosen by measurement (100,000 observations in a session, both read
-    from the covering ``(session_id, ts, label, participant_id)`` index): PostgreSQL is fastest with one
-    pass grouped by (label, participant), Python adding up at most 7 rows per participant (27 ms
-    against 54 ms for two queries); SQLite with GROUP BY label plus COUNT(DISTINCT participant_id)
-    (65 ms against 100 ms).
-    """
-    if db.get_bind().dialect.name == "sqlite":
-        rows = db.execute(_scoped(select(Observation.label, func.count()), scope).group_by(Observation.label))
-        participants = db.scalar(_scoped(select(func.count(func.distinct(Observation.participant_id))), scope))
-        return counts_from(rows.tuples(), int(participants or 0))
-    query = _scoped(select(Observation.label, Observation.participant_id, func.count()), scope)
-    per_label: dict[int, int] = {}
-    people: set[int] = set()
-    for label, participant, n in db.execute(query.group_by(Observation.label, Observation.participant_id)).tuples():
-        per_label[label] = per_label.get(label, 0) + n
-        people.add(participant)
-    return counts_from(per_label.items(), len(people))
+def _totals(db: Session, scope: Scope, policy: Policy) -> HistogramOut:
+    scope = _without_small_private(db, scope, policy)
+    counts = queries.histogram(db, scope=scope)
+    private = queries.any_private(db, scope=scope)
+    return HistogramOut.of(counts, suppressed=policy.hides(private=private, participants=counts.participants))
 
 
-def any_aggregate_only(db: Session, *, scope: Scope) -> bool:
-    """Whether the scope includes a session in aggregate-only mode."""
-    query = select(func.count()).select_from(ClassSession).where(ClassSession.aggregate_only.is_(True))
-    if scope.session_id is not None:
-        query = query.where(ClassSession.id == scope.session_id)
-    if scope.course_id is not None:
-        query = query.where(ClassSession.course_id == scope.course_id)
-    if scope.teacher_id is not None:
-        query = query.join(Course, Course.id == ClassSession.course_id).where(Course.teacher_id == scope.teacher_id)
-    return bool(db.scalar(query))
+def course_histogram(db: Session, *, user: User, course_id: int, window: Window, policy: Policy) -> HistogramOut:
+    """Observations per emotion over all sessions of a course (its teacher or an admin)."""
+    get_course(db, user=user, course_id=course_id)
+    return _totals(db, Scope(course_id=course_id, since=window.since, until=window.until), policy)
 
 
-@dataclass(frozen=True)
-class Bucket:
-    """One time bucket of a timeline: start (epoch s) and counts."""
-
-    start: float
-    counts: Counts
-
-
-def timeline(db: Session, *, scope: Scope, bucket_s: float, lo: float | None, hi: float | None,
-             with_participants: bool = False) -> list[Bucket]:
-    """Counts per ``bucket_s``-second bucket from ``lo`` to ``hi`` (data range when None), gaps filled."""
-    index = bucket_index(Observation.ts, bucket_s)
-    rows = db.execute(_scoped(select(index, Observation.label, func.count()), scope).group_by(index, Observation.label))
-    by_bucket: dict[int, list[tuple[int, int]]] = {}
-    for bucket, label, n in rows.tuples():
-        by_bucket.setdefault(int(bucket), []).append((label, n))
-    people: dict[int, int] = {}
-    if with_participants:
-        query = _scoped(select(index, func.count(func.distinct(Observation.participant_id))), scope).group_by(index)
-        people = {int(b): int(n) for b, n in db.execute(query).tuples()}
-    return fill_buckets(by_bucket, people, bucket_s, lo, hi)
+def teacher_histogram(db: Session, *, user: User, teacher_id: int, window: Window, policy: Policy) -> HistogramOut:
+    """Observations per emotion over all courses of a teacher (that teacher or an admin)."""
+    if user.role != "admin" and user.id != teacher_id:
+        raise Forbidden("only your own figures, or an admin")
+    if db.get(User, teacher_id) is None:
+        raise NotFound(f"no teacher {teacher_id}")
+    return _totals(db, Scope(teacher_id=teacher_id, since=window.since, until=window.until), policy)
 
 
-def fill_buckets(by_bucket: dict[int, list[tuple[int, int]]], people: dict[int, int], bucket_s: float,
-                 lo: float | None, hi: float | None) -> list[Bucket]:
-    """Every bucket from ``lo`` to ``hi``, widened to the data's range, empty ones with zero counts.
-
-    >>> [b.counts.total for b in fill_buckets({2: [(3, 5)]}, {}, 10, 0, 35)]
-    [0, 0, 5, 0]
-    """
-    # The range covers the requested span and any data (rows are already filtered by since/until).
-    firsts = [int(lo // bucket_s)] if lo is not None else []
-    lasts = [int(hi // bucket_s)] if hi is not None else []
-    if by_bucket:
-        firsts.append(min(by_bucket))
-        lasts.append(max(by_bucket))
-    if not firsts or not lasts or max(lasts) < min(firsts):
-        return []
-    first, last = min(firsts), max(lasts)
-    if last - first + 1 > MAX_BUCKETS:
-        raise ValueError(f"more than {MAX_BUCKETS} buckets; choose a larger bucket_s or a shorter range")
-    return [Bucket(start=k * bucket_s, counts=counts_from(by_bucket.get(k, []), people.get(k, 0)))
-            for k in range(first, last + 1)]
+def platform_histogram(db: Session, *, window: Window, policy: Policy) -> HistogramOut:
+    """Observations per emotion on the whole platform."""
+    return _totals(db, Scope(since=window.since, until=window.until), policy)
 
 
-@dataclass(frozen=True)
-class ParticipantSummary:
-    """One participant's figures in a session."""
+def platform_overview(db: Session, *, window: Window, utc_offset_s: int, policy: Policy) -> OverviewOut:
+    """Figures per course, per teacher and per hour of the day (UTC + ``utc_offset_s``)."""
+    scope = _without_small_private(db, Scope(since=window.since, until=window.until), policy)
+    groups = queries.overview_groups(db, scope=scope, utc_offset_s=utc_offset_s)
+    teachers, courses = queries.names(db)
 
-    participant_id: int
-    display_name: str
-    counts: Counts
-    last_ts: float | None
-    last_label: str | None
+    def shown(group: queries.Group) -> HistogramOut:
+        hidden = policy.hides(private=group.aggregate_only, participants=group.counts.participants)
+        return HistogramOut.of(group.counts, suppressed=hidden)
 
+    def course_row(group: queries.Group) -> CourseRow:
+        title, teacher_id = courses.get(group.key, ("?", 0))
+        return CourseRow(**shown(group).model_dump(), course_id=group.key, title=title, teacher_id=teacher_id,
+                         teacher=teachers.get(teacher_id, "?"))
 
-def participant_summaries(db: Session, *, scope: Scope) -> list[ParticipantSummary]:
-    """Per participant of the session: counts per emotion, last time seen and last emotion."""
-    assert scope.session_id is not None
-    grouped = _scoped(select(Observation.participant_id, Observation.label, func.count()), scope)
-    per: dict[int, list[tuple[int, int]]] = {}
-    for pid, label, n in db.execute(grouped.group_by(Observation.participant_id, Observation.label)).tuples():
-        per.setdefault(int(pid), []).append((label, n))
-    # The newest observation of each participant: a correlated lookup on the (participant_id, ts) index.
-    inner = aliased(Observation)
-    candidates = select(inner.id).where(inner.participant_id == Participant.id)
-    if scope.since is not None:
-        candidates = candidates.where(inner.ts >= scope.since)
-    if scope.until is not None:
-        candidates = candidates.where(inner.ts < scope.until)
-    newest = candidates.order_by(inner.ts.desc(), inner.id.desc()).limit(1).correlate(Participant).scalar_subquery()
-    rows = db.execute(select(Participant.id, Participant.display_name, Observation.ts, Observation.label)
-                      .outerjoin(Observation, Observation.id == newest)
-                      .where(Participant.session_id == scope.session_id).order_by(Participant.id))
-    return [ParticipantSummary(pid, name, counts_from(per.get(pid, []), 1 if pid in per else 0),
-                               None if ts is None else float(ts), None if label is None else LABELS[label])
-            for pid, name, ts, label in rows.tuples()
-            if scope.participant_id is None or pid == scope.participant_id]
-
-
-@dataclass(frozen=True)
-class Group:
-    """Counts of one group (a course, a teacher or an hour of the day)."""
-
-    key: int
-    counts: Counts
-    aggregate_only: bool
-
-
-def grouped(db: Session, *, key: Any, since: float | None = None, until: float | None = None) -> list[Group]:
-    """Counts per value of ``key`` (an expression over observations, sessions and courses)."""
-    base = (select(key.label("k")).select_from(Observation)
-            .join(ClassSession, ClassSession.id == Observation.session_id)
-            .join(Course, Course.id == ClassSession.course_id))
-    base = _scoped(base, Scope(since=since, until=until))
-    labels = db.execute(base.add_columns(Observation.label, func.count()).group_by(key, Observation.label))
-    per: dict[int, list[tuple[int, int]]] = {}
-    for k, label, n in labels.tuples():
-        per.setdefault(int(k), []).append((label, n))
-    flag = func.max(case((ClassSession.aggregate_only.is_(True), 1), else_=0))
-    people = db.execute(base.add_columns(func.count(func.distinct(Observation.participant_id)), flag).group_by(key))
-    return [Group(int(k), counts_from(per.get(int(k), []), int(n)), bool(agg)) for k, n, agg in people.tuples()]
-
-
-def overview_groups(db: Session, *, since: float | None, until: float | None,
-                    utc_offset_s: int = 0) -> dict[str, list[Group]]:
-    """Counts per course, per teacher and per hour of the day (UTC shifted by ``utc_offset_s``)."""
-    hour = bucket_index(Observation.ts + utc_offset_s, 3600) % 24
-    return {"courses": grouped(db, key=Course.id, since=since, until=until),
-            "teachers": grouped(db, key=Course.teacher_id, since=since, until=until),
-            "hours": grouped(db, key=hour, since=since, until=until)}
-
-
-def names(db: Session) -> tuple[dict[int, str], dict[int, tuple[str, int]]]:
-    """Teacher names by id and (course title, teacher id) by course id."""
-    teachers = {uid: name for uid, name in db.execute(select(User.id, User.name)).tuples()}
-    rows = db.execute(select(Course.id, Course.title, Course.teacher_id)).tuples()
-    courses = {cid: (title, tid) for cid, title, tid in rows}
-    return teachers, courses
-
-
-CSV_COLUMNS = ("observation_id", "session_id", "participant_id", "display_name", "client_id", "ts", "source", "label",
-               "score", *PROB_COLUMNS)
-
-
-def export_rows(db: Session, *, scope: Scope, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
-    """Every observation of the scope with its participant's name, oldest first, streamed in chunks."""
-    query = _scoped(select(Observation.id, Observation.session_id, Observation.participant_id,
-                           Participant.display_name, Observation.client_id, Observation.ts, Observation.source,
-                           Observation.label,
-                           Observation.score, *(getattr(Observation, c) for c in PROB_COLUMNS))
-                    .join(Participant, Participant.id == Observation.participant_id), scope)
-    result = db.execute(query.order_by(Observation.ts, Observation.id).execution_options(yield_per=chunk))
-    for row in result.tuples():
-        yield (*row[:7], LABELS[row[7]], *row[8:])
+    by_hour = {g.key: g for g in groups["hours"]}
+    empty = queries.Group(0, queries.counts_from([]), False)
+    return OverviewOut(
+        courses=[course_row(g) for g in groups["courses"]],
+        teachers=[TeacherRow(**shown(g).model_dump(), teacher_id=g.key, name=teachers.get(g.key, "?"))
+                  for g in groups["teachers"]],
+        hours=[HourRow(**shown(by_hour.get(h, empty)).model_dump(), hour=h) for h in range(24)],
+        labels=list(LABELS))

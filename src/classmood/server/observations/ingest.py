@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from anyio import to_thread
+from sqlalchemy.orm import Session
 
 from classmood.labels import LABELS
 from classmood.server.db import epoch_now
@@ -40,7 +41,7 @@ class Sender:
 class SessionMeta:
     """What ingestion needs to know about the (live) session."""
 
-    aggregate_only: bool
+    aggregate_only: bool  # the session is private (ClassSession.private): no per-participant live events
     show_self: bool
     frame_interval_s: float
 
@@ -84,10 +85,18 @@ async def _take_rate(state: ServerState, participant_id: int, wait_s: float) -> 
         await asyncio.sleep(wait)
 
 
+def _session_meta(db: Session, session_id: int) -> SessionMeta:
+    """The live session's settings; locks aggregate-only for good once data is gathered under it."""
+    session = service.live_session(db, session_id=session_id)
+    if session.aggregate_only and not session.aggregate_locked:
+        session.aggregate_locked = True
+        db.commit()
+    return SessionMeta(session.private, session.show_self_to_students, session.frame_interval_s)
+
+
 def _prepare(state: ServerState, sender: Sender, client_id: uuid.UUID) -> tuple[SessionMeta, bool]:
     with state.sessions() as db:
-        session = service.live_session(db, session_id=sender.session_id)
-        meta = SessionMeta(session.aggregate_only, session.show_self_to_students, session.frame_interval_s)
+        meta = _session_meta(db, sender.session_id)
         seen = service.stored_client_ids(db, participant_id=sender.participant_id, client_ids=[client_id])
         return meta, bool(seen)
 
@@ -131,8 +140,7 @@ async def ingest_frame(state: ServerState, sender: Sender, data: bytes, *, clien
 
 def _prepare_batch(state: ServerState, sender: Sender) -> SessionMeta:
     with state.sessions() as db:
-        session = service.live_session(db, session_id=sender.session_id)
-        return SessionMeta(session.aggregate_only, session.show_self_to_students, session.frame_interval_s)
+        return _session_meta(db, sender.session_id)
 
 
 async def ingest_batch(state: ServerState, sender: Sender, items: Sequence[NewObservation]) -> service.InsertResult:

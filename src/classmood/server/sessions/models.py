@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ColumnElement, DateTime, Float, ForeignKey, Integer, String, or_
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from classmood.server.db import Base, utcnow
@@ -27,9 +28,22 @@ class ClassSession(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     aggregate_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set for good once observations are stored while aggregate_only is on: students consented under it,
+    # so switching aggregate_only off later must not expose that data per participant.
+    aggregate_locked: Mapped[bool] = mapped_column(Boolean, default=False)
     show_self_to_students: Mapped[bool] = mapped_column(Boolean, default=True)
     frame_interval_s: Mapped[float] = mapped_column(Float, default=1.0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @hybrid_property
+    def private(self) -> bool:
+        """Whether the aggregate-only rules apply: the mode is on, or data was gathered under it."""
+        return bool(self.aggregate_only or self.aggregate_locked)
+
+    @private.inplace.expression
+    @classmethod
+    def _private_expression(cls) -> ColumnElement[bool]:
+        return or_(cls.aggregate_only.is_(True), cls.aggregate_locked.is_(True))
 
 
 class Participant(Base):

@@ -73,7 +73,7 @@ def join_info(code: str, db: SessionDep) -> JoinInfo:
     course, teacher = service.session_owner(db, session=session)
     return JoinInfo(session_id=session.id, title=session.title, course_title=course.title,
                     teacher_name=teacher.name, status=session.status, frame_interval_s=session.frame_interval_s,
-                    show_self_to_students=session.show_self_to_students, aggregate_only=session.aggregate_only)
+                    show_self_to_students=session.show_self_to_students, aggregate_only=session.private)
 
 
 @router.post("/join", status_code=status.HTTP_201_CREATED)

@@ -82,7 +82,12 @@ def end_session(db: Session, *, session: ClassSession) -> ClassSession:
 
 
 def update_session(db: Session, *, session: ClassSession, changes: dict[str, object]) -> ClassSession:
-    """Apply the given settings (title, show_self_to_students, aggregate_only, frame_interval_s)."""
+    """Apply the given settings (title, show_self_to_students, aggregate_only, frame_interval_s).
+
+    Aggregate-only cannot be switched off once data was gathered under it (409).
+    """
+    if changes.get("aggregate_only") is False and session.aggregate_locked:
+        raise Conflict("data was gathered under aggregate-only: this session stays aggregate-only")
     for key, value in changes.items():
         if value is not None:
             setattr(session, key, value)

@@ -1,0 +1,281 @@
+"""Analytics in SQL: histograms, time buckets, per-participant and per-course/teacher/hour figures.
+
+The database counts (GROUP BY label, time bucket, participant...); Python only fills empty
+buckets and computes shares. These functions know nothing of privacy: :mod:`.service` applies
+the aggregate-only rules to what they return, and routes call only the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session, aliased
+
+from classmood.labels import LABELS
+from classmood.server.accounts.models import User
+from classmood.server.analytics.sql import bucket_index
+from classmood.server.courses.models import Course
+from classmood.server.observations.models import PROB_COLUMNS, Observation
+from classmood.server.sessions.models import ClassSession, Participant
+
+MAX_BUCKETS = 10_000
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which observations to count: one session, course, teacher or everything, within a time range."""
+
+    session_id: int | None = None
+    course_id: int | None = None
+    teacher_id: int | None = None
+    participant_id: int | None = None
+    since: float | None = None
+    until: float | None = None
+    # sessions left out of the count (aggregate-only sessions too small to be shown on their own)
+    exclude_sessions: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Observations per emotion (all seven, zeros included) and distinct participants behind them."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LABELS, 0))
+    participants: int = 0
+
+    @property
+    def total(self) -> int:
+        """All observations counted."""
+        return sum(self.counts.values())
+
+    def shares(self) -> dict[str, float]:
+        """Each emotion's share of the total (zeros when empty)."""
+        total = self.total
+        return {label: (n / total if total else 0.0) for label, n in self.counts.items()}
+
+
+def counts_from(rows: Iterable[tuple[int, int]], participants: int = 0) -> Counts:
+    """Counts from (label index, count) rows.
+
+    >>> counts_from([(3, 2), (4, 1)]).shares()["Happy"]
+    0.6666666666666666
+    """
+    counts = dict.fromkeys(LABELS, 0)
+    for label, n in rows:
+        counts[LABELS[int(label)]] += int(n)
+    return Counts(counts, participants)
+
+
+Q = TypeVar("Q", bound=Select[Any])
+
+
+def _scoped(query: Q, scope: Scope) -> Q:
+    if scope.session_id is not None:
+        query = query.where(Observation.session_id == scope.session_id)
+    if scope.course_id is not None or scope.teacher_id is not None:
+        query = query.join(ClassSession, ClassSession.id == Observation.session_id)
+        if scope.course_id is not None:
+            query = query.where(ClassSession.course_id == scope.course_id)
+        if scope.teacher_id is not None:
+            query = query.join(Course, Course.id == ClassSession.course_id).where(Course.teacher_id == scope.teacher_id)
+    if scope.participant_id is not None:
+        query = query.where(Observation.participant_id == scope.participant_id)
+    if scope.exclude_sessions:
+        query = query.where(Observation.session_id.not_in(scope.exclude_sessions))
+    if scope.since is not None:
+        query = query.where(Observation.ts >= scope.since)
+    if scope.until is not None:
+        query = query.where(Observation.ts < scope.until)
+    return query
+
+
+def histogram(db: Session, *, scope: Scope) -> Counts:
+    """Observations per emotion and distinct participants in the scope, counted by the database.
+
+    The plan differs by dialect, chosen by measurement (100,000 observations in a session, both read
+    from the covering ``(session_id, ts, label, participant_id)`` index): PostgreSQL is fastest with one
+    pass grouped by (label, participant), Python adding up at most 7 rows per participant (27 ms
+    against 54 ms for two queries); SQLite with GROUP BY label plus COUNT(DISTINCT participant_id)
+    (65 ms against 100 ms).
+    """
+    if db.get_bind().dialect.name == "sqlite":
+        rows = db.execute(_scoped(select(Observation.label, func.count()), scope).group_by(Observation.label))
+        participants = db.scalar(_scoped(select(func.count(func.distinct(Observation.participant_id))), scope))
+        return counts_from(rows.tuples(), int(participants or 0))
+    query = _scoped(select(Observation.label, Observation.participant_id, func.count()), scope)
+    per_label: dict[int, int] = {}
+    people: set[int] = set()
+    for label, participant, n in db.execute(query.group_by(Observation.label, Observation.participant_id)).tuples():
+        per_label[label] = per_label.get(label, 0) + n
+        people.add(participant)
+    return counts_from(per_label.items(), len(people))
+
+
+def _private_sessions(scope: Scope) -> Select[tuple[int]]:
+    """Ids of the scope's sessions under the aggregate-only rules."""
+    query = select(ClassSession.id).where(ClassSession.private)
+    if scope.session_id is not None:
+        query = query.where(ClassSession.id == scope.session_id)
+    if scope.course_id is not None:
+        query = query.where(ClassSession.course_id == scope.course_id)
+    if scope.teacher_id is not None:
+        query = query.join(Course, Course.id == ClassSession.course_id).where(Course.teacher_id == scope.teacher_id)
+    if scope.exclude_sessions:
+        query = query.where(ClassSession.id.not_in(scope.exclude_sessions))
+    return query
+
+
+def any_private(db: Session, *, scope: Scope) -> bool:
+    """Whether the scope includes a session under the aggregate-only rules."""
+    return db.scalar(_private_sessions(scope).limit(1)) is not None
+
+
+def small_private_sessions(db: Session, *, scope: Scope, min_faces: int) -> tuple[int, ...]:
+    """Aggregate-only sessions of the scope with data from fewer than ``min_faces`` participants in its range.
+
+    Only the observations of aggregate-only sessions are read (the ``(session_id, ts, ...)`` index).
+    """
+    in_range = Scope(since=scope.since, until=scope.until)
+    query = _scoped(select(Observation.session_id), in_range).where(
+        Observation.session_id.in_(_private_sessions(scope)))
+    people = func.count(func.distinct(Observation.participant_id))
+    rows = db.scalars(query.group_by(Observation.session_id).having(people < min_faces))
+    return tuple(sorted(int(sid) for sid in rows))
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One time bucket of a timeline: start (epoch s) and counts."""
+
+    start: float
+    counts: Counts
+
+
+def timeline(db: Session, *, scope: Scope, bucket_s: float, lo: float | None, hi: float | None,
+             with_participants: bool = False) -> list[Bucket]:
+    """Counts per ``bucket_s``-second bucket from ``lo`` to ``hi`` (data range when None), gaps filled."""
+    index = bucket_index(Observation.ts, bucket_s)
+    rows = db.execute(_scoped(select(index, Observation.label, func.count()), scope).group_by(index, Observation.label))
+    by_bucket: dict[int, list[tuple[int, int]]] = {}
+    for bucket, label, n in rows.tuples():
+        by_bucket.setdefault(int(bucket), []).append((label, n))
+    people: dict[int, int] = {}
+    if with_participants:
+        query = _scoped(select(index, func.count(func.distinct(Observation.participant_id))), scope).group_by(index)
+        people = {int(b): int(n) for b, n in db.execute(query).tuples()}
+    return fill_buckets(by_bucket, people, bucket_s, lo, hi)
+
+
+def fill_buckets(by_bucket: dict[int, list[tuple[int, int]]], people: dict[int, int], bucket_s: float,
+                 lo: float | None, hi: float | None) -> list[Bucket]:
+    """Every bucket from ``lo`` to ``hi``, widened to the data's range, empty ones with zero counts.
+
+    >>> [b.counts.total for b in fill_buckets({2: [(3, 5)]}, {}, 10, 0, 35)]
+    [0, 0, 5, 0]
+    """
+    # The range covers the requested span and any data (rows are already filtered by since/until).
+    firsts = [int(lo // bucket_s)] if lo is not None else []
+    lasts = [int(hi // bucket_s)] if hi is not None else []
+    if by_bucket:
+        firsts.append(min(by_bucket))
+        lasts.append(max(by_bucket))
+    if not firsts or not lasts or max(lasts) < min(firsts):
+        return []
+    first, last = min(firsts), max(lasts)
+    if last - first + 1 > MAX_BUCKETS:
+        raise ValueError(f"more than {MAX_BUCKETS} buckets; choose a larger bucket_s or a shorter range")
+    return [Bucket(start=k * bucket_s, counts=counts_from(by_bucket.get(k, []), people.get(k, 0)))
+            for k in range(first, last + 1)]
+
+
+@dataclass(frozen=True)
+class ParticipantSummary:
+    """One participant's figures in a session."""
+
+    participant_id: int
+    display_name: str
+    counts: Counts
+    last_ts: float | None
+    last_label: str | None
+
+
+def participant_summaries(db: Session, *, scope: Scope) -> list[ParticipantSummary]:
+    """Per participant of the session: counts per emotion, last time seen and last emotion."""
+    assert scope.session_id is not None
+    grouped = _scoped(select(Observation.participant_id, Observation.label, func.count()), scope)
+    per: dict[int, list[tuple[int, int]]] = {}
+    for pid, label, n in db.execute(grouped.group_by(Observation.participant_id, Observation.label)).tuples():
+        per.setdefault(int(pid), []).append((label, n))
+    # The newest observation of each participant: a correlated lookup on the (participant_id, ts) index.
+    inner = aliased(Observation)
+    candidates = select(inner.id).where(inner.participant_id == Participant.id)
+    if scope.since is not None:
+        candidates = candidates.where(inner.ts >= scope.since)
+    if scope.until is not None:
+        candidates = candidates.where(inner.ts < scope.until)
+    newest = candidates.order_by(inner.ts.desc(), inner.id.desc()).limit(1).correlate(Participant).scalar_subquery()
+    rows = db.execute(select(Participant.id, Participant.display_name, Observation.ts, Observation.label)
+                      .outerjoin(Observation, Observation.id == newest)
+                      .where(Participant.session_id == scope.session_id).order_by(Participant.id))
+    return [ParticipantSummary(pid, name, counts_from(per.get(pid, []), 1 if pid in per else 0),
+                               None if ts is None else float(ts), None if label is None else LABELS[label])
+            for pid, name, ts, label in rows.tuples()
+            if scope.participant_id is None or pid == scope.participant_id]
+
+
+@dataclass(frozen=True)
+class Group:
+    """Counts of one group (a course, a teacher or an hour of the day)."""
+
+    key: int
+    counts: Counts
+    aggregate_only: bool
+
+
+def grouped(db: Session, *, key: Any, scope: Scope) -> list[Group]:
+    """Counts per value of ``key`` (an expression over observations, sessions and courses)."""
+    base = (select(key.label("k")).select_from(Observation)
+            .join(ClassSession, ClassSession.id == Observation.session_id)
+            .join(Course, Course.id == ClassSession.course_id))
+    base = _scoped(base, scope)
+    labels = db.execute(base.add_columns(Observation.label, func.count()).group_by(key, Observation.label))
+    per: dict[int, list[tuple[int, int]]] = {}
+    for k, label, n in labels.tuples():
+        per.setdefault(int(k), []).append((label, n))
+    flag = func.max(case((ClassSession.private, 1), else_=0))
+    people = db.execute(base.add_columns(func.count(func.distinct(Observation.participant_id)), flag).group_by(key))
+    return [Group(int(k), counts_from(per.get(int(k), []), int(n)), bool(agg)) for k, n, agg in people.tuples()]
+
+
+def overview_groups(db: Session, *, scope: Scope, utc_offset_s: int = 0) -> dict[str, list[Group]]:
+    """Counts per course, per teacher and per hour of the day (UTC shifted by ``utc_offset_s``)."""
+    hour = bucket_index(Observation.ts + utc_offset_s, 3600) % 24
+    return {"courses": grouped(db, key=Course.id, scope=scope),
+            "teachers": grouped(db, key=Course.teacher_id, scope=scope),
+            "hours": grouped(db, key=hour, scope=scope)}
+
+
+def names(db: Session) -> tuple[dict[int, str], dict[int, tuple[str, int]]]:
+    """Teacher names by id and (course title, teacher id) by course id."""
+    teachers = {uid: name for uid, name in db.execute(select(User.id, User.name)).tuples()}
+    rows = db.execute(select(Course.id, Course.title, Course.teacher_id)).tuples()
+    courses = {cid: (title, tid) for cid, title, tid in rows}
+    return teachers, courses
+
+
+CSV_COLUMNS = ("observation_id", "session_id", "participant_id", "display_name", "client_id", "ts", "source", "label",
+               "score", *PROB_COLUMNS)
+
+
+def export_rows(db: Session, *, scope: Scope, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """Every observation of the scope with its participant's name, oldest first, streamed in chunks."""
+    query = _scoped(select(Observation.id, Observation.session_id, Observation.participant_id,
+                           Participant.display_name, Observation.client_id, Observation.ts, Observation.source,
+                           Observation.label,
+                           Observation.score, *(getattr(Observation, c) for c in PROB_COLUMNS))
+                    .join(Participant, Participant.id == Observation.participant_id), scope)
+    result = db.execute(query.order_by(Observation.ts, Observation.id).execution_options(yield_per=chunk))
+    for row in result.tuples():
+        yield (*row[:7], LABELS[row[7]], *row[8:])
