@@ -6,11 +6,14 @@ import csv
 import io
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from classmood.labels import LABELS
+from classmood.server.sessions.models import ClassSession
 
 from .conftest import World, probs_of
 
@@ -21,10 +24,19 @@ def send(world: World, header: dict[str, str], items: list[tuple[float, str]]) -
     assert response.json()["accepted"] == len(items), response.text
 
 
+def started_ago(app: Any, session_id: int, seconds: float) -> None:
+    """Pretend the session went live ``seconds`` ago (observations are accepted only from its start)."""
+    with app.state.cm.sessions() as db:
+        db.execute(update(ClassSession).where(ClassSession.id == session_id)
+                   .values(started_at=datetime.now(UTC) - timedelta(seconds=seconds)))
+        db.commit()
+
+
 @pytest.fixture
-def seeded(world: World) -> tuple[World, float, int]:
+def seeded(world: World, app: Any) -> tuple[World, float, int]:
     """Ann: Happy x3 at t0+0..2, Sad at t0+70. Bob: Neutral at t0+5 and t0+130. Cy joined, sent nothing."""
     t0 = (time.time() - 300) // 60 * 60
+    started_ago(app, world.session_id, time.time() - t0)
     bob, bob_id = world.join("Bob")
     world.join("Cy")
     send(world, world.student, [(t0, "Happy"), (t0 + 1, "Happy"), (t0 + 2, "Happy"), (t0 + 70, "Sad")])

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,9 @@ def _world(state: Any, sessions: int, participants: int) -> list[tuple[int, list
         course = create_course(db, teacher=teacher, title="Bench course")
         for k in range(sessions):
             session = start_session(db, session=create_session(db, course=course, title=f"S{k}", aggregate_only=False))
+            # The ingestion figures send the last hour's observations: the session went live before them.
+            session.started_at = session.started_at - timedelta(hours=2) if session.started_at else None
+            db.commit()
             people = [join_session(db, code=session.code, display_name=f"P{i}").id for i in range(participants)]
             out.append((session.id, people))
     return out

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from anyio import to_thread
 from sqlalchemy.orm import Session
@@ -44,6 +45,11 @@ class SessionMeta:
     aggregate_only: bool  # the session is private (ClassSession.private): no per-participant live events
     show_self: bool
     frame_interval_s: float
+    started_at: datetime | None
+
+    def check_ts(self, ts: float) -> None:
+        """Refuse a timestamp outside this session's live window (422)."""
+        service.check_timestamp(ts, started_at=self.started_at)
 
 
 @dataclass(frozen=True)
@@ -91,12 +97,15 @@ def _session_meta(db: Session, session_id: int) -> SessionMeta:
     if session.aggregate_only and not session.aggregate_locked:
         session.aggregate_locked = True
         db.commit()
-    return SessionMeta(session.private, session.show_self_to_students, session.frame_interval_s)
+    return SessionMeta(session.private, session.show_self_to_students, session.frame_interval_s, session.started_at)
 
 
-def _prepare(state: ServerState, sender: Sender, client_id: uuid.UUID) -> tuple[SessionMeta, bool]:
+def _prepare(state: ServerState, sender: Sender, client_id: uuid.UUID,
+             ts: float | None) -> tuple[SessionMeta, bool]:
     with state.sessions() as db:
         meta = _session_meta(db, sender.session_id)
+        if ts is not None:
+            meta.check_ts(ts)
         seen = service.stored_client_ids(db, participant_id=sender.participant_id, client_ids=[client_id])
         return meta, bool(seen)
 
@@ -121,7 +130,7 @@ async def ingest_frame(state: ServerState, sender: Sender, data: bytes, *, clien
     check_frame(data, state.settings)
     await _take_rate(state, sender.participant_id, rate_wait_s)
     client_id = client_id or uuid.uuid4()
-    meta, duplicate = await to_thread.run_sync(_prepare, state, sender, client_id)
+    meta, duplicate = await to_thread.run_sync(_prepare, state, sender, client_id, ts)
     if duplicate:
         return FrameOutcome([], True, meta)
     faces = await state.analysis.analyze(data)
@@ -146,6 +155,8 @@ def _prepare_batch(state: ServerState, sender: Sender) -> SessionMeta:
 async def ingest_batch(state: ServerState, sender: Sender, items: Sequence[NewObservation]) -> service.InsertResult:
     """Store device-computed observations idempotently and announce the newest."""
     meta = await to_thread.run_sync(_prepare_batch, state, sender)
+    for item in items:
+        meta.check_ts(item.ts)
     result = await to_thread.run_sync(_store, state, sender, items)
     fresh = sorted((item for item in items if item.client_id in result.inserted), key=lambda item: item.ts)
     await announce(state, sender, meta, fresh[-LIVE_EVENTS_PER_BATCH:], sent_ts=None)

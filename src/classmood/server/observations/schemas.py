@@ -32,18 +32,11 @@ class ObservationIn(BaseModel):
     """One score computed on the student's device; ``id`` makes retries idempotent."""
 
     id: uuid.UUID
-    ts: float = Field(description="UTC epoch seconds when the face was seen")
+    ts: float = Field(description="UTC epoch seconds when the face was seen, within the session's live window")
     probs: dict[str, float]
     score: float | None = Field(None, ge=0.0, le=1.0, description="face detection score, if known")
 
     _probs = field_validator("probs")(check_probs)
-
-    @field_validator("ts")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError("ts must be positive epoch seconds")
-        return value
 
 
 class BatchIn(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,12 +14,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from classmood.labels import LABELS
-from classmood.server.db import epoch_now
+from classmood.server.db import as_utc, epoch_now
 from classmood.server.errors import Conflict, Invalid, NotFound
 from classmood.server.observations.models import PROB_COLUMNS, Observation
 from classmood.server.sessions.models import ClassSession, Participant
 
-FUTURE_SLACK_S = 300.0  # device clocks drift; an hour ahead is a bug, five minutes is not
+# Device clocks drift and spools replay the last minutes: five minutes either side of the session's live
+# window is tolerated; a day (or 1970) is a bug that would stretch the teacher's timeline.
+TS_SLACK_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -82,19 +85,35 @@ def _insert_ignoring_duplicates(db: Session) -> Any:
     return stmt.returning(table.c.id, table.c.client_id)
 
 
+def check_timestamp(ts: float, *, started_at: datetime | None, now: float | None = None) -> None:
+    """Refuse (422) a timestamp outside the session's live window, from its start to now, ± :data:`TS_SLACK_S`.
+
+    The one check of observation times: frames over HTTP and WebSocket and device batches all pass here.
+
+    >>> check_timestamp(epoch_now(), started_at=utcnow())
+    >>> check_timestamp(1.0, started_at=utcnow())
+    Traceback (most recent call last):
+    classmood.server.errors.Invalid: ts 1 is outside the session's live window (its start to now, ± 300 s)
+    """
+    now = epoch_now() if now is None else now
+    started = as_utc(started_at)
+    start = started.timestamp() if started else now
+    if not (math.isfinite(ts) and start - TS_SLACK_S <= ts <= now + TS_SLACK_S):
+        raise Invalid(f"ts {ts:.0f} is outside the session's live window (its start to now, ± {TS_SLACK_S:.0f} s)")
+
+
 def insert_observations(db: Session, *, session_id: int, participant_id: int,
                         items: Sequence[NewObservation], now: float | None = None) -> InsertResult:
     """Store observations; those whose client id the participant already sent are skipped, not doubled.
 
     One ``INSERT ... ON CONFLICT DO NOTHING`` on both SQLite and PostgreSQL, so a retried batch
-    (or two racing retries) cannot create duplicates. Commits.
+    (or two racing retries) cannot create duplicates. Commits. Times are checked by the caller
+    (:func:`check_timestamp`), which knows the session.
 
     >>> # insert_observations(db, session_id=1, participant_id=2, items=[NewObservation(uuid4(), time(), probs)])
     """
     now = epoch_now() if now is None else now
     for item in items:
-        if item.ts > now + FUTURE_SLACK_S:
-            raise Invalid(f"observation {item.client_id} is timed in the future")
         if len(item.probs) != len(LABELS):
             raise Invalid("each observation needs seven probabilities")
     unique = list({item.client_id: item for item in items}.values())
