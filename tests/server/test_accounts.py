@@ -61,3 +61,53 @@ def test_admin_creates_users_others_cannot(world: World) -> None:
     assert login.status_code == 200
     emails = [u["email"] for u in world.client.get("/api/users", headers=world.admin).json()]
     assert "c@test.org" in emails
+
+
+def test_logout_revokes_the_login_on_the_server(world: World) -> None:
+    client = world.client
+    body = client.post("/api/auth/login", json={"email": "a@test.org", "password": PASSWORD}).json()
+    stolen = client.cookies.get("cm_session")
+    assert client.get("/api/me").status_code == 200
+    assert client.post("/api/auth/logout", headers={"X-CSRF-Token": body["csrf_token"]}).status_code == 204
+    # someone who kept the cookie (or a browser that ignored the deletion) is logged out too
+    replay = client.get("/api/me", cookies={"cm_session": stolen})
+    assert replay.status_code == 401
+    assert client.get("/api/courses", cookies={"cm_session": stolen}).status_code == 401
+    # other logins of the same user live on
+    client.cookies.clear()
+    client.post("/api/auth/login", json={"email": "a@test.org", "password": PASSWORD})
+    assert client.get("/api/me").status_code == 200
+
+
+def test_failed_logins_are_throttled_per_account(world: World) -> None:
+    client = world.client
+    wrong = {"email": "a@test.org", "password": "wrong password"}
+    statuses = [client.post("/api/auth/token", json=wrong).status_code for _ in range(5)]
+    assert statuses == [401] * 5
+    for endpoint in ("/api/auth/token", "/api/auth/login"):
+        refused = client.post(endpoint, json=wrong)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert "try again" in refused.json()["detail"]
+    # while throttled, even the right password waits: guessing gains nothing
+    assert client.post("/api/auth/token", json={"email": "a@test.org", "password": PASSWORD}).status_code == 429
+    # other accounts are not locked by it
+    assert client.post("/api/auth/token", json={"email": "b@test.org", "password": PASSWORD}).status_code == 200
+
+
+def test_failed_logins_are_throttled_per_address(world: World) -> None:
+    client = world.client
+    statuses = [client.post("/api/auth/token", json={"email": f"u{i}@test.org", "password": "x"}).status_code
+                for i in range(25)]
+    assert statuses[:20] == [401] * 20 and set(statuses[20:]) == {429}
+    refused = client.post("/api/auth/login", json={"email": "new@test.org", "password": "x"})
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+
+
+def test_a_success_forgets_the_accounts_failures(world: World) -> None:
+    client = world.client
+    for _ in range(4):
+        assert client.post("/api/auth/token", json={"email": "a@test.org", "password": "nope"}).status_code == 401
+    assert client.post("/api/auth/token", json={"email": "a@test.org", "password": PASSWORD}).status_code == 200
+    statuses = [client.post("/api/auth/token", json={"email": "a@test.org", "password": "nope"}).status_code
+                for _ in range(5)]
+    assert statuses == [401] * 5

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from classmood.config import Settings, load_settings
+from classmood.server.accounts.throttle import LoginThrottle, Policy
 from classmood.server.security import LoginCookie, Passwords, Signer, csrf_ok, new_login, read_login
 
 
@@ -60,3 +61,36 @@ def test_passwords_hash_and_verify() -> None:
     assert passwords.verify(hashed, "s3cret pass")
     assert not passwords.verify(hashed, "wrong")
     assert not passwords.verify("not a hash", "wrong")
+
+
+def test_login_throttle_refills_with_time() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(account=Policy(burst=3, per_s=0.5), address=Policy(burst=100, per_s=1.0),
+                             clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.wait_s(account="a", address="x") == 0.0
+        throttle.failed(account="a", address="x")
+    assert throttle.wait_s(account="a", address="x") == pytest.approx(2.0)
+    now[0] = 1.0
+    assert throttle.wait_s(account="a", address="y") == pytest.approx(1.0)
+    now[0] = 2.0
+    assert throttle.wait_s(account="a", address="x") == 0.0
+    throttle.failed(account="a", address="x")
+    assert throttle.wait_s(account="a", address="x") == pytest.approx(2.0)
+    throttle.succeeded(account="a")
+    assert throttle.wait_s(account="a", address="x") == 0.0
+
+
+def test_login_cookie_is_refused_once_its_login_ended() -> None:
+    active = {"L1"}
+
+    class Registry:
+        def is_active(self, login_id: str) -> bool:
+            return login_id in active
+
+    signer = Signer("s" * 40, logins=Registry())
+    cookie, _ = new_login(signer, 5, ttl_s=60, login_id="L1")
+    assert read_login(signer, cookie) is not None
+    active.clear()
+    assert read_login(signer, cookie) is None
+    assert read_login(signer, new_login(signer, 5, ttl_s=60)[0]) is None  # a cookie without a login id

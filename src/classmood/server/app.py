@@ -13,24 +13,28 @@ import logging
 import os
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 
 from classmood import __version__
 from classmood.config import Settings, load_settings
 from classmood.server.accounts.router import router as accounts_router
+from classmood.server.accounts.service import DatabaseLogins
 from classmood.server.analytics.router import router as analytics_router
+from classmood.server.body_limit import BodyLimit, RouteLimits
 from classmood.server.courses.router import router as courses_router
 from classmood.server.db import make_engine, make_session_factory, upgrade
 from classmood.server.deps import ServerState
-from classmood.server.errors import DomainError
+from classmood.server.errors import install_error_handlers
 from classmood.server.live.broker import make_broker
 from classmood.server.live.router import router as live_router
 from classmood.server.observations.analysis import AnalysisPool
-from classmood.server.observations.limits import RateLimiter
+from classmood.server.observations.limits import RateLimiter, batch_body_limit, frame_body_limit
 from classmood.server.observations.router import router as observations_router
+from classmood.server.openapi import install_openapi
 from classmood.server.security import Passwords, Signer
+from classmood.server.security_headers import SecurityHeaders
 from classmood.server.sessions.router import router as sessions_router
+from classmood.server.validation import check_parameters
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +52,6 @@ def build_state(settings: Settings) -> ServerState:
         rate=RateLimiter(settings.max_fps))
 
 
-async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
-
-
 def _mount_web(app: FastAPI, settings: Settings) -> None:
     try:
         from classmood.server.web import mount_web
@@ -67,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ClassMood server: JSON API under /api, live events, and the web pages if present."""
     settings = (settings or load_settings()).resolved()
     state = build_state(settings)
+    state.signer.logins = DatabaseLogins(state.sessions)  # login cookies end with logout, server-side
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -74,10 +73,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await state.broker.close()
         state.analysis.close()
 
-    app = FastAPI(title="ClassMood", version=__version__, lifespan=lifespan,
-                  description="Facial-emotion analytics for online classes. See docs/API.md.")
+    # /docs is served locally by the web package (FastAPI's loads Swagger UI from a CDN); no ReDoc.
+    app = FastAPI(title="ClassMood", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Facial-emotion analytics for online classes. See docs/API.md.",
+                  dependencies=[Depends(check_parameters)])
     app.state.cm = state
-    app.add_exception_handler(DomainError, _domain_error)
+    install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(BodyLimit, limits=RouteLimits(frame=frame_body_limit(settings),
+                                                     batch=batch_body_limit(settings)))
+    app.add_middleware(SecurityHeaders)
     for router in (accounts_router, courses_router, sessions_router, observations_router, analytics_router,
                    live_router):
         app.include_router(router)

@@ -1,10 +1,17 @@
-"""Domain errors raised by services; the app turns each into ``{"detail": ...}`` with its status.
+"""Domain errors raised by services, and the handlers that turn every refusal into its documented answer.
 
 Services stay free of HTTP types, yet every refusal still reaches the client with the status
-that docs/API.md promises.
+that docs/API.md promises: ``{"detail": "..."}``, except 422 whose ``detail`` is always a list of
+``{loc, msg, type}`` (the shape FastAPI gives validation errors), whoever raised it.
+
+>>> json_safe({"input": float("nan"), "name": chr(0xD800)})
+{'input': 'nan', 'name': '\\\\ud800'}
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 
 class DomainError(Exception):
@@ -12,9 +19,11 @@ class DomainError(Exception):
 
     status = 400
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, loc: tuple[str, ...] = ("body",), retry_after_s: float | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.loc = loc
+        self.retry_after_s = retry_after_s
 
 
 class BadRequest(DomainError):
@@ -69,3 +78,65 @@ class RateLimited(DomainError):
     """Over a rate limit (429)."""
 
     status = 429
+
+
+def json_safe(value: Any) -> Any:
+    """A copy of ``value`` that JSON can always encode as UTF-8: non-finite floats and lone surrogates
+    become text, unknown objects their ``str``. Used on whatever a 422 answer echoes back."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bool | int) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(json_safe(key)): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, bytes):
+        return json_safe(value.decode("utf-8", "replace"))
+    return json_safe(str(value))
+
+
+def validation_detail(errors: Any) -> list[dict[str, Any]]:
+    """FastAPI's list of validation errors, made encodable (the echoed ``input`` may be NaN or a surrogate)."""
+    out = []
+    for error in errors:
+        item = {key: error[key] for key in ("type", "loc", "msg", "input", "ctx") if key in error}
+        out.append(json_safe(item))
+    return out
+
+
+def error_body(exc: DomainError) -> dict[str, Any]:
+    """The JSON answer of a domain error: a list for 422 (as validation errors have), a string otherwise."""
+    if exc.status == 422:
+        return {"detail": [{"type": "value_error", "loc": list(exc.loc), "msg": json_safe(exc.detail)}]}
+    return {"detail": json_safe(exc.detail)}
+
+
+def error_headers(exc: DomainError) -> dict[str, str] | None:
+    """``WWW-Authenticate`` on 401 and ``Retry-After`` (whole seconds, at least 1) when known."""
+    headers: dict[str, str] = {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    return headers or None
+
+
+def install_error_handlers(app: Any) -> None:
+    """Register the handlers of domain errors and of request validation errors on a FastAPI app."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.requests import Request
+
+    async def domain(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        return JSONResponse(error_body(exc), status_code=exc.status, headers=error_headers(exc))
+
+    async def invalid(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+
+    app.add_exception_handler(DomainError, domain)
+    app.add_exception_handler(RequestValidationError, invalid)

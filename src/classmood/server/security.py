@@ -1,7 +1,9 @@
 """Passwords (argon2id), signed tokens and cookies, and CSRF tokens.
 
-Tokens are stateless: ``base64url(json payload) . base64url(HMAC-SHA256)``, keyed by the secret
-key and a *purpose*, so a participant token can never pass for a login cookie or an API token.
+Tokens are ``base64url(json payload) . base64url(HMAC-SHA256)``, keyed by the secret key and a
+*purpose*, so a participant token can never pass for a login cookie or an API token. API and
+participant tokens are stateless; a browser login is also recorded server-side (a
+:class:`LoginRegistry`), so that logging out ends it for good, even if someone kept the cookie.
 
 >>> signer = Signer("k" * 32)
 >>> token = signer.sign("api", {"uid": 7}, ttl_s=60)
@@ -20,7 +22,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -68,11 +70,23 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class Signer:
-    """Signs and verifies small JSON payloads with an expiry."""
+class LoginRegistry(Protocol):
+    """Where browser logins are recorded; a login cookie is honoured only while its login is active."""
 
-    def __init__(self, secret_key: str) -> None:
+    def is_active(self, login_id: str) -> bool:
+        """True while the login exists, has not expired and was not ended by logging out."""
+        ...
+
+
+class Signer:
+    """Signs and verifies small JSON payloads with an expiry.
+
+    ``logins``, when given, is asked about every login cookie (see :func:`read_login`).
+    """
+
+    def __init__(self, secret_key: str, logins: LoginRegistry | None = None) -> None:
         self._key = secret_key.encode()
+        self.logins = logins
 
     def _mac(self, purpose: str, body: str) -> str:
         return _b64(hmac.new(self._key, f"{purpose}.{body}".encode(), hashlib.sha256).digest())
@@ -104,25 +118,38 @@ class LoginCookie:
 
     user_id: int
     csrf: str
+    login_id: str = ""
 
 
-def new_login(signer: Signer, user_id: int, ttl_s: int) -> tuple[str, str]:
-    """Return (session cookie value, CSRF token) for a fresh browser login.
+def new_login(signer: Signer, user_id: int, ttl_s: int, login_id: str = "") -> tuple[str, str]:
+    """Return (session cookie value, CSRF token) for a fresh browser login (``login_id``: its registry key).
 
     The CSRF token is stored inside the signed cookie as well as in the readable ``cm_csrf``
     cookie, so a request must present the same value in the ``X-CSRF-Token`` header (signed
     double submit: a sibling site cannot set a matching pair).
     """
     csrf = secrets.token_urlsafe(24)
-    return signer.sign("session", {"uid": user_id, "csrf": csrf}, ttl_s), csrf
+    return signer.sign("session", {"uid": user_id, "csrf": csrf, "sid": login_id}, ttl_s), csrf
+
+
+def new_login_id() -> str:
+    """A random, unguessable key of one browser login.
+
+    >>> len(new_login_id())
+    32
+    """
+    return secrets.token_hex(16)
 
 
 def read_login(signer: Signer, cookie: str | None) -> LoginCookie | None:
-    """Decode a session cookie; ``None`` if absent, forged or expired."""
+    """Decode a session cookie; ``None`` if absent, forged, expired or logged out."""
     payload = signer.verify("session", cookie)
     if payload is None or not isinstance(payload.get("uid"), int):
         return None
-    return LoginCookie(user_id=payload["uid"], csrf=str(payload.get("csrf", "")))
+    login_id = str(payload.get("sid", ""))
+    if signer.logins is not None and not signer.logins.is_active(login_id):
+        return None
+    return LoginCookie(user_id=payload["uid"], csrf=str(payload.get("csrf", "")), login_id=login_id)
 
 
 def csrf_ok(login: LoginCookie, header: str | None) -> bool:

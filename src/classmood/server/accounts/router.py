@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from classmood.server.accounts import service
+from classmood.server.accounts.models import User
 from classmood.server.accounts.schemas import Credentials, LoginOut, TokenOut, UserCreate, UserPublic
+from classmood.server.accounts.throttle import throttle_of
 from classmood.server.deps import CurrentAdmin, PrincipalDep, SessionDep, StateDep
 from classmood.server.errors import Unauthorized
-from classmood.server.security import CSRF_COOKIE, SESSION_COOKIE, new_login
+from classmood.server.security import CSRF_COOKIE, SESSION_COOKIE, new_login, read_login
 from classmood.server.sessions.schemas import participant_public
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 
+def checked_credentials(body: Credentials, request: Request, db: SessionDep, state: StateDep) -> User:
+    """The user of the posted credentials (401 wrong, 429 throttled: per account and per address)."""
+    address = request.client.host if request.client else "unknown"
+    return service.login(db, passwords=state.passwords, throttle=throttle_of(request.app), email=body.email,
+                         password=body.password, address=address)
+
+
+CheckedUser = Annotated[User, Depends(checked_credentials)]
+
+
 @router.post("/auth/login")
-def login(body: Credentials, response: Response, db: SessionDep, state: StateDep) -> LoginOut:
+def login(user: CheckedUser, response: Response, db: SessionDep, state: StateDep) -> LoginOut:
     """Log in a browser: sets the ``cm_session`` and ``cm_csrf`` cookies."""
-    user = service.authenticate(db, passwords=state.passwords, email=body.email, password=body.password)
-    if user is None:
-        raise Unauthorized("wrong e-mail or password")
     ttl = state.settings.session_ttl_s
-    cookie, csrf = new_login(state.signer, user.id, ttl)
+    cookie, csrf = new_login(state.signer, user.id, ttl, service.start_login(db, user=user, ttl_s=ttl))
     secure = not state.settings.dev
     response.set_cookie(SESSION_COOKIE, cookie, max_age=ttl, httponly=True, samesite="lax", secure=secure)
     # Readable by the page's JS, which echoes it in X-CSRF-Token.
@@ -32,18 +41,18 @@ def login(body: Credentials, response: Response, db: SessionDep, state: StateDep
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout(response: Response) -> None:
-    """Log out a browser (clears the cookies)."""
+def logout(request: Request, response: Response, db: SessionDep, state: StateDep) -> None:
+    """Log out a browser: ends the login on the server (its cookie is dead from now on) and clears the cookies."""
+    current = read_login(state.signer, request.cookies.get(SESSION_COOKIE))
+    if current is not None:
+        service.end_login(db, login_id=current.login_id)
     response.delete_cookie(SESSION_COOKIE)
     response.delete_cookie(CSRF_COOKIE)
 
 
 @router.post("/auth/token")
-def token(body: Credentials, db: SessionDep, state: StateDep) -> TokenOut:
+def token(user: CheckedUser, state: StateDep) -> TokenOut:
     """Exchange e-mail and password for a bearer token (API clients; no CSRF needed)."""
-    user = service.authenticate(db, passwords=state.passwords, email=body.email, password=body.password)
-    if user is None:
-        raise Unauthorized("wrong e-mail or password")
     ttl = state.settings.token_ttl_s
     return TokenOut(access_token=state.signer.sign("api", {"uid": user.id}, ttl), expires_in=ttl)
 

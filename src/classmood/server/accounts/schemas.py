@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from classmood.server.validation import InputModel, PersonName
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -22,7 +24,7 @@ def normalise_email(value: str) -> str:
     return email
 
 
-class Credentials(BaseModel):
+class Credentials(InputModel):
     """E-mail and password, for the login and token endpoints."""
 
     email: str = Field(max_length=254)
@@ -35,7 +37,7 @@ class UserCreate(Credentials):
     """A new teacher or admin (admin only)."""
 
     password: str = Field(min_length=8, max_length=1024)
-    name: str = Field(min_length=1, max_length=120)
+    name: PersonName
     role: Literal["teacher", "admin"] = "teacher"
 
 

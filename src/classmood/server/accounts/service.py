@@ -1,17 +1,23 @@
-"""Accounts: creating users and checking passwords. Data functions take keyword arguments."""
+"""Accounts: creating users, checking passwords (throttled), and browser logins recorded server-side.
+
+Data functions take keyword arguments.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from classmood.server.accounts.models import ROLES, User
+from classmood.server.accounts.models import ROLES, LoginSession, User
 from classmood.server.accounts.schemas import normalise_email
-from classmood.server.errors import Conflict, Invalid
-from classmood.server.security import Passwords
+from classmood.server.accounts.throttle import LoginThrottle
+from classmood.server.db import as_utc, utcnow
+from classmood.server.errors import Conflict, Invalid, RateLimited, Unauthorized
+from classmood.server.security import Passwords, new_login_id
 
 
 def create_user(db: Session, *, passwords: Passwords, email: str, password: str, name: str,
@@ -47,6 +53,60 @@ def authenticate(db: Session, *, passwords: Passwords, email: str, password: str
     if not user.is_active or not passwords.verify(user.password_hash, password):
         return None
     return user
+
+
+def login(db: Session, *, passwords: Passwords, throttle: LoginThrottle, email: str, password: str,
+          address: str) -> User:
+    """The user with these credentials; 429 while the account or the address is throttled, 401 if wrong.
+
+    A throttled attempt is refused before the password is checked, so it costs neither an argon2
+    verification nor a guess.
+    """
+    account = email.strip().lower()
+    wait = throttle.wait_s(account=account, address=address)
+    if wait > 0:
+        raise RateLimited(f"too many failed logins; try again in {wait:.0f} s", retry_after_s=wait)
+    user = authenticate(db, passwords=passwords, email=account, password=password)
+    if user is None:
+        throttle.failed(account=account, address=address)
+        raise Unauthorized("wrong e-mail or password")
+    throttle.succeeded(account=account)
+    return user
+
+
+def start_login(db: Session, *, user: User, ttl_s: int) -> str:
+    """Record a browser login of ``user`` for ``ttl_s`` seconds; return its id (it goes in the cookie).
+
+    Expired logins are deleted on the way, so the table holds only live ones.
+    """
+    now = utcnow()
+    db.execute(delete(LoginSession).where(LoginSession.expires_at < now))
+    login_id = new_login_id()
+    db.add(LoginSession(id=login_id, user_id=user.id, created_at=now, expires_at=now + timedelta(seconds=ttl_s)))
+    db.commit()
+    return login_id
+
+
+def end_login(db: Session, *, login_id: str) -> None:
+    """Log out: the login's cookie is never honoured again."""
+    db.execute(delete(LoginSession).where(LoginSession.id == login_id))
+    db.commit()
+
+
+class DatabaseLogins:
+    """The :class:`~classmood.server.security.LoginRegistry` of a running server: the ``login_sessions`` table."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def is_active(self, login_id: str) -> bool:
+        """True while the login's row exists and has not expired."""
+        if not login_id:
+            return False
+        with self._sessions() as db:
+            row = db.get(LoginSession, login_id)
+            expires = as_utc(row.expires_at) if row is not None else None
+        return expires is not None and expires > utcnow()
 
 
 def count_users(db: Session) -> int:

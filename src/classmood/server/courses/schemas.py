@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from pydantic import BaseModel, ConfigDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from classmood.server.validation import InputModel, Title, UtcDatetime
 
 
-class CourseCreate(BaseModel):
+class CourseCreate(InputModel):
     """A new course of the calling teacher."""
 
-    title: str = Field(min_length=1, max_length=200)
+    title: Title
 
 
 class CoursePublic(BaseModel):
@@ -21,4 +21,4 @@ class CoursePublic(BaseModel):
     id: int
     title: str
     teacher_id: int
-    created_at: datetime
+    created_at: UtcDatetime

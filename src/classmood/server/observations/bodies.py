@@ -10,9 +10,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from classmood.server.errors import BadRequest, TooLarge, Unsupported
+from classmood.server.observations.limits import MULTIPART_OVERHEAD
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png"})
-MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around the image
 
 
 async def read_capped(request: Request, limit: int) -> bytes:

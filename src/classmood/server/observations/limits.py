@@ -113,4 +113,18 @@ class RateLimiter:
         """Raise 429 when ``key`` is over its rate."""
         wait = self.acquire(key)
         if wait > 0:
-            raise RateLimited(f"more than {self.rate:g} frames per second; retry in {wait:.1f} s")
+            raise RateLimited(f"more than {self.rate:g} frames per second; retry in {wait:.1f} s", retry_after_s=wait)
+
+
+BATCH_ITEM_BYTES = 1024  # generous size of one JSON observation, for the body cap of a batch
+MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around a frame sent as multipart
+
+
+def frame_body_limit(settings: Settings) -> int:
+    """The largest body the frame endpoint reads: one frame, plus multipart framing."""
+    return settings.max_frame_bytes + MULTIPART_OVERHEAD
+
+
+def batch_body_limit(settings: Settings) -> int:
+    """The largest body the batch endpoint reads: ``batch_max`` generous observations."""
+    return settings.batch_max * BATCH_ITEM_BYTES + 1024

@@ -9,22 +9,23 @@ from pydantic import BaseModel, Field, field_validator
 
 from classmood.server.db import as_utc
 from classmood.server.sessions.models import ClassSession, Participant
+from classmood.server.validation import InputModel, Title
 
 
-class SessionCreate(BaseModel):
+class SessionCreate(InputModel):
     """A new class session of a course."""
 
-    title: str = Field(min_length=1, max_length=200)
+    title: Title
     scheduled_at: datetime | None = None
     aggregate_only: bool | None = Field(None, description="default: the server's CLASSMOOD_AGGREGATE_ONLY")
     show_self_to_students: bool = True
     frame_interval_s: float | None = Field(None, gt=0.1, le=60)
 
 
-class SessionUpdate(BaseModel):
+class SessionUpdate(InputModel):
     """Changeable settings of a session."""
 
-    title: str | None = Field(None, min_length=1, max_length=200)
+    title: Title | None = None
     show_self_to_students: bool | None = None
     aggregate_only: bool | None = None
     frame_interval_s: float | None = Field(None, gt=0.1, le=60)
@@ -70,7 +71,7 @@ class JoinInfo(BaseModel):
     aggregate_only: bool
 
 
-class JoinIn(BaseModel):
+class JoinIn(InputModel):
     """A student joins with the code, a display name and explicit consent."""
 
     code: str = Field(min_length=1, max_length=16)

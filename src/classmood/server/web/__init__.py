@@ -16,7 +16,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from classmood.server.web.pages import build_router, build_static_router
+from classmood.server.web.docs import build_docs_router
+from classmood.server.web.pages import build_router, build_static_router, render
 
 __all__ = ["mount_web"]
 
@@ -27,5 +28,8 @@ def mount_web(app: FastAPI, settings: Any) -> None:
     ``settings`` is the server's Settings object; the pages read only a few optional attributes
     (``dev``, ``live_window_s``, ``alert_negative_share``, ``alert_after_s``) and fall back to defaults.
     """
+    docs = build_docs_router(render)
+    if docs is not None:  # before the generic /static route, which would shadow the Swagger UI files
+        app.include_router(docs)
     app.include_router(build_static_router())
     app.include_router(build_router(settings))

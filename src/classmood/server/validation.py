@@ -1,0 +1,128 @@
+"""Input rules shared by every API shape and every path or query parameter.
+
+Both databases must see the same thing, and neither may be handed what it cannot store:
+
+- text never holds a NUL character (PostgreSQL refuses it, SQLite would store it) nor a lone
+  surrogate (neither database can encode it as UTF-8);
+- numbers are finite (JSON's ``NaN``, ``Infinity`` and ``1e400`` parse to non-finite floats);
+- ids fit the 32-bit ``INTEGER`` columns they are compared with (PostgreSQL's ``integer`` is
+  32-bit; SQLite's is 64-bit, but one rule for both keeps the answers identical).
+
+Request bodies get these rules from :class:`InputModel`; path and query parameters from the app-wide
+dependency :func:`check_parameters`.
+
+>>> text_problem("Ada")
+>>> text_problem("A\\x00B")
+'must not contain NUL characters'
+>>> [problem for _, problem in value_problems({"probs": [1.0, float("nan")]})]
+['must be a finite number']
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from starlette.requests import HTTPConnection
+
+from classmood.server.db import as_utc
+from classmood.server.errors import Invalid, NotFound
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text, or ``None`` when it can."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    if _SURROGATE.search(value):
+        return "must be valid Unicode text (no lone surrogates)"
+    return None
+
+
+def value_problems(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, problem) for every string or number inside a parsed JSON value that no database can store."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            yield path or "value", problem
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            yield path or "value", "must be a finite number"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from value_problems(key, f"{path}.{key!s}" if path else str(key))
+            yield from value_problems(item, f"{path}.{key!s}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from value_problems(item, f"{path}[{index}]")
+
+
+class InputModel(BaseModel):
+    """Base of every request body: finite numbers and storable text, anywhere in the body."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        for path, problem in value_problems(data):
+            # backslashreplace keeps the message itself encodable when the culprit is a lone surrogate
+            raise ValueError(f"{path.encode('utf-8', 'backslashreplace').decode()} {problem}")
+        return data
+
+
+def _non_blank(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("must not be blank")
+    return stripped
+
+
+def _one_line(value: str) -> str:
+    return _non_blank(" ".join(value.split()))
+
+
+# A title or a person's name: trimmed, never blank (whitespace alone is refused, not stored as "").
+Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_non_blank)]
+PersonName = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_one_line)]
+# A stored time as the API shows it: always with its zone (SQLite hands back naive datetimes).
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def check_parameters(conn: HTTPConnection) -> None:
+    """App-wide dependency: refuse path and query values that no database could compare with.
+
+    A path id out of range names nothing (404); a query value out of range or holding NUL or a lone
+    surrogate is invalid (422). Runs before the route touches the database.
+    """
+    if conn.scope.get("type") != "http":
+        return
+    for name, raw in conn.path_params.items():
+        if not isinstance(raw, str):
+            continue
+        if text_problem(raw) or (name.endswith("_id") and not _in_int_range(raw)):
+            raise NotFound(f"no such {name.removesuffix('_id') or 'resource'}")
+    for name, raw in conn.query_params.multi_items():
+        problem = text_problem(raw) or text_problem(name)
+        if problem is None and name.endswith("_id") and not _in_int_range(raw):
+            problem = f"must be between {INT32_MIN} and {INT32_MAX}"
+        if problem:
+            raise Invalid(f"query parameter {name.encode('utf-8', 'backslashreplace').decode()} {problem}",
+                          loc=("query", name))
+
+
+def _in_int_range(raw: str) -> bool:
+    """True unless ``raw`` is an integer outside the 32-bit range (non-integers are the route's to refuse)."""
+    text = raw.strip()
+    if not _INTEGER.match(text):
+        return True
+    digits = text.lstrip("+-").lstrip("0")
+    # Refuse by length first: int() of a 5,000-digit string is itself an error.
+    return len(digits) <= 10 and INT32_MIN <= int(text) <= INT32_MAX
