@@ -63,7 +63,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
     from classmood.config import Settings
     from classmood.server.app import create_app
-    from classmood.server.commands import prepare_server
+    from classmood.server.bootstrap import prepare_server
 
     email, password = "admin@example.org", secrets.token_urlsafe(12)
     settings = Settings(data_dir=tmp_path_factory.mktemp("cm-browser"), dev=True, admin_email=email,

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,8 @@ import httpx
 import numpy as np
 import pytest
 
-from classmood.server.agent import Agent, ServerClient, SessionEnded, Spool, video_frames
+from classmood.agent import Agent, Pending, ServerClient, SessionEnded, Spool, video_frames
+from classmood.labels import LABELS
 from classmood.server.app import create_app
 from classmood.server.threaded import ThreadedServer
 
@@ -149,5 +154,46 @@ def test_join_command_sends_scores_from_a_video(database_url: str, tmp_path: Pat
         assert refused.exit_code == 1
         rows = http.get(f"/api/sessions/{world.session_id}/participants", headers=world.teacher_a).json()
         assert "No" not in {r["display_name"] for r in rows}  # no consent, no participant
+    server.stop()
+    app.state.cm.engine.dispose()
+
+
+def _join_process(url: str, code: str, video: Path, spool: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "classmood.cli", "join", url, code, "--name", "Desk", "--video", str(video),
+               "--interval", "0.25", "--spool", str(spool), "--yes"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.mark.slow
+def test_a_killed_agent_comes_back_as_the_same_participant(database_url: str, tmp_path: Path) -> None:
+    app, server = _start(database_url, tmp_path)
+    with httpx.Client(base_url=server.url) as http:
+        world = build_world(http, app)  # type: ignore[arg-type]
+    video, spool = write_video(tmp_path / "long.avi", frames=40), tmp_path / "spool.jsonl"
+    first = _join_process(server.url, world.code, video, spool)
+    assert first.stdout is not None
+    for line in first.stdout:  # kill -9 as soon as something was delivered
+        if re.search(r"delivered [1-9]", line):
+            break
+    first.kill()
+    first.wait(30)
+    delivered = exported_ids(server.url, world.session_id, world.teacher_a)
+    assert delivered
+    # The worst moment to die: scores sent, spool not yet rewritten. Put the delivered ones back in it.
+    rows = list(csv.DictReader(io.StringIO(httpx.get(f"{server.url}/api/sessions/{world.session_id}/export.csv",
+                                                     headers=world.teacher_a).text)))
+    Spool(spool).append(Pending(r["client_id"], float(r["ts"]), {label: float(r[f"p_{label.lower()}"])
+                                                                for label in LABELS}) for r in rows)
+
+    second = _join_process(server.url, world.code, video, spool)
+    output, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, output
+    assert "again as participant" in output
+    ids = exported_ids(server.url, world.session_id, world.teacher_a)
+    assert len(ids) == len(set(ids)) and set(delivered) <= set(ids)  # 0 duplicates
+    rows = httpx.get(f"{server.url}/api/sessions/{world.session_id}/participants", headers=world.teacher_a).json()
+    assert sorted(r["display_name"] for r in rows) == ["Ann", "Desk"]  # one participant for the agent
+    assert Spool(spool).load() == []
     server.stop()
     app.state.cm.engine.dispose()

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from classmood.cli import app as cli
 from classmood.server.accounts.models import User
 from classmood.server.app import create_app
-from classmood.server.db import make_engine, make_session_factory
+from classmood.server.db import head_revision, make_engine, make_session_factory
 from classmood.server.observations.models import Observation
 from classmood.server.observations.service import NewObservation, insert_observations
 from classmood.server.sessions.models import ClassSession, Participant
@@ -39,7 +39,7 @@ def test_every_command_has_help(command: list[str]) -> None:
 
 def test_db_upgrade_and_users_create(database_url: str, tmp_path: Path) -> None:
     upgraded = runner.invoke(cli, ["db", "upgrade", "--database-url", database_url, "--data-dir", str(tmp_path)])
-    assert upgraded.exit_code == 0 and "revision 0001" in upgraded.output
+    assert upgraded.exit_code == 0 and f"revision {head_revision()}" in upgraded.output
     args = ["users", "create", "--email", "T@x.org", "--name", "Tea", "--role", "admin", "--password", "secret123",
             "--database-url", database_url, "--data-dir", str(tmp_path)]
     created = runner.invoke(cli, args)
@@ -126,6 +126,7 @@ def test_serve_prints_first_start_logins_once(tmp_path: Path) -> None:
         _wait_healthy(f"http://127.0.0.1:{port}")
         text = "".join(lines)
         assert f"http://localhost:{port}/login" in text
+        assert "docs/DEPLOYMENT.md" in text  # the legal notice, once, on first start
         for role in ("admin", "teacher"):
             email, password = re.search(rf"{role}\s+email: (\S+)\s+password: (\S+)", text).groups()  # type: ignore[union-attr]
             token = httpx.post(f"http://127.0.0.1:{port}/api/auth/token", json={"email": email, "password": password})
@@ -143,5 +144,5 @@ def test_serve_prints_first_start_logins_once(tmp_path: Path) -> None:
     finally:
         again.terminate()
         rest, _ = again.communicate(timeout=30)
-    assert "password" not in "".join(lines) + rest
+    assert "password" not in "".join(lines) + rest and "DEPLOYMENT" not in "".join(lines) + rest
     assert (tmp_path / "classmood.db").is_file() and (tmp_path / "secret_key").is_file()

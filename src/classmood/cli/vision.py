@@ -1,11 +1,10 @@
-"""`classmood analyze` and `classmood bench pipeline`: parse, call the vision library, print.
+"""`classmood analyze` and `classmood bench pipeline`: parse, call the vision library, print (rich progress bars).
 
 ``classmood analyze class.mp4 photos/ --format csv --output faces.csv --every 1s --report report/``
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -15,20 +14,15 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
+from classmood.cli.common import DEFAULT_DATA, JsonOpt, write_json
+
 if TYPE_CHECKING:
     from rich.progress import Progress
 
     from classmood.vision.pipeline import EmotionAnalyzer, FrameResult
     from classmood.vision.video import Source
 
-DEFAULT_DATA = Path("../shared/data/fer2013")
 SMOOTHING = 0.5  # --smooth: the newest frame weighs as much as all earlier ones together
-
-
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add ``analyze`` to the main command and ``pipeline`` to ``classmood bench``."""
-    app.command("analyze")(analyze)
-    bench_app.command("pipeline")(bench_pipeline)
 
 
 def analyze(
@@ -176,7 +170,7 @@ def bench_pipeline(
     repeats: Annotated[int, typer.Option(help="timed runs per frame (median reported)")] = 30,
     grids: Annotated[int, typer.Option(help="5x5 galleries of FER2013 PrivateTest faces")] = 8,
     limit: Annotated[int, typer.Option(help="faces per split for the crop study (0: all)")] = 1500,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
+    json_out: JsonOpt = None,
 ) -> None:
     """Speed, detection recall and accuracy of detect-then-classify, next to the `fer` package's pipeline."""
     from classmood.benchmarks.pipeline import format_pipeline_bench, run_pipeline_bench
@@ -184,6 +178,4 @@ def bench_pipeline(
     result = run_pipeline_bench(data, repeats=repeats, grids=grids, limit=limit,
                                 log=lambda line: typer.echo(line, err=True))
     typer.echo(format_pipeline_bench(result))
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=2))
+    write_json(result, json_out)

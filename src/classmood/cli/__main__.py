@@ -1,0 +1,5 @@
+"""``python -m classmood.cli``."""
+
+from classmood.cli import main
+
+main()

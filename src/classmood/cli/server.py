@@ -1,0 +1,167 @@
+"""Server commands: ``serve``, ``purge``, ``users create``, ``db upgrade``, ``bench server`` and ``bench load``."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from classmood.cli.common import DataDirOpt, DbOpt, JsonOpt, server_settings, write_json
+from classmood.config import Settings
+
+DEPLOYMENT_NOTICE = ("Before students use it, read docs/DEPLOYMENT.md: where emotion recognition may be used "
+                     "(EU AI Act Art. 5(1)(f)) and what students must be told.")
+
+
+def _browser_host(host: str) -> str:
+    # A server bound to every interface is still reached as localhost from this machine.
+    return "localhost" if host in ("0.0.0.0", "::", "127.0.0.1") else host
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="interface to listen on (0.0.0.0: the whole network)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    dev: Annotated[bool | None, typer.Option("--dev/--no-dev", help="development mode (cookies over plain HTTP)")]
+    = None,
+    workers: Annotated[int | None, typer.Option(help="server processes (set CLASSMOOD_REDIS_URL for live events)")]
+    = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Run the classroom server; on first start it creates an admin and a demo teacher and prints their logins."""
+    import uvicorn
+
+    from classmood.server.bootstrap import prepare_server
+
+    settings = server_settings(data_dir, database_url, host=host, port=port, dev=dev, workers=workers)
+    created = prepare_server(settings)
+    url = f"http://{_browser_host(settings.host)}:{settings.port}"
+    typer.echo(f"ClassMood server: {url}/  (API docs: {url}/docs, database: {settings.database_url.split('?')[0]})")
+    if created:
+        typer.echo(DEPLOYMENT_NOTICE)
+        typer.echo(f"First start: log in at {url}/login with")
+        for role, email, password in created:
+            typer.echo(f"  {role:8s} email: {email}  password: {password}")
+        typer.echo("  (shown once; change them or create users with `classmood users create`)")
+    if not settings.dev and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo("Note: login cookies are Secure-only; serve over HTTPS or pass --dev for plain-HTTP tests.")
+    settings = settings.model_copy(update={"auto_migrate": False})
+    if settings.workers > 1:
+        _export_settings(settings)
+        uvicorn.run("classmood.server.app:app_from_env", factory=True, host=settings.host, port=settings.port,
+                    workers=settings.workers, log_level="info")
+        return
+    from classmood.server.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def _export_settings(settings: Settings) -> None:
+    # Worker processes rebuild their settings from the environment: pass the resolved values on.
+    for name, value in settings.model_dump().items():
+        os.environ[f"CLASSMOOD_{name.upper()}"] = str(value)
+
+
+def purge(
+    days: Annotated[int | None, typer.Option(help="delete observations older than this (default: retention_days)")]
+    = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Delete observations older than the retention period (and participants left without data)."""
+    from classmood.server.db import open_database
+    from classmood.server.observations.service import purge as purge_rows
+
+    settings = server_settings(data_dir, database_url)
+    keep_days = settings.retention_days if days is None else days
+    if keep_days <= 0:
+        typer.echo("retention is 0 (keep everything): nothing purged")
+        return
+    with open_database(settings) as db:
+        observations, participants = purge_rows(db, before_ts=time.time() - keep_days * 86400)
+    typer.echo(f"purged {observations} observations and {participants} participants older than {keep_days} days")
+
+
+def users_create(
+    email: Annotated[str, typer.Option(help="login e-mail", prompt=True)],
+    name: Annotated[str, typer.Option(help="name shown to students", prompt=True)],
+    role: Annotated[str, typer.Option(help="teacher or admin")] = "teacher",
+    password: Annotated[str | None, typer.Option(help="default: asked for (hidden)")] = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Create a teacher or an admin."""
+    from classmood.server.accounts.service import create_user
+    from classmood.server.bootstrap import passwords_of
+    from classmood.server.db import open_database
+    from classmood.server.errors import DomainError
+
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = server_settings(data_dir, database_url)
+    try:
+        with open_database(settings) as db:
+            user = create_user(db, passwords=passwords_of(settings), email=email, password=password, name=name,
+                               role=role)
+            typer.echo(f"created {user.role} {user.email} (id {user.id})")
+    except DomainError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def db_upgrade(data_dir: DataDirOpt = None, database_url: DbOpt = None) -> None:
+    """Create or migrate the database schema to the newest version."""
+    from classmood.server.db import current_revision, open_database
+
+    settings = server_settings(data_dir, database_url)
+    with open_database(settings) as db:
+        revision = current_revision(db.get_bind().engine)
+    typer.echo(f"database at revision {revision}: {settings.database_url.split('?')[0]}")
+
+
+def bench_server(
+    sizes: Annotated[str, typer.Option(help="stored observations for the query timings, e.g. 1000000,10000000")]
+    = "1000000",
+    backends: Annotated[str, typer.Option(help="sqlite, postgresql or both")] = "sqlite,postgresql",
+    postgres_url: Annotated[str, typer.Option(help="PostgreSQL URL (a scratch schema is used and dropped)")]
+    = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    ingest: Annotated[int, typer.Option(help="observations per ingestion measurement")] = 50_000,
+    frames: Annotated[int, typer.Option(help="frames posted for the frame-endpoint measurement")] = 40,
+    json_out: JsonOpt = None,
+) -> None:
+    """Ingestion rate, frames/s and histogram/timeline query times on SQLite and PostgreSQL."""
+    from classmood.benchmarks.server import ServerBenchConfig, format_server_bench, run_server_bench
+
+    config = ServerBenchConfig(sizes=tuple(int(s) for s in sizes.split(",") if s.strip()),
+                               backends=tuple(b.strip() for b in backends.split(",") if b.strip()),
+                               postgres_url=postgres_url, ingest_n=ingest, frames=frames)
+    result = run_server_bench(config, log=typer.echo)
+    typer.echo(format_server_bench(result))
+    write_json(result, json_out)
+
+
+def bench_load(
+    students: Annotated[int, typer.Option(help="simulated students, each a WebSocket client")] = 10,
+    seconds: Annotated[float, typer.Option(help="how long the students send frames")] = 60.0,
+    interval: Annotated[float, typer.Option(help="seconds between two frames of one student")] = 1.0,
+    drain: Annotated[float, typer.Option(help="seconds to wait for the last acknowledgements")] = 60.0,
+    url: Annotated[str | None, typer.Option(help="target a running server instead of starting one")] = None,
+    email: Annotated[str, typer.Option(help="admin email (with --url)")] = "",
+    password: Annotated[str, typer.Option(help="admin password (with --url)", envvar="CLASSMOOD_ADMIN_PASSWORD")] = "",
+    server_nice: Annotated[int, typer.Option(help="nice level of the server started here")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
+) -> None:
+    """Students stream real JPEG frames over WebSockets; prints frames, stored, lost/duplicated and delays."""
+    from classmood.benchmarks.load import format_load, run_load, save_json
+
+    try:
+        result = run_load(students, seconds, url=url, email=email, password=password, interval_s=interval,
+                          drain_s=drain, server_nice=server_nice)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(format_load(result))
+    if json_out:
+        save_json(result, json_out)
