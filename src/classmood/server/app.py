@@ -34,8 +34,8 @@ from classmood.server.openapi import install_openapi
 from classmood.server.security import Passwords, Signer
 from classmood.server.security_headers import SecurityHeaders
 from classmood.server.sessions.router import router as sessions_router
-from classmood.server.web import mount_web
 from classmood.server.validation import check_parameters
+from classmood.server.web import mount_web
 
 log = logging.getLogger(__name__)
 
