@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
 
+    # live dashboard
+    live_window_s: float = Field(default=30.0, gt=0, description="the 'current emotions' chart covers the last N s")
+    alert_negative_share: float = Field(default=0.5, ge=0, le=1,
+                                        description="alert when Angry+Disgust+Fear+Sad exceed this share ...")
+    alert_after_s: float = Field(default=60.0, ge=0, description="... for at least this long")
+
     def resolved(self) -> Settings:
         """A copy with the database URL and the secret key filled in (the key file is created if needed)."""
         updates: dict[str, Any] = {}

@@ -1,13 +1,15 @@
-"""The one definition of ClassMood's seven emotions and their order.
+"""The one definition of ClassMood's seven emotions, their order and their colours.
 
 Every probability vector in ClassMood (model outputs, API payloads, database
 columns, charts) uses :data:`LABELS` order.
 
->>> LABELS[3]
-'Happy'
+>>> LABELS[3], EMOTION_COLORS["Happy"], top_label([0.1, 0.0, 0.0, 0.6, 0.3, 0.0, 0.0])
+('Happy', '#e6a700', 3)
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 LABELS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
 NUM_CLASSES = len(LABELS)
@@ -18,6 +20,22 @@ FER2013_CODES: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "S
 FER2013_TO_INDEX: tuple[int, ...] = tuple(LABELS.index(name) for name in FER2013_CODES)
 
 NEGATIVE: frozenset[str] = frozenset({"Angry", "Disgust", "Fear", "Sad"})
+
+# The colour of each emotion, the same on every chart: PNG reports and the browser pages (handed over in
+# their config). Happy is amber and Disgust olive so that no two neighbours in LABELS look alike.
+EMOTION_COLORS: dict[str, str] = {
+    "Angry": "#c0392b", "Disgust": "#6b8e23", "Fear": "#8e44ad", "Happy": "#e6a700",
+    "Neutral": "#7f8c8d", "Sad": "#2f6db5", "Surprise": "#e67e22",
+}
+
+
+def top_label(probs: Sequence[float]) -> int:
+    """The position in :data:`LABELS` of the most likely emotion (the first one on a tie).
+
+    Accepts any sequence of seven numbers, numpy arrays included.
+    """
+    values = [float(p) for p in probs]
+    return max(range(len(values)), key=values.__getitem__)
 
 
 def label_index(name: str) -> int:

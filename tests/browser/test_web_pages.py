@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from classmood.config import Settings
 from classmood.labels import LABELS
 from classmood.server.web import mount_web
 from classmood.server.web.assets import plotly_js_path
@@ -19,7 +20,7 @@ PAGES = ["/", "/login", "/join", "/join/ABC123", "/teacher", "/teacher/sessions/
 @pytest.fixture(scope="module")
 def client() -> TestClient:
     app = FastAPI()
-    mount_web(app, object())
+    mount_web(app, Settings())
     return TestClient(app)
 
 

@@ -23,7 +23,6 @@ from classmood.server.analytics.router import router as analytics_router
 from classmood.server.body_limit import BodyLimit, RouteLimits
 from classmood.server.courses.router import router as courses_router
 from classmood.server.db import make_engine, make_session_factory, upgrade
-from classmood.server.deps import ServerState
 from classmood.server.errors import install_error_handlers
 from classmood.server.live.broker import make_broker
 from classmood.server.live.router import router as live_router
@@ -34,6 +33,7 @@ from classmood.server.openapi import install_openapi
 from classmood.server.security import Passwords, Signer
 from classmood.server.security_headers import SecurityHeaders
 from classmood.server.sessions.router import router as sessions_router
+from classmood.server.state import ServerState
 from classmood.server.validation import check_parameters
 from classmood.server.web import mount_web
 

@@ -8,11 +8,11 @@ fastapi/full-stack-fastapi-template.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from classmood.config import Settings
@@ -22,33 +22,11 @@ from classmood.server.security import (
     CSRF_HEADER,
     SESSION_COOKIE,
     UNSAFE_METHODS,
-    Passwords,
-    Signer,
     csrf_ok,
     read_login,
 )
 from classmood.server.sessions.models import Participant
-
-if TYPE_CHECKING:
-    from classmood.server.live.broker import Broker
-    from classmood.server.observations.analysis import AnalysisPool
-    from classmood.server.observations.limits import RateLimiter
-
-
-@dataclass
-class ServerState:
-    """Everything a running app shares, built once by ``create_app`` and kept on ``app.state.cm``."""
-
-    settings: Settings
-    engine: Any
-    sessions: sessionmaker[Session]
-    signer: Signer
-    passwords: Passwords
-    broker: Broker
-    analysis: AnalysisPool
-    rate: RateLimiter
-    # when each session's presence was last published by this process (throttling)
-    presence_sent: dict[int, float] = field(default_factory=dict)
+from classmood.server.state import ServerState
 
 
 def get_state(conn: HTTPConnection) -> ServerState:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from classmood.labels import LABELS
+from classmood.labels import LABELS, top_label
 from classmood.vision.classifier import EmotionClassifier
 from classmood.vision.detector import CenterFaceDetector, FaceDetector
 from classmood.vision.preprocess import DEFAULT_GEOMETRY, CropGeometry, crop_faces, to_grey
@@ -166,7 +166,7 @@ class EmotionAnalyzer:
 def _face(row: npt.NDArray[np.float32], probs: npt.NDArray[np.float32]) -> FaceResult:
     x1, y1, x2, y2 = (float(v) for v in row[:4])
     return FaceResult(box=(x1, y1, x2 - x1, y2 - y1), score=float(row[4]),
-                      probs=_readonly(np.array(probs, np.float32)), label=LABELS[int(np.argmax(probs))],
+                      probs=_readonly(np.array(probs, np.float32)), label=LABELS[top_label(probs)],
                       landmarks=_readonly(np.array(row[5:15], np.float32).reshape(5, 2)))
 
 

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from classmood.labels import LABELS
+from classmood.labels import EMOTION_COLORS, LABELS
 from classmood.vision.pipeline import ROW_COLUMNS, FrameResult, face_record, face_row
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 FORMATS = ("jsonl", "csv")
-# One colour per emotion, in LABELS order, the same in every chart.
-COLOURS = ("#d62728", "#8c564b", "#9467bd", "#2ca02c", "#7f7f7f", "#1f77b4", "#ff7f0e")
+# One colour per emotion, in LABELS order: the palette of labels.py, the same as on the web pages.
+COLOURS = tuple(EMOTION_COLORS[label] for label in LABELS)
 MAX_PEOPLE = 100  # per-person charts beyond this many tracks would bury the folder
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from classmood.labels import LABELS
+from classmood.labels import LABELS, top_label
 
 if TYPE_CHECKING:
     from classmood.vision.pipeline import FaceResult
@@ -146,4 +146,4 @@ class FaceTracker:
         track.probs = probs.copy() if track.probs is None else self.smooth * probs + (1 - self.smooth) * track.probs
         smoothed = np.array(track.probs, np.float32)
         smoothed.setflags(write=False)
-        return face.replace(face_id=track.id, probs=smoothed, label=LABELS[int(np.argmax(smoothed))])
+        return face.replace(face_id=track.id, probs=smoothed, label=LABELS[top_label(smoothed)])

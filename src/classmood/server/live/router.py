@@ -11,10 +11,11 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from classmood.server.deps import CurrentUser, ServerState, SessionDep, StateDep
+from classmood.server.deps import CurrentUser, SessionDep, StateDep
 from classmood.server.observations.ingest import current_presence
 from classmood.server.sessions.models import ClassSession
 from classmood.server.sessions.service import get_session
+from classmood.server.state import ServerState
 
 router = APIRouter(prefix="/api", tags=["live"])
 PRESENCE_EVERY_S = 5.0

@@ -10,13 +10,13 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from classmood.labels import LABELS
+from classmood.labels import LABELS, top_label
 from classmood.server.errors import BadRequest
 
 
@@ -31,7 +31,7 @@ class FaceScore:
     @property
     def label_index(self) -> int:
         """Index of the most likely emotion in LABELS."""
-        return int(np.argmax(self.probs))
+        return top_label(self.probs)
 
     @property
     def label(self) -> str:
@@ -65,7 +65,13 @@ class _PipelineAnalyzer:
                           probs=tuple(float(p) for p in np.asarray(face.probs).ravel())) for face in faces]
 
 
-def make_analyzer(max_side: int = 480) -> Any:
+class FrameAnalyzer(Protocol):
+    """What the analysis pool runs on each decoded BGR frame."""
+
+    def analyze(self, image: npt.NDArray[np.uint8]) -> list[FaceScore]: ...
+
+
+def make_analyzer(max_side: int = 480) -> FrameAnalyzer:
     """The vision pipeline's analyzer, adapted to the server's FaceScore."""
     return _PipelineAnalyzer(max_side)
 
@@ -77,10 +83,10 @@ class AnalysisPool:
         self.threads = threads
         self.max_side = max_side
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="classmood-analysis")
-        self._analyzer: Any = None
+        self._analyzer: FrameAnalyzer | None = None
         self._lock = threading.Lock()
 
-    def _get(self) -> Any:
+    def _get(self) -> FrameAnalyzer:
         with self._lock:
             if self._analyzer is None:
                 self._analyzer = make_analyzer(self.max_side)

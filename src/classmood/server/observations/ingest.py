@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from classmood.labels import LABELS
 from classmood.server.db import epoch_now
-from classmood.server.deps import ServerState
 from classmood.server.errors import RateLimited
 from classmood.server.observations import service
 from classmood.server.observations.analysis import FaceScore
 from classmood.server.observations.limits import check_frame, image_kind
 from classmood.server.observations.service import NewObservation
+from classmood.server.state import ServerState
 
 LIVE_EVENTS_PER_BATCH = 50  # a device's backlog is history: announce only its newest scores
 PRESENCE_EVERY_S = 1.0

@@ -13,7 +13,7 @@ from sqlalchemy import Table, and_, delete, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from classmood.labels import LABELS
+from classmood.labels import LABELS, top_label
 from classmood.server.db import as_utc, epoch_now
 from classmood.server.errors import Conflict, Invalid, NotFound
 from classmood.server.observations.models import PROB_COLUMNS, Observation
@@ -37,7 +37,7 @@ class NewObservation:
     @property
     def label(self) -> int:
         """Index of the most likely emotion."""
-        return max(range(len(self.probs)), key=self.probs.__getitem__)
+        return top_label(self.probs)
 
 
 @dataclass(frozen=True)

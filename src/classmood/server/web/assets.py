@@ -10,12 +10,6 @@ from pathlib import Path
 STATIC_DIR = Path(__file__).with_name("static")
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 
-# Colours of the seven emotions in LABELS order; the same on every chart, in the browser and in PNGs.
-EMOTION_COLORS: dict[str, str] = {
-    "Angry": "#c0392b", "Disgust": "#6b8e23", "Fear": "#8e44ad", "Happy": "#e6a700",
-    "Neutral": "#7f8c8d", "Sad": "#2f6db5", "Surprise": "#e67e22",
-}
-
 
 @cache
 def plotly_js_path() -> Path:

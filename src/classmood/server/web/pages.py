@@ -15,20 +15,16 @@ import jinja2
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from classmood.labels import LABELS, NEGATIVE
-from classmood.server.web.assets import EMOTION_COLORS, TEMPLATES_DIR, media_type, plotly_js_path, static_file
+from classmood.config import Settings
+from classmood.labels import EMOTION_COLORS, LABELS, NEGATIVE
+from classmood.server.observations.stream import close_codes
+from classmood.server.web.assets import TEMPLATES_DIR, media_type, plotly_js_path, static_file
 
 # Join codes and session ids travel in URLs; anything else is refused before it reaches a template.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAFE_NEXT_RE = re.compile(r"^/(?!/)[A-Za-z0-9_\-/?=&.%]*$")
 PLOTLY_URL = "/static/vendor/plotly.min.js"
 
-# Defaults of the live dashboard; a Settings attribute of the same name overrides each.
-PAGE_DEFAULTS: dict[str, float] = {
-    "live_window_s": 30.0,  # the "current emotions" histogram covers the last N seconds
-    "alert_negative_share": 0.5,  # alert when Angry+Disgust+Fear+Sad exceed this share ...
-    "alert_after_s": 60.0,  # ... for at least this long
-}
 
 
 @cache
@@ -54,15 +50,18 @@ def asset_url(relative: str) -> str:
     return f"/static/{relative}?v={int(path.stat().st_mtime)}"
 
 
-def page_config(settings: Any, **extra: Any) -> dict[str, Any]:
-    """The JSON object every page script reads from ``<script id="cm-config">``."""
+def page_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    """The JSON object every page script reads from ``<script id="cm-config">``: the emotions, their colours,
+    the stream's close codes and the dashboard's settings."""
     cfg: dict[str, Any] = {
         "labels": list(LABELS),
         "colors": EMOTION_COLORS,
         "negative": sorted(NEGATIVE, key=LABELS.index),
+        "close_codes": close_codes(),
+        "live_window_s": settings.live_window_s,
+        "alert_negative_share": settings.alert_negative_share,
+        "alert_after_s": settings.alert_after_s,
     }
-    for name, default in PAGE_DEFAULTS.items():
-        cfg[name] = float(getattr(settings, name, default))
     cfg.update(extra)
     return cfg
 
@@ -80,7 +79,7 @@ def _checked(value: str, what: str) -> str:
     return value
 
 
-def build_router(settings: Any) -> APIRouter:
+def build_router(settings: Settings) -> APIRouter:
     """The page routes of ClassMood (see the Pages section of docs/API.md)."""
     router = APIRouter(include_in_schema=False)
 

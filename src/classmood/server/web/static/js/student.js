@@ -4,6 +4,7 @@
 (() => {
   const { api, el, show, config } = CM;
   const code = config.code;
+  const CLOSE = config.close_codes; // the server's stream close codes (observations/stream.py CloseCode)
   const FRAME_WIDTH = 320; // frames are downscaled before they leave the device: faces need no more
   const MAX_QUEUE = 300; // unacknowledged frames kept while offline (about 5 min at 1 frame/s)
   const BACKOFF_MAX_MS = 15000;
@@ -130,8 +131,8 @@
     ws.onmessage = (event) => onReply(JSON.parse(event.data));
     ws.onclose = (event) => {
       if (st.ws !== ws) return;
-      if (event.code === 4409) { endOfClass(); return; }
-      if (event.code === 4401 || event.code === 4403) {
+      if (event.code === CLOSE.session_over) { endOfClass(); return; }
+      if (event.code === CLOSE.unauthorized || event.code === CLOSE.forbidden) {
         // The token is no longer accepted: reconnecting cannot help, joining again can.
         stopCamera();
         setConn("disconnected", "bad");

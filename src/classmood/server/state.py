@@ -1,0 +1,34 @@
+"""What a running server shares: built once by ``create_app`` (``app.build_state``), kept on ``app.state.cm``.
+
+Ingestion, the stream and the live channel take a :class:`ServerState`; HTTP routes get it through
+``deps.StateDep``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from classmood.config import Settings
+from classmood.server.live.broker import Broker
+from classmood.server.observations.analysis import AnalysisPool
+from classmood.server.observations.limits import RateLimiter
+from classmood.server.security import Passwords, Signer
+
+
+@dataclass
+class ServerState:
+    """The settings, database, signer, password hasher, live broker, analysis pool and rate limiter."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    signer: Signer
+    passwords: Passwords
+    broker: Broker
+    analysis: AnalysisPool
+    rate: RateLimiter
+    # when each session's presence was last published by this process (throttling)
+    presence_sent: dict[int, float] = field(default_factory=dict)
