@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     frame_interval_s: float = Field(default=1.0, gt=0, description="how often student pages send a frame")
     analysis_threads: int = Field(default=2, ge=1, description="frames analysed at once (thread pool size)")
     analysis_max_side: int = Field(default=480, ge=64, description="frames are shrunk to this side before detection")
+    analysis_mode: Literal["device", "server"] = Field(
+        default="device", description="default of new sessions: analyse on the student's device or on the server")
+    allow_server_fallback: bool = Field(
+        default=False, description="default of new sessions: a device that cannot run the model may send frames")
+    analysis_max_age_s: float = Field(default=3.0, gt=0, description="frames waiting longer are shed, never analysed")
 
     # accounts
     admin_email: str = Field(default="", description="first admin created by `classmood serve` on an empty database")

@@ -76,7 +76,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
     """Test settings: cheap password hashing, no rate limit unless a test sets one."""
     values: dict[str, Any] = {"database_url": database_url, "data_dir": data_dir, "secret_key": "t" * 40,
                               "dev": True, "argon2_time_cost": 1, "argon2_memory_kib": 1024, "min_faces": 3,
-                              "max_fps": 1000.0, "analysis_threads": 1}
+                              "max_fps": 1000.0, "analysis_threads": 1,
+                              "analysis_mode": "server"}  # the frame tests; on-device sessions: test_analysis_mode.py
     values.update(overrides)
     return Settings(**values)
 

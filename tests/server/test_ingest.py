@@ -46,7 +46,7 @@ def test_frame_is_analysed_and_stored_once(world: World, astronaut_jpeg: bytes, 
     assert 100 < x + w / 2 < 540 and w > 50 and h > 50  # the face is in the middle of the frame
     again = world.client.post(frames_url(world), content=astronaut_jpeg, headers=jpeg_headers(world),
                               params={"client_id": client_id, "ts": ts}).json()
-    assert again == {"observations": [], "faces": 0, "duplicate": True}
+    assert again == {"observations": [], "faces": 0, "duplicate": True, "shed": False}
     mine = world.client.get("/api/me/observations", headers=world.student).json()
     assert mine["count"] == 1 and mine["observations"][0]["ts"] == pytest.approx(ts)
     assert mine["observations"][0]["source"] == "frame"

@@ -36,7 +36,8 @@ def test_join_info_is_public_and_code_is_forgiving(world: World) -> None:
     info = world.client.get(f"/api/join/{world.code.lower()}").json()
     assert info == {"session_id": world.session_id, "title": "Cells", "course_title": "Biology",
                     "teacher_name": "Teacher A", "status": "live", "frame_interval_s": 1.0,
-                    "show_self_to_students": True, "aggregate_only": False}
+                    "show_self_to_students": True, "aggregate_only": False, "analysis_mode": "server",
+                    "allow_server_fallback": False}
     assert world.client.get("/api/join/NOPE99").status_code == 404
 
 

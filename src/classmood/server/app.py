@@ -29,6 +29,7 @@ from classmood.server.live.router import router as live_router
 from classmood.server.observations.analysis import AnalysisPool
 from classmood.server.observations.limits import RateLimiter, batch_body_limit, frame_body_limit
 from classmood.server.observations.router import router as observations_router
+from classmood.server.ondevice import router as ondevice_router
 from classmood.server.openapi import install_openapi
 from classmood.server.security import Passwords, Signer
 from classmood.server.security_headers import SecurityHeaders
@@ -49,7 +50,7 @@ def build_state(settings: Settings) -> ServerState:
         settings=settings, engine=engine, sessions=make_session_factory(engine), signer=Signer(settings.secret_key),
         passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
         broker=make_broker(settings.redis_url),
-        analysis=AnalysisPool(settings.analysis_threads, settings.analysis_max_side),
+        analysis=AnalysisPool(settings.analysis_threads, settings.analysis_max_side, settings.analysis_max_age_s),
         rate=RateLimiter(settings.max_fps))
 
 
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                      batch=batch_body_limit(settings)))
     app.add_middleware(SecurityHeaders)
     for router in (accounts_router, courses_router, sessions_router, observations_router, analytics_router,
-                   live_router):
+                   live_router, ondevice_router):
         app.include_router(router)
 
     @app.get("/api/health", tags=["health"])

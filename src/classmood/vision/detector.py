@@ -31,6 +31,8 @@ BOX, SCORE, LANDMARKS = slice(0, 4), 4, slice(5, 15)
 STRIDE = 4  # CenterFace predicts on a grid four times coarser than its input
 MULTIPLE = 32  # its input sides must be multiples of 32
 _INPUT, _OUTPUTS = "input.1", ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
+THRESHOLD = 0.5  # heatmap peaks below this are not faces
+NMS_IOU = 0.3  # boxes overlapping a better one by more than this are the same face
 
 Detections = npt.NDArray[np.float32]
 
@@ -67,6 +69,14 @@ def centerface_path() -> Path:
     return path
 
 
+def dynamic_model_bytes(path: str | Path | None = None) -> bytes:
+    """The CenterFace graph as every runtime should load it (free input size; see :func:`_dynamic_model`).
+
+    The student page's onnxruntime-web runs these bytes too, so both sides detect with the same graph.
+    """
+    return _dynamic_model(Path(path) if path else centerface_path())
+
+
 def _dynamic_model(path: Path) -> bytes:
     """The CenterFace graph with free batch/height/width and its weights as constants.
 
@@ -97,7 +107,7 @@ class CenterFaceDetector:
     ``None`` keeps full resolution, which small faces in a gallery view need. Thread-safe.
     """
 
-    def __init__(self, max_side: int | None = None, *, threshold: float = 0.5, nms_iou: float = 0.3,
+    def __init__(self, max_side: int | None = None, *, threshold: float = THRESHOLD, nms_iou: float = NMS_IOU,
                  threads: int | None = None, model_path: str | Path | None = None) -> None:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

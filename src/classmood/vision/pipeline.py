@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from classmood.labels import LABELS, top_label
 from classmood.vision.classifier import EmotionClassifier
-from classmood.vision.detector import CenterFaceDetector, FaceDetector
+from classmood.vision.detector import THRESHOLD, CenterFaceDetector, FaceDetector
 from classmood.vision.preprocess import DEFAULT_GEOMETRY, CropGeometry, crop_faces, to_grey
 from classmood.vision.tracking import FaceTracker
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 WEBCAM_SIDE = 320
 GALLERY_SIDE = 960
 LARGE_FRAME = 800
+MIN_FACE = 12.0  # pixels: smaller detections are too coarse to read an expression from
 MaxSide = int | None | Literal["auto"]
 
 
@@ -108,7 +109,7 @@ class EmotionAnalyzer:
     pixels, or ``None`` for full resolution. ``min_face``: smaller boxes (pixels) are ignored.
     """
 
-    def __init__(self, *, max_side: MaxSide = "auto", threshold: float = 0.5, min_face: float = 12.0,
+    def __init__(self, *, max_side: MaxSide = "auto", threshold: float = THRESHOLD, min_face: float = MIN_FACE,
                  geometry: CropGeometry = DEFAULT_GEOMETRY, detector: FaceDetector | None = None,
                  classifier: EmotionClassifier | None = None) -> None:
         self.detector = detector or CenterFaceDetector(threshold=threshold)

@@ -1,14 +1,17 @@
 """Adapter from frames to face scores through the vision pipeline.
 
 Analysis runs in a bounded thread pool (onnxruntime releases the GIL), so the event loop keeps
-serving other students and dashboards while frames are analysed. Frames stay in memory.
+serving other students and dashboards while frames are analysed. Frames stay in memory. Under overload
+the pool sheds frames (latest wins per student, none older than a few seconds) instead of letting
+delays grow: see :class:`AnalysisPool`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -76,30 +79,119 @@ def make_analyzer(max_side: int = 480) -> FrameAnalyzer:
     return _PipelineAnalyzer(max_side)
 
 
-class AnalysisPool:
-    """Analyses frames in at most ``threads`` worker threads; the models load on first use."""
+class FrameShed(Exception):  # an outcome, not a failure: the frame was skipped on purpose
+    """The frame was not analysed: a newer frame of the same student arrived, or it waited longer than max_age_s."""
 
-    def __init__(self, threads: int = 2, max_side: int = 480) -> None:
+
+@dataclass
+class ShedCounts:
+    """What the pool did with the frames it was given since it started."""
+
+    analysed: int = 0
+    superseded: int = 0  # replaced by a newer frame of the same student before a worker took it
+    stale: int = 0  # waited longer than max_age_s: analysing it would only tell the dashboard about the past
+
+    @property
+    def shed(self) -> int:
+        """Frames skipped on purpose (superseded + stale)."""
+        return self.superseded + self.stale
+
+
+@dataclass
+class _Job:
+    data: bytes
+    future: Future[list[FaceScore]]
+    received: float
+
+
+class AnalysisPool:
+    """Analyses frames in ``threads`` worker threads; the models load on first use.
+
+    Overload protection: each student (``key``) has at most one frame waiting, and a newer frame replaces it
+    ("latest wins", the older one raises :class:`FrameShed`). A frame that waited more than ``max_age_s`` is
+    shed as well. So the queue never holds more than one frame per student, and a frame's delay stays below
+    ``max_age_s`` plus one analysis, however many students send: under overload each student's scores simply
+    come less often. :attr:`counts` says how many frames were analysed and shed.
+    """
+
+    def __init__(self, threads: int = 2, max_side: int = 480, max_age_s: float = 3.0) -> None:
         self.threads = threads
         self.max_side = max_side
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="classmood-analysis")
+        self.max_age_s = max_age_s
+        self.counts = ShedCounts()
         self._analyzer: FrameAnalyzer | None = None
+        self._load_lock = threading.Lock()  # the models load once, without holding up the queue
         self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._waiting: dict[object, _Job] = {}  # key -> its one waiting frame, in arrival order of the keys
+        self._closed = False
+        self._workers: list[threading.Thread] = []  # started by the first frame
 
     def _get(self) -> FrameAnalyzer:
-        with self._lock:
+        with self._load_lock:
             if self._analyzer is None:
                 self._analyzer = make_analyzer(self.max_side)
             return self._analyzer
 
     def analyze_sync(self, data: bytes) -> list[FaceScore]:
-        """Decode and analyse one frame in the calling thread."""
+        """Decode and analyse one frame in the calling thread (no queue, no shedding)."""
         return list(self._get().analyze(decode_frame(data)))
 
-    async def analyze(self, data: bytes) -> list[FaceScore]:
-        """Decode and analyse one frame in the pool, without blocking the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.analyze_sync, data)
+    def submit(self, data: bytes, key: object = None) -> Future[list[FaceScore]]:
+        """Queue a frame for the workers; a waiting frame of the same ``key`` is shed (``None``: never)."""
+        job = _Job(data, Future(), time.monotonic())
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the analysis pool is closed")
+            slot = object() if key is None else key
+            replaced = self._waiting.pop(slot, None)
+            self._waiting[slot] = job  # re-inserted: the newest frame queues behind the other students
+            if replaced is not None:
+                self.counts.superseded += 1
+            if not self._workers:
+                self._workers = [threading.Thread(target=self._work, name=f"classmood-analysis-{i}", daemon=True)
+                                 for i in range(self.threads)]
+                for worker in self._workers:
+                    worker.start()
+            self._ready.notify()
+        if replaced is not None:
+            replaced.future.set_exception(FrameShed("a newer frame of this student replaced it"))
+        return job.future
+
+    async def analyze(self, data: bytes, key: object = None) -> list[FaceScore]:
+        """Decode and analyse one frame in the pool without blocking the event loop; may raise FrameShed."""
+        return await asyncio.wrap_future(self.submit(data, key))
+
+    def _next(self) -> _Job | None:
+        """The oldest waiting frame young enough to analyse (stale ones are shed on the way); None when closed."""
+        while True:
+            with self._lock:
+                while not self._waiting and not self._closed:
+                    self._ready.wait()
+                if self._closed:
+                    return None
+                job = self._waiting.pop(next(iter(self._waiting)))
+                fresh = time.monotonic() - job.received <= self.max_age_s
+                if fresh:
+                    self.counts.analysed += 1
+                    return job
+                self.counts.stale += 1
+            job.future.set_exception(FrameShed(f"waited more than {self.max_age_s:g} s for analysis"))
+
+    def _work(self) -> None:
+        while (job := self._next()) is not None:
+            if not job.future.set_running_or_notify_cancel():
+                continue
+            try:
+                job.future.set_result(self.analyze_sync(job.data))
+            except BaseException as exc:  # handed to the awaiting request, which turns it into its answer
+                job.future.set_exception(exc)
 
     def close(self) -> None:
-        """Stop the worker threads."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the worker threads; frames still waiting are shed."""
+        with self._lock:
+            self._closed = True
+            waiting, self._waiting = list(self._waiting.values()), {}
+            self._ready.notify_all()
+        for job in waiting:
+            job.future.set_exception(FrameShed("the server is shutting down"))

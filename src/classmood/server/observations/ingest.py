@@ -20,9 +20,10 @@ from classmood.labels import LABELS
 from classmood.server.db import epoch_now
 from classmood.server.errors import RateLimited
 from classmood.server.observations import service
-from classmood.server.observations.analysis import FaceScore
+from classmood.server.observations.analysis import FaceScore, FrameShed
 from classmood.server.observations.limits import check_frame, image_kind
 from classmood.server.observations.service import NewObservation
+from classmood.server.sessions.service import frames_refused
 from classmood.server.state import ServerState
 
 LIVE_EVENTS_PER_BATCH = 50  # a device's backlog is history: announce only its newest scores
@@ -46,6 +47,7 @@ class SessionMeta:
     show_self: bool
     frame_interval_s: float
     started_at: datetime | None
+    accepts_frames: bool = True  # False in on-device mode without the teacher's server fallback
 
     def check_ts(self, ts: float) -> None:
         """Refuse a timestamp outside this session's live window (422)."""
@@ -68,6 +70,7 @@ class FrameOutcome:
     stored: list[StoredFace]
     duplicate: bool
     meta: SessionMeta
+    shed: bool = False  # not analysed: a newer frame of the same student came, or it waited too long (overload)
 
 
 def face_client_ids(client_id: uuid.UUID, count: int) -> list[uuid.UUID]:
@@ -97,13 +100,16 @@ def _session_meta(db: Session, session_id: int) -> SessionMeta:
     if session.aggregate_only and not session.aggregate_locked:
         session.aggregate_locked = True
         db.commit()
-    return SessionMeta(session.private, session.show_self_to_students, session.frame_interval_s, session.started_at)
+    return SessionMeta(session.private, session.show_self_to_students, session.frame_interval_s, session.started_at,
+                       session.accepts_frames)
 
 
 def _prepare(state: ServerState, sender: Sender, client_id: uuid.UUID,
              ts: float | None) -> tuple[SessionMeta, bool]:
     with state.sessions() as db:
         meta = _session_meta(db, sender.session_id)
+        if not meta.accepts_frames:
+            raise frames_refused(sender.session_id)
         if ts is not None:
             meta.check_ts(ts)
         seen = service.stored_client_ids(db, participant_id=sender.participant_id, client_ids=[client_id])
@@ -133,7 +139,10 @@ async def ingest_frame(state: ServerState, sender: Sender, data: bytes, *, clien
     meta, duplicate = await to_thread.run_sync(_prepare, state, sender, client_id, ts)
     if duplicate:
         return FrameOutcome([], True, meta)
-    faces = await state.analysis.analyze(data)
+    try:
+        faces = await state.analysis.analyze(data, key=sender.participant_id)
+    except FrameShed:
+        return FrameOutcome([], False, meta, shed=True)
     if state.settings.store_frames:
         await to_thread.run_sync(_keep_frame, state, sender, client_id, data)
     when = ts if ts is not None else epoch_now()

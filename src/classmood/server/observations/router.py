@@ -26,7 +26,7 @@ def frame_out(outcome: FrameOutcome) -> FrameOut:
     """The HTTP answer for a frame."""
     faces = [FaceOut(id=s.id, client_id=s.client_id, label=s.face.label, probs=s.face.probs_dict(),
                      score=s.face.score, box=list(s.face.box)) for s in outcome.stored]
-    return FrameOut(observations=faces, faces=len(faces), duplicate=outcome.duplicate)
+    return FrameOut(observations=faces, faces=len(faces), duplicate=outcome.duplicate, shed=outcome.shed)
 
 
 @router.post("/sessions/{session_id}/frames")

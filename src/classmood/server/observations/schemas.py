@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from classmood.labels import LABELS
+from classmood.server.validation import InputModel
 
 PROB_SUM_TOLERANCE = 0.05  # device scores arrive rounded; a vector further from 1 is a client bug
 
@@ -28,7 +29,7 @@ def check_probs(value: dict[str, float]) -> dict[str, float]:
     return value
 
 
-class ObservationIn(BaseModel):
+class ObservationIn(InputModel):
     """One score computed on the student's device; ``id`` makes retries idempotent."""
 
     id: uuid.UUID
@@ -39,7 +40,7 @@ class ObservationIn(BaseModel):
     _probs = field_validator("probs")(check_probs)
 
 
-class BatchIn(BaseModel):
+class BatchIn(InputModel):
     """A batch of device-computed observations."""
 
     observations: list[ObservationIn]
@@ -69,6 +70,8 @@ class FrameOut(BaseModel):
     observations: list[FaceOut]
     faces: int
     duplicate: bool = False
+    shed: bool = Field(False, description="not analysed (server overloaded: a newer frame of yours came, or it "
+                                          "waited too long); nothing was stored, do not send it again")
 
 
 class OwnObservation(BaseModel):

@@ -102,6 +102,8 @@ def ack(raw_id: str, outcome: FrameOutcome) -> dict[str, Any]:
     """The acknowledgement of a frame on the stream."""
     reply: dict[str, Any] = {"type": "ack", "id": raw_id, "faces": len(outcome.stored),
                              "duplicate": outcome.duplicate}
+    if outcome.shed:
+        reply["shed"] = True  # skipped under overload: nothing stored, and sending it again would not help
     if outcome.stored and outcome.meta.show_self:
         face = outcome.stored[0].face
         reply.update(label=face.label, probs=face.probs_dict())

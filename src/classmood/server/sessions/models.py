@@ -11,13 +11,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from classmood.server.db import Base, utcnow
 
 STATUSES = ("scheduled", "live", "ended")
+# Where the seven probabilities are computed: in the student's browser (frames never leave it) or on the server.
+ANALYSIS_MODES = ("device", "server")
 
 
 class ClassSession(Base):
     """One lesson of a course; students join it with ``code`` while it is scheduled or live."""
 
     __tablename__ = "class_sessions"
-    __table_args__ = (CheckConstraint("status IN ('scheduled', 'live', 'ended')", name="status"),)
+    __table_args__ = (CheckConstraint("status IN ('scheduled', 'live', 'ended')", name="status"),
+                      CheckConstraint("analysis_mode IN ('device', 'server')", name="analysis_mode"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
@@ -33,6 +36,9 @@ class ClassSession(Base):
     aggregate_locked: Mapped[bool] = mapped_column(Boolean, default=False)
     show_self_to_students: Mapped[bool] = mapped_column(Boolean, default=True)
     frame_interval_s: Mapped[float] = mapped_column(Float, default=1.0)
+    analysis_mode: Mapped[str] = mapped_column(String(16), default="device")
+    # In device mode: whether a browser that cannot run the model may send frames to the server instead.
+    allow_server_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     @hybrid_property
@@ -44,6 +50,11 @@ class ClassSession(Base):
     @classmethod
     def _private_expression(cls) -> ColumnElement[bool]:
         return or_(cls.aggregate_only.is_(True), cls.aggregate_locked.is_(True))
+
+    @property
+    def accepts_frames(self) -> bool:
+        """Whether the frames endpoints analyse pictures for this session (server mode, or an allowed fallback)."""
+        return self.analysis_mode == "server" or bool(self.allow_server_fallback)
 
 
 class Participant(Base):

@@ -29,7 +29,10 @@ def create_session(course_id: int, body: SessionCreate, db: SessionDep, user: Cu
     session = service.create_session(
         db, course=course, title=body.title, aggregate_only=aggregate, scheduled_at=body.scheduled_at,
         show_self_to_students=body.show_self_to_students,
-        frame_interval_s=body.frame_interval_s or settings.frame_interval_s)
+        frame_interval_s=body.frame_interval_s or settings.frame_interval_s,
+        analysis_mode=body.analysis_mode or settings.analysis_mode,
+        allow_server_fallback=(settings.allow_server_fallback if body.allow_server_fallback is None
+                               else body.allow_server_fallback))
     return SessionPublic.of(session, settings.public_url)
 
 
@@ -42,7 +45,8 @@ def get_session(session_id: int, db: SessionDep, user: CurrentUser, state: State
 @router.patch("/sessions/{session_id}")
 def update_session(session_id: int, body: SessionUpdate, db: SessionDep, user: CurrentUser,
                    state: StateDep) -> SessionPublic:
-    """Change a session's title, privacy mode or whether students see their own emotions."""
+    """Change a session's title, privacy mode, analysis mode (device or server) or whether students see their own
+    emotions."""
     session = service.get_session(db, user=user, session_id=session_id)
     session = service.update_session(db, session=session, changes=body.model_dump(exclude_unset=True))
     return SessionPublic.of(session, state.settings.public_url)
@@ -73,7 +77,9 @@ def join_info(code: str, db: SessionDep) -> JoinInfo:
     course, teacher = service.session_owner(db, session=session)
     return JoinInfo(session_id=session.id, title=session.title, course_title=course.title,
                     teacher_name=teacher.name, status=session.status, frame_interval_s=session.frame_interval_s,
-                    show_self_to_students=session.show_self_to_students, aggregate_only=session.private)
+                    show_self_to_students=session.show_self_to_students, aggregate_only=session.private,
+                    analysis_mode=session.analysis_mode,  # type: ignore[arg-type]
+                    allow_server_fallback=session.allow_server_fallback)
 
 
 @router.post("/join", status_code=status.HTTP_201_CREATED)

@@ -11,6 +11,8 @@ from classmood.server.db import as_utc
 from classmood.server.sessions.models import ClassSession, Participant
 from classmood.server.validation import InputModel, Title
 
+AnalysisMode = Literal["device", "server"]
+
 
 class SessionCreate(InputModel):
     """A new class session of a course."""
@@ -20,6 +22,9 @@ class SessionCreate(InputModel):
     aggregate_only: bool | None = Field(None, description="default: the server's CLASSMOOD_AGGREGATE_ONLY")
     show_self_to_students: bool = True
     frame_interval_s: float | None = Field(None, gt=0.1, le=60)
+    analysis_mode: AnalysisMode | None = Field(None, description="default: the server's CLASSMOOD_ANALYSIS_MODE")
+    allow_server_fallback: bool | None = Field(
+        None, description="device mode: a browser that cannot run the model may send frames to the server instead")
 
 
 class SessionUpdate(InputModel):
@@ -29,6 +34,8 @@ class SessionUpdate(InputModel):
     show_self_to_students: bool | None = None
     aggregate_only: bool | None = None
     frame_interval_s: float | None = Field(None, gt=0.1, le=60)
+    analysis_mode: AnalysisMode | None = None
+    allow_server_fallback: bool | None = None
 
 
 class SessionPublic(BaseModel):
@@ -46,6 +53,8 @@ class SessionPublic(BaseModel):
     aggregate_only: bool
     show_self_to_students: bool
     frame_interval_s: float
+    analysis_mode: AnalysisMode
+    allow_server_fallback: bool
 
     @classmethod
     def of(cls, session: ClassSession, public_url: str = "") -> SessionPublic:
@@ -55,7 +64,9 @@ class SessionPublic(BaseModel):
                    scheduled_at=as_utc(session.scheduled_at), started_at=as_utc(session.started_at),
                    ended_at=as_utc(session.ended_at), join_url=f"{public_url.rstrip('/')}/join/{session.code}",
                    aggregate_only=session.aggregate_only, show_self_to_students=session.show_self_to_students,
-                   frame_interval_s=session.frame_interval_s)
+                   frame_interval_s=session.frame_interval_s,
+                   analysis_mode=session.analysis_mode,  # type: ignore[arg-type]
+                   allow_server_fallback=session.allow_server_fallback)
 
 
 class JoinInfo(BaseModel):
@@ -69,6 +80,8 @@ class JoinInfo(BaseModel):
     frame_interval_s: float
     show_self_to_students: bool
     aggregate_only: bool
+    analysis_mode: AnalysisMode
+    allow_server_fallback: bool
 
 
 class JoinIn(InputModel):

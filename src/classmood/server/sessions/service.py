@@ -32,12 +32,14 @@ def new_code() -> str:
 
 def create_session(db: Session, *, course: Course, title: str, aggregate_only: bool,
                    scheduled_at: datetime | None = None, show_self_to_students: bool = True,
-                   frame_interval_s: float = 1.0) -> ClassSession:
+                   frame_interval_s: float = 1.0, analysis_mode: str = "device",
+                   allow_server_fallback: bool = False) -> ClassSession:
     """Create a scheduled session with a fresh join code (retrying on the rare code collision)."""
     for _ in range(10):
         session = ClassSession(course_id=course.id, title=title.strip(), code=new_code(), status="scheduled",
                                scheduled_at=scheduled_at, aggregate_only=aggregate_only,
-                               show_self_to_students=show_self_to_students, frame_interval_s=frame_interval_s)
+                               show_self_to_students=show_self_to_students, frame_interval_s=frame_interval_s,
+                               analysis_mode=analysis_mode, allow_server_fallback=allow_server_fallback)
         db.add(session)
         try:
             db.commit()
@@ -82,7 +84,8 @@ def end_session(db: Session, *, session: ClassSession) -> ClassSession:
 
 
 def update_session(db: Session, *, session: ClassSession, changes: dict[str, object]) -> ClassSession:
-    """Apply the given settings (title, show_self_to_students, aggregate_only, frame_interval_s).
+    """Apply the given settings (title, show_self_to_students, aggregate_only, frame_interval_s, analysis_mode,
+    allow_server_fallback); students' pages follow a change of analysis mode when they next load.
 
     Aggregate-only cannot be switched off once data was gathered under it (409).
     """
@@ -122,6 +125,13 @@ def session_owner(db: Session, *, session: ClassSession) -> tuple[Course, User]:
     if course is None or teacher is None:
         raise NotFound("the session's course is gone")
     return course, teacher
+
+
+def frames_refused(session_id: int) -> Conflict:
+    """The 409 of the frames endpoints for a session analysed on the students' devices (no server fallback)."""
+    return Conflict("this session analyses faces on the students' devices, so the server accepts no camera "
+                    f"frames: send scores to /api/sessions/{session_id}/observations (the teacher has not "
+                    "allowed server analysis)")
 
 
 def require_own_session(participant: Participant, session_id: int) -> None:

@@ -1,0 +1,333 @@
+/*
+ * ClassMood's vision pipeline in the browser: CenterFace detection, eye-aligned crop, grey, area resize,
+ * normalisation and the emotion model, on onnxruntime-web (served by ClassMood, never from a CDN).
+ *
+ * It reproduces classmood.vision (detector.py, preprocess.py, pipeline.py, classifier.py) step by step. Every
+ * number comes from GET /api/ondevice/config: the model's contract (its ONNX metadata) and the pipeline's
+ * settings as Python defines them. Pictures never leave this module: it returns boxes and probabilities only.
+ */
+
+let ortModule = null;
+
+/** Python's round(): halves go to the even neighbour (OpenCV sizes and crop sides are computed with it). */
+function pyRound(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** OpenCV's saturate_cast<uchar> of a float: round half to even, clip to 0..255. */
+function toByte(v) {
+  const r = pyRound(v);
+  return r < 0 ? 0 : r > 255 ? 255 : r;
+}
+
+/**
+ * Area-weighted resize of an interleaved image (channels per pixel `ch`), like cv2.INTER_AREA when shrinking:
+ * each output pixel is the mean of the input area it covers, partial pixels weighted by their overlap.
+ */
+export function resizeArea(src, sw, sh, ch, dw, dh) {
+  if (sw === 2 * dw && sh === 2 * dh) return halve(src, sw, ch, dw, dh);
+  const sx = sw / dw, sy = sh / dh;
+  const xTaps = areaTaps(sw, dw, sx), yTaps = areaTaps(sh, dh, sy);
+  const rows = new Float64Array(sh * dw * ch); // horizontal pass
+  for (let y = 0; y < sh; y += 1) {
+    for (let dx = 0; dx < dw; dx += 1) {
+      const taps = xTaps[dx];
+      for (let c = 0; c < ch; c += 1) {
+        let acc = 0;
+        for (let k = 0; k < taps.length; k += 2) acc += src[(y * sw + taps[k]) * ch + c] * taps[k + 1];
+        rows[(y * dw + dx) * ch + c] = acc;
+      }
+    }
+  }
+  const out = new Uint8ClampedArray(dw * dh * ch);
+  for (let dy = 0; dy < dh; dy += 1) {
+    const taps = yTaps[dy];
+    for (let i = 0; i < dw * ch; i += 1) {
+      let acc = 0;
+      for (let k = 0; k < taps.length; k += 2) acc += rows[taps[k] * dw * ch + i] * taps[k + 1];
+      out[dy * dw * ch + i] = toByte(acc);
+    }
+  }
+  return out;
+}
+
+/** Exactly half the size: OpenCV's fast path, the mean of 2x2 pixels rounded half up ((sum + 2) >> 2). */
+function halve(src, sw, ch, dw, dh) {
+  const out = new Uint8ClampedArray(dw * dh * ch);
+  for (let y = 0; y < dh; y += 1) {
+    for (let x = 0; x < dw; x += 1) {
+      const a = (2 * y * sw + 2 * x) * ch, b = a + sw * ch;
+      for (let c = 0; c < ch; c += 1) {
+        out[(y * dw + x) * ch + c] = (src[a + c] + src[a + ch + c] + src[b + c] + src[b + ch + c] + 2) >> 2;
+      }
+    }
+  }
+  return out;
+}
+
+/** For each output index: pairs (input index, weight), weights summing to 1. */
+function areaTaps(size, outSize, scale) {
+  const taps = [];
+  for (let d = 0; d < outSize; d += 1) {
+    const f0 = d * scale, f1 = Math.min(size, f0 + scale);
+    const list = [];
+    for (let s = Math.floor(f0); s < Math.ceil(f1 - 1e-9); s += 1) {
+      const w = Math.min(f1, s + 1) - Math.max(f0, s);
+      if (w > 1e-9) list.push(s, w / scale);
+    }
+    taps.push(list);
+  }
+  return taps;
+}
+
+/** OpenCV's RGB->grey (fixed point 0.299 R + 0.587 G + 0.114 B, as cv2.cvtColor computes it) of RGBA pixels. */
+export function greyOf(rgba, width, height) {
+  const grey = new Uint8Array(width * height);
+  for (let i = 0, j = 0; i < grey.length; i += 1, j += 4) {
+    grey[i] = (rgba[j] * 4899 + rgba[j + 1] * 9617 + rgba[j + 2] * 1868 + 8192) >> 14;
+  }
+  return grey;
+}
+
+/** The square crop of one face: centre, side and angle (degrees), as preprocess.face_frame. */
+export function faceFrame(box, marks, crop, eyeMouthToFace) {
+  const [x1, y1, x2, y2] = box;
+  const eyes = [(marks[0] + marks[2]) / 2, (marks[1] + marks[3]) / 2];
+  const mouth = [(marks[6] + marks[8]) / 2, (marks[7] + marks[9]) / 2];
+  const angle = crop.align ? Math.atan2(marks[3] - marks[1], marks[2] - marks[0]) * 180 / Math.PI : 0;
+  const boxSize = Math.sqrt(Math.max(x2 - x1, 1) * Math.max(y2 - y1, 1));
+  const mouthSize = Math.max(Math.hypot(mouth[0] - eyes[0], mouth[1] - eyes[1]) * eyeMouthToFace, 1);
+  const side = crop.scale * Math.sqrt(boxSize * mouthSize);
+  const rad = angle * Math.PI / 180;
+  const cx = (eyes[0] + mouth[0]) / 2 - crop.shift * side * -Math.sin(rad);
+  const cy = (eyes[1] + mouth[1]) / 2 - crop.shift * side * Math.cos(rad);
+  return { cx, cy, side, angle };
+}
+
+/**
+ * Rotate and scale a grey image into an out x out square, as cv2.warpAffine with INTER_LINEAR and
+ * BORDER_REPLICATE does: source positions on OpenCV's 1/32-pixel grid, bilinear weights.
+ */
+function warpCrop(grey, width, height, frame, out) {
+  const { cx, cy, side, angle } = frame;
+  const s = out / side, rad = angle * Math.PI / 180;
+  const a = s * Math.cos(rad), b = s * Math.sin(rad);
+  // Forward map (cv2.getRotationMatrix2D, then shifted so the centre lands in the middle of the square).
+  const m = [a, b, (1 - a) * cx - b * cy + out / 2 - cx, -b, a, b * cx + (1 - a) * cy + out / 2 - cy];
+  const det = m[0] * m[4] - m[1] * m[3];
+  const i0 = m[4] / det, i1 = -m[1] / det, i3 = -m[3] / det, i4 = m[0] / det;
+  const i2 = -(i0 * m[2] + i1 * m[5]), i5 = -(i3 * m[2] + i4 * m[5]);
+  const dst = new Uint8Array(out * out);
+  const AB = 1024, TAB = 32;
+  const at = (x, y) => grey[Math.min(height - 1, Math.max(0, y)) * width + Math.min(width - 1, Math.max(0, x))];
+  for (let y = 0; y < out; y += 1) {
+    const bx = Math.round((i1 * y + i2) * AB) + AB / TAB / 2, by = Math.round((i4 * y + i5) * AB) + AB / TAB / 2;
+    for (let x = 0; x < out; x += 1) {
+      const X = (Math.round(i0 * x * AB) + bx) >> 5, Y = (Math.round(i3 * x * AB) + by) >> 5;
+      const x0 = X >> 5, y0 = Y >> 5, fx = (X & 31) / TAB, fy = (Y & 31) / TAB;
+      const v = (at(x0, y0) * (1 - fx) + at(x0 + 1, y0) * fx) * (1 - fy) +
+        (at(x0, y0 + 1) * (1 - fx) + at(x0 + 1, y0 + 1) * fx) * fy;
+      dst[y * out + x] = toByte(v);
+    }
+  }
+  return dst;
+}
+
+/** One face as a 48x48 grey crop, as preprocess.crop_face. */
+export function cropFace(grey, width, height, row, cfg) {
+  const { contract, pipeline } = cfg;
+  const size = contract.input_size;
+  const frame = faceFrame(row.box, row.marks, contract.crop, pipeline.eye_mouth_to_face);
+  const out = Math.min(pipeline.max_crop_side, Math.max(size, pyRound(frame.side)));
+  const warped = warpCrop(grey, width, height, frame, out);
+  return out === size ? warped : resizeArea(warped, out, out, 1, size, size);
+}
+
+/** The network's input for one crop: scaled, then standardised per image (contract.normalisation). */
+function normalise(crop, norm) {
+  const x = new Float32Array(crop.length);
+  let sum = 0;
+  for (let i = 0; i < crop.length; i += 1) { x[i] = Math.fround(crop[i] * Math.fround(norm.scale)); sum += x[i]; }
+  if (!norm.per_image_standardise) return x;
+  const mean = sum / x.length;
+  let sq = 0;
+  for (let i = 0; i < x.length; i += 1) sq += (x[i] - mean) ** 2;
+  const std = Math.max(Math.sqrt(sq / x.length), norm.std_floor);
+  for (let i = 0; i < x.length; i += 1) x[i] = (x[i] - mean) / std;
+  return x;
+}
+
+function mirrored(x, size) {
+  const m = new Float32Array(x.length);
+  for (let y = 0; y < size; y += 1) for (let c = 0; c < size; c += 1) m[y * size + c] = x[y * size + size - 1 - c];
+  return m;
+}
+
+/** The side a frame is detected at, as pipeline.detection_side("auto"). */
+function detectionSide(width, height, p) {
+  return Math.max(width, height) <= p.large_frame ? p.webcam_side : p.gallery_side;
+}
+
+/** CenterFace's maps to face rows, as detector.decode then detector.nms. */
+function decode(heat, size, offset, marks, gh, gw, d) {
+  const n = gh * gw, found = [];
+  for (let y = 0; y < gh; y += 1) {
+    for (let x = 0; x < gw; x += 1) {
+      const v = heat[y * gw + x];
+      if (!(v > d.threshold)) continue;
+      let peak = true; // a local maximum of its 3x3 neighbourhood (cv2.dilate ignores outside cells)
+      for (let yy = Math.max(0, y - 1); peak && yy <= Math.min(gh - 1, y + 1); yy += 1) {
+        for (let xx = Math.max(0, x - 1); xx <= Math.min(gw - 1, x + 1); xx += 1) {
+          if (heat[yy * gw + xx] > v) { peak = false; break; }
+        }
+      }
+      if (!peak) continue;
+      const i = y * gw + x;
+      const bh = Math.exp(size[i]) * d.stride, bw = Math.exp(size[n + i]) * d.stride;
+      const cy = (y + offset[i] + 0.5) * d.stride, cx = (x + offset[n + i] + 0.5) * d.stride;
+      const x1 = cx - bw / 2, y1 = cy - bh / 2;
+      const m = [];
+      for (let k = 0; k < 5; k += 1) m.push(marks[(2 * k + 1) * n + i] * bw + x1, marks[2 * k * n + i] * bh + y1);
+      found.push({ box: [x1, y1, x1 + bw, y1 + bh], score: v, marks: m });
+    }
+  }
+  found.sort((p, q) => q.score - p.score); // stable, like numpy's argsort(kind="stable")
+  const keep = [];
+  let rest = found;
+  while (rest.length) {
+    const best = rest[0];
+    keep.push(best);
+    const area = (best.box[2] - best.box[0]) * (best.box[3] - best.box[1]);
+    rest = rest.slice(1).filter((r) => {
+      const w = Math.min(best.box[2], r.box[2]) - Math.max(best.box[0], r.box[0]);
+      const h = Math.min(best.box[3], r.box[3]) - Math.max(best.box[1], r.box[1]);
+      const inter = Math.max(0, w) * Math.max(0, h);
+      const other = (r.box[2] - r.box[0]) * (r.box[3] - r.box[1]);
+      return inter / (area + other - inter + 1e-9) < d.nms_iou;
+    });
+  }
+  return keep;
+}
+
+/** Load onnxruntime-web (once) from ClassMood's own route. */
+async function loadRuntime(runtime, threads) {
+  if (!ortModule) ortModule = await import(runtime.module_url);
+  const ort = ortModule.default && ortModule.default.InferenceSession ? ortModule.default : ortModule;
+  ort.env.wasm.wasmPaths = runtime.wasm_paths;
+  ort.env.wasm.numThreads = threads;
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = "error"; // CenterFace's unused initialisers would fill the console with warnings
+  return ort;
+}
+
+/** Whether this browser can run the model at all (WebAssembly with SIMD, which onnxruntime-web needs). */
+export function supported() {
+  if (typeof WebAssembly !== "object" || typeof WebAssembly.validate !== "function") return false;
+  // The smallest module that uses a SIMD instruction (i32x4.splat): validates only where SIMD exists.
+  const simd = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0,
+    65, 0, 253, 15, 253, 98, 11]);
+  return WebAssembly.validate(simd);
+}
+
+/** How many threads the wasm runtime may use: several only where the page is cross-origin isolated. */
+export function defaultThreads() {
+  return globalThis.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+}
+
+/**
+ * Create the pipeline. `cfg` is GET /api/ondevice/config. Returns { analyse(rgba, width, height) -> faces,
+ * threads, head, close }; each face is { box: [x, y, w, h], score, probs: [7 in contract.labels order], label }.
+ */
+export async function createPipeline(cfg, options = {}) {
+  const threads = options.threads || defaultThreads();
+  const ort = options.ort || await loadRuntime(cfg.runtime, threads); // options.ort, options.models: for Node
+  const opts = { executionProviders: ["wasm"], graphOptimizationLevel: "all", logSeverityLevel: 3 };
+  const models = options.models || { detector: cfg.detector_model_url, emotion: cfg.emotion_model_url };
+  const [detector, classifier] = await Promise.all([
+    ort.InferenceSession.create(models.detector, opts),
+    ort.InferenceSession.create(models.emotion, opts),
+  ]);
+  const contract = cfg.contract;
+  const head = contract.heads.find((h) => h.name === contract.default_head);
+  if (!head) throw new Error(`the model's contract has no head ${contract.default_head}`);
+  const d = cfg.detector, p = cfg.pipeline;
+
+  async function detect(rgba, width, height) {
+    const side = detectionSide(width, height, p);
+    let scale = 1, w = width, h = height, rgb = rgbOf(rgba, width, height);
+    if (side && Math.max(width, height) > side) {
+      scale = side / Math.max(width, height);
+      w = pyRound(width * scale); h = pyRound(height * scale);
+      rgb = resizeArea(rgb, width, height, 3, w, h);
+    }
+    // Padded (not stretched) to multiples of 32, channels first, raw 0-255 values.
+    const pw = Math.ceil(w / d.multiple) * d.multiple, ph = Math.ceil(h / d.multiple) * d.multiple;
+    const blob = new Float32Array(3 * pw * ph);
+    for (let y = 0; y < h; y += 1) {
+      for (let x = 0; x < w; x += 1) {
+        const s = (y * w + x) * 3, t = y * pw + x;
+        blob[t] = rgb[s]; blob[pw * ph + t] = rgb[s + 1]; blob[2 * pw * ph + t] = rgb[s + 2];
+      }
+    }
+    const out = await detector.run({ [d.input]: new ort.Tensor("float32", blob, [1, 3, ph, pw]) });
+    const [heat, size, offset, marks] = d.outputs.map((name) => out[name]);
+    const gh = heat.dims[2], gw = heat.dims[3];
+    const rows = decode(heat.data, size.data, offset.data, marks.data, gh, gw, d);
+    for (const name of d.outputs) out[name].dispose && out[name].dispose();
+    return rows.map((r) => {
+      const box = r.box.map((v) => v / scale);
+      box[0] = Math.min(width, Math.max(0, box[0])); box[2] = Math.min(width, Math.max(0, box[2]));
+      box[1] = Math.min(height, Math.max(0, box[1])); box[3] = Math.min(height, Math.max(0, box[3]));
+      return { box, score: r.score, marks: r.marks.map((v) => v / scale) };
+    }).filter((r) => Math.min(r.box[2] - r.box[0], r.box[3] - r.box[1]) >= p.min_face);
+  }
+
+  async function classify(crops) {
+    const size = contract.input_size, px = size * size, n = crops.length;
+    const tta = contract.tta === "mirror";
+    const batch = new Float32Array((tta ? 2 : 1) * n * px);
+    crops.forEach((crop, k) => {
+      const x = normalise(crop, contract.normalisation);
+      batch.set(x, k * px);
+      if (tta) batch.set(mirrored(x, size), (n + k) * px); // the faces, then their mirror images
+    });
+    const input = new ort.Tensor("float32", batch, [(tta ? 2 : 1) * n, 1, size, size]);
+    const out = await classifier.run({ [contract.input_name]: input }, [head.output]);
+    const probs = out[head.output].data, classes = contract.labels.length;
+    const result = [];
+    for (let k = 0; k < n; k += 1) {
+      const row = [];
+      for (let c = 0; c < classes; c += 1) {
+        const v = probs[k * classes + c];
+        row.push(tta ? (v + probs[(n + k) * classes + c]) / 2 : v);
+      }
+      const total = row.reduce((a, b) => a + b, 0); // int8 softmax steps: renormalise, as the classifier does
+      result.push(row.map((v) => v / total));
+    }
+    return result;
+  }
+
+  async function analyse(rgba, width, height) {
+    const rows = await detect(rgba, width, height);
+    if (!rows.length) return [];
+    const grey = greyOf(rgba, width, height);
+    const probs = await classify(rows.map((r) => cropFace(grey, width, height, r, cfg)));
+    return rows.map((r, k) => {
+      const best = probs[k].indexOf(Math.max(...probs[k]));
+      return { box: [r.box[0], r.box[1], r.box[2] - r.box[0], r.box[3] - r.box[1]], score: r.score,
+        landmarks: r.marks, probs: probs[k], label: contract.labels[best] };
+    });
+  }
+
+  return {
+    analyse, threads, head: head.name, labels: contract.labels,
+    close: async () => { await detector.release(); await classifier.release(); },
+  };
+}
+
+function rgbOf(rgba, width, height) {
+  const rgb = new Uint8Array(width * height * 3);
+  for (let i = 0, j = 0; j < rgba.length; i += 3, j += 4) { rgb[i] = rgba[j]; rgb[i + 1] = rgba[j + 1]; rgb[i + 2] = rgba[j + 2]; }
+  return rgb;
+}
