@@ -15,7 +15,7 @@ import threading
 import time
 
 from classmood.config import Settings
-from classmood.server.errors import BadRequest, RateLimited, TooLarge, Unsupported
+from classmood.server.errors import BadRequest, TooLarge, Unsupported
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -109,11 +109,6 @@ class RateLimiter:
         full_after = self.burst / self.rate
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
 
-    def check(self, key: object) -> None:
-        """Raise 429 when ``key`` is over its rate."""
-        wait = self.acquire(key)
-        if wait > 0:
-            raise RateLimited(f"more than {self.rate:g} frames per second; retry in {wait:.1f} s", retry_after_s=wait)
 
 
 BATCH_ITEM_BYTES = 1024  # generous size of one JSON observation, for the body cap of a batch
