@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 
-.PHONY: run test install install-test check bench bench-model clean
+.PHONY: run test install install-test check fuzz bench bench-model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ run: install
 # The whole test suite (SQLite, PostgreSQL, onnxruntime, Chromium).
 test: install-test
 	$(BIN)/python -m pytest
+
+# The long fuzzing run (the test suite runs a short one): schemathesis on SQLite and PostgreSQL, every role.
+fuzz: install-test
+	CLASSMOOD_FUZZ_EXAMPLES=500 CLASSMOOD_FUZZ_SECONDS=300 $(BIN)/python -m pytest -p no:cacheprovider -s tests/server/test_fuzz.py
 
 check: install-test
 	$(BIN)/ruff check src tests bench
