@@ -25,31 +25,104 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm"}
 _CODE_MAP = np.array(FER2013_TO_INDEX, dtype=np.int64)
 
 
+VOTES_FILE = "ferplus_votes.npy"
+# FER+ vote columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, not-a-face.
+# FERPLUS_TO_INDEX[column] is the position of that emotion in LABELS (the first seven columns).
+FERPLUS_TO_INDEX: tuple[int, ...] = (4, 3, 6, 5, 0, 1, 2)
+FERPLUS_COLUMNS = 10
+CONTEMPT, UNKNOWN, NOT_A_FACE = 7, 8, 9
+# A row needs at least this many of its ten votes on the seven shared emotions to get a crowd target: rows
+# voted mostly "unknown", "not a face" or contempt say little about our seven classes.
+MIN_EMOTION_VOTES = 5
+NO_MAJORITY = -1
+
+
 @dataclass(frozen=True)
 class FaceDataset:
-    """Grey 48x48 faces with labels (LABELS order) and split codes (0 train, 1 public, 2 private)."""
+    """Grey 48x48 faces with labels (LABELS order) and split codes (0 train, 1 public, 2 private).
+
+    ``votes`` are the FER+ crowd votes (N, 10) in FER+ column order when they were found beside the data.
+    """
 
     pixels: npt.NDArray[np.uint8]
     labels: npt.NDArray[np.int64]
     usage: npt.NDArray[np.int8]
+    votes: npt.NDArray[np.int64] | None = None
 
     def split(self, name: str) -> FaceDataset:
         """Return the rows of one split: ``Training``, ``PublicTest`` or ``PrivateTest``."""
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; choose from {', '.join(SPLITS)}")
-        keep = self.usage == SPLITS[name]
-        return FaceDataset(self.pixels[keep], self.labels[keep], self.usage[keep])
+        return self.subset(self.usage == SPLITS[name])
+
+    def subset(self, keep: npt.NDArray[np.bool_] | slice) -> FaceDataset:
+        votes = None if self.votes is None else self.votes[keep]
+        return FaceDataset(self.pixels[keep], self.labels[keep], self.usage[keep], votes)
+
+    def require_votes(self) -> npt.NDArray[np.int64]:
+        if self.votes is None:
+            raise ValueError(f"no FER+ votes loaded: put {VOTES_FILE} beside the FER2013 data")
+        return self.votes
 
     def __len__(self) -> int:
         return len(self.labels)
 
 
+def crowd_targets(votes: npt.NDArray[np.integer]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """Soft targets (N, 7) in LABELS order from FER+ votes (N, 10), and which rows have one.
+
+    Votes for contempt, "unknown" and "not a face" are dropped (contempt has no counterpart among the seven
+    classes); the remaining votes are normalised into a distribution. Rows with fewer than
+    :data:`MIN_EMOTION_VOTES` emotion votes get no target (mask False, target all zeros).
+
+    >>> t, ok = crowd_targets(np.array([[6, 0, 0, 2, 0, 0, 0, 2, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 2, 8]]))
+    >>> t[0].round(2).tolist(), ok.tolist()
+    ([0.0, 0.0, 0.0, 0.0, 0.75, 0.25, 0.0], [True, False])
+    """
+    v = np.asarray(votes, np.float64)
+    emotions = np.zeros((len(v), len(FERPLUS_TO_INDEX)), np.float64)
+    emotions[:, list(FERPLUS_TO_INDEX)] = v[:, : len(FERPLUS_TO_INDEX)]
+    total = emotions.sum(axis=1)
+    ok = total >= MIN_EMOTION_VOTES
+    targets = np.where(ok[:, None], emotions / np.maximum(total, 1.0)[:, None], 0.0)
+    return targets.astype(np.float32), ok
+
+
+def crowd_majority(votes: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+    """The crowd's label per row in LABELS order, or :data:`NO_MAJORITY`.
+
+    A row has a label when its most-voted of all ten FER+ columns is unique and is one of the seven shared
+    emotions: rows whose top vote is tied, contempt, "unknown" or "not a face" are left out of scoring.
+
+    >>> crowd_majority(np.array([[6, 0, 0, 2, 0, 0, 0, 2, 0, 0], [3, 3, 0, 0, 0, 0, 0, 0, 0, 4],
+    ...                          [4, 4, 0, 0, 0, 0, 0, 2, 0, 0]])).tolist()
+    [4, -1, -1]
+    """
+    v = np.asarray(votes, np.int64)
+    top = v.argmax(axis=1)
+    unique = (v == v.max(axis=1, keepdims=True)).sum(axis=1) == 1
+    shared = top < len(FERPLUS_TO_INDEX)
+    mapped = np.array(FERPLUS_TO_INDEX + (NO_MAJORITY,) * (FERPLUS_COLUMNS - len(FERPLUS_TO_INDEX)))[top]
+    return np.where(unique & shared, mapped, NO_MAJORITY).astype(np.int64)
+
+
+def load_votes(path: Path, rows: int) -> npt.NDArray[np.int64] | None:
+    """FER+ votes from ``path`` if it exists and matches the data's row count."""
+    if not path.is_file():
+        return None
+    votes = np.load(path).astype(np.int64)
+    if votes.shape != (rows, FERPLUS_COLUMNS):
+        raise ValueError(f"{path}: expected FER+ votes shaped ({rows}, {FERPLUS_COLUMNS}), got {votes.shape}")
+    return np.asarray(votes, np.int64)
+
+
 def load_npz(path: Path) -> FaceDataset:
+    """``fer2013.npz``; the FER+ votes are picked up from ``ferplus_votes.npy`` beside it (row-aligned)."""
     with np.load(path) as data:
         pixels = np.ascontiguousarray(data["pixels"], dtype=np.uint8)
         labels = _CODE_MAP[data["labels"].astype(np.int64)]
         usage = data["usage"].astype(np.int8)
-    return FaceDataset(pixels, labels, usage)
+    return FaceDataset(pixels, labels, usage, load_votes(path.with_name(VOTES_FILE), len(labels)))
 
 
 def load_csv(path: Path) -> FaceDataset:
@@ -66,7 +139,8 @@ def load_csv(path: Path) -> FaceDataset:
             pixels.append(values.reshape(48, 48))
             labels.append(FER2013_TO_INDEX[int(row["emotion"])])
             usage.append(SPLITS[row["Usage"]])
-    return FaceDataset(np.stack(pixels), np.array(labels, np.int64), np.array(usage, np.int8))
+    votes = load_votes(path.with_name(VOTES_FILE), len(labels))
+    return FaceDataset(np.stack(pixels), np.array(labels, np.int64), np.array(usage, np.int8), votes)
 
 
 def load_folders(root: Path, val_fraction: float = 0.1, seed: int = 0) -> FaceDataset:

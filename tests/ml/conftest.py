@@ -69,4 +69,18 @@ def learnable_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "usage": np.where(np.arange(n) < 350, 0, 1).astype(np.uint8)}
     path = tmp_path_factory.mktemp("learnable") / "fer2013.npz"
     np.savez_compressed(path, **data)
+    np.save(path.with_name("ferplus_votes.npy"), votes_for(labels, rng))
     return path
+
+
+def votes_for(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """FER+-shaped votes (N, 10) that mostly agree with ``labels`` (LABELS order): 7 to 10 votes for it."""
+    from classmood.datasets import FERPLUS_TO_INDEX
+
+    column = {index: col for col, index in enumerate(FERPLUS_TO_INDEX)}
+    votes = np.zeros((len(labels), 10), np.int64)
+    for i, c in enumerate(labels):
+        agree = int(rng.integers(7, 11))
+        votes[i, column[int(c)]] = agree
+        votes[i, rng.integers(0, 10, 10 - agree)] += 1
+    return votes

@@ -13,6 +13,11 @@ import torch
 from torch import nn
 
 from classmood.labels import NUM_CLASSES
+from classmood.vision.contract import INPUT_SIZE
+
+# The two outputs of the shipped network (see the model card): ``crowd`` learns the FER+ vote
+# distributions (what people see), ``fer2013`` the original single labels (what peers publish).
+HEADS: tuple[str, ...] = ("crowd", "fer2013")
 
 
 @dataclass(frozen=True)
@@ -25,16 +30,16 @@ class ModelConfig:
     blocks: tuple[int, ...] = (1, 1, 1)
     stem_stride: int = 1
     dropout: float = 0.2
-    input_size: int = 48
     num_classes: int = NUM_CLASSES
+    heads: tuple[str, ...] = HEADS
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        fields = dict(data)
-        for key in ("widths", "blocks"):
+        fields = {k: v for k, v in data.items() if k != "input_size"}  # the input side is the contract's
+        for key in ("widths", "blocks", "heads"):
             fields[key] = tuple(fields[key])
         return cls(**fields)
 
@@ -67,14 +72,15 @@ class ResidualBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(x + self.bn2(self.conv2(self.conv1(x))))
+        out: torch.Tensor = self.act(x + self.bn2(self.conv2(self.conv1(x))))
+        return out
 
 
 class EmotionNet(nn.Module):
     """Stem at full resolution, then stages that halve the size and widen.
 
-    Each stage: max-pool /2, a 3x3 conv to the new width, residual blocks.
-    Global average pooling and a linear layer give the seven logits.
+    Each stage: max-pool /2, a 3x3 conv to the new width, residual blocks. Global average pooling
+    feeds one linear layer per head; ``forward`` stacks their logits as (N, heads, classes).
     """
 
     def __init__(self, config: ModelConfig | None = None) -> None:
@@ -89,16 +95,16 @@ class EmotionNet(nn.Module):
             layers.extend(ResidualBlock(width) for _ in range(depth))
             cin = width
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(cfg.dropout),
-            nn.Linear(cin, cfg.num_classes),
-        )
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(cfg.dropout))
+        self.heads = nn.ModuleList(nn.Linear(cin, cfg.num_classes) for _ in cfg.heads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map normalised faces (N, 1, H, W) to logits (N, num_classes)."""
-        return self.head(self.features(x))
+        """Map normalised faces (N, 1, H, W) to logits (N, heads, num_classes)."""
+        pooled = self.pool(self.features(x))
+        return torch.stack([head(pooled) for head in self.heads], dim=1)
+
+    def head_index(self, name: str) -> int:
+        return self.config.heads.index(name)
 
 
 def build_model(name_or_config: str | ModelConfig = "cm-small") -> EmotionNet:
@@ -129,8 +135,7 @@ def count_macs(model: EmotionNet) -> int:
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        size = model.config.input_size
-        model(torch.zeros(1, 1, size, size))
+        model(torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE))
     model.train(was_training)
     for h in handles:
         h.remove()

@@ -19,6 +19,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from classmood.labels import LABELS
+from classmood.vision.contract import ContractError, HeadSpec, ModelContract, contract_from_metadata
 from classmood.vision.preprocess import faces_to_input
 
 MODEL_FILE = "emotion_cnn.onnx"
@@ -56,10 +57,17 @@ class EmotionClassifier:
     sizes are resized) and returns (N, 7) probabilities in :attr:`labels` order. It
     splits large inputs into batches and may be called from several threads at once
     (onnxruntime sessions are thread-safe).
+
+    The model file carries its contract (:class:`~classmood.vision.contract.ModelContract`); a file
+    without one is refused. ``head`` picks an output of the network: ``None`` is the contract's default
+    (``crowd``, trained on the FER+ crowd votes: what people see), ``"fer2013"`` the head trained on
+    FER2013's original labels (for comparison with published results). ``flip_tta`` defaults to the
+    contract's test-time augmentation.
     """
 
-    def __init__(self, model_path: str | Path | None = None, *, threads: int | None = None,
-                 batch_size: int = 256, precision: str = "int8", flip_tta: bool = True) -> None:
+    def __init__(self, model_path: str | Path | None = None, *, head: str | None = None,
+                 threads: int | None = None, batch_size: int = 256, precision: str = "int8",
+                 flip_tta: bool | None = None) -> None:
         path = Path(model_path) if model_path else default_model_path(precision)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: emotion model not found")
@@ -68,38 +76,59 @@ class EmotionClassifier:
         options.intra_op_num_threads = threads if threads is not None else min(os.cpu_count() or 1, 4)
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self._input = self._session.get_inputs()[0].name
+        self.contract: ModelContract = contract_from_metadata(self._session.get_modelmeta().custom_metadata_map,
+                                                              str(path))
+        _check_graph(self._session, self.contract, path)
+        self._input = self.contract.input_name
         self.path = path
         self.batch_size = batch_size
+        self.head_spec: HeadSpec = self.contract.head(head)
+        self.head: str = self.head_spec.name
         # Averaging each face with its mirror image adds about one point of accuracy on FER2013
         # (chosen on PublicTest, see the model card) for twice the arithmetic in the same call.
-        self.flip_tta = flip_tta
+        self.flip_tta = (self.contract.tta == "mirror") if flip_tta is None else flip_tta
         self.metadata: dict[str, Any] = _read_metadata(self._session)
-        labels = self.metadata.get("labels", list(LABELS))
-        if list(labels) != list(LABELS):
-            raise ValueError(f"{path}: model labels {labels} differ from ClassMood's {list(LABELS)}")
         self.labels: list[str] = list(LABELS)
 
     def predict(self, faces: npt.NDArray[np.uint8] | list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
-        """Return (N, 7) probabilities for N grey uint8 face crops."""
-        x = faces_to_input(faces)
-        if len(x) == 0:
-            return np.zeros((0, len(self.labels)), np.float32)
-        parts = [self._run(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
-        probs = np.concatenate(parts).astype(np.float32, copy=False)
-        # The int8 model's softmax comes in steps of 1/256, so rows can sum to 0.996-1.004: renormalise.
-        return probs / probs.sum(axis=1, keepdims=True)
+        """Return (N, 7) probabilities of the chosen head for N grey uint8 face crops."""
+        return self.predict_heads(faces, (self.head,))[self.head]
 
-    def _run(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def predict_heads(self, faces: npt.NDArray[np.uint8] | list[npt.NDArray[np.uint8]],
+                      heads: tuple[str, ...] | None = None) -> dict[str, npt.NDArray[np.float32]]:
+        """Probabilities of several heads (all by default) from one onnxruntime call per batch."""
+        specs = [self.contract.head(h) for h in (heads or self.contract.head_names)]
+        x = faces_to_input(faces, self.contract.normalisation)
+        if len(x) == 0:
+            return {h.name: np.zeros((0, len(self.labels)), np.float32) for h in specs}
+        outputs = [h.output for h in specs]
+        parts = [self._run(x[i : i + self.batch_size], outputs) for i in range(0, len(x), self.batch_size)]
+        result = {}
+        for k, spec in enumerate(specs):
+            probs = np.concatenate([p[k] for p in parts]).astype(np.float32, copy=False)
+            # The int8 model's softmax comes in steps of 1/256, so rows can sum to 0.996-1.004: renormalise.
+            result[spec.name] = probs / probs.sum(axis=1, keepdims=True)
+        return result
+
+    def _run(self, x: npt.NDArray[np.float32], outputs: list[str]) -> list[npt.NDArray[np.float32]]:
         if not self.flip_tta:
-            return np.asarray(self._session.run(None, {self._input: x})[0])
+            return [np.asarray(o) for o in self._session.run(outputs, {self._input: x})]
         both = np.concatenate([x, x[..., ::-1]])  # the faces and their mirror images in one call
-        out = np.asarray(self._session.run(None, {self._input: both})[0])
-        return (out[: len(x)] + out[len(x) :]) / 2
+        out = self._session.run(outputs, {self._input: both})
+        return [(np.asarray(o)[: len(x)] + np.asarray(o)[len(x) :]) / 2 for o in out]
 
     def predict_labels(self, faces: npt.NDArray[np.uint8] | list[npt.NDArray[np.uint8]]) -> list[str]:
         """Return the most likely emotion name for each face."""
         return [self.labels[i] for i in self.predict(faces).argmax(axis=1)]
+
+
+def _check_graph(session: ort.InferenceSession, contract: ModelContract, path: Path) -> None:
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = {o.name for o in session.get_outputs()}
+    missing = [h.output for h in contract.heads if h.output not in outputs]
+    if contract.input_name not in inputs or missing:
+        raise ContractError(f"{path}: graph does not match its contract (input {contract.input_name!r} in "
+                            f"{inputs}; missing outputs {missing})")
 
 
 def _read_metadata(session: ort.InferenceSession) -> dict[str, Any]:

@@ -12,17 +12,19 @@ contrast, which matters for dark classroom webcams.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-INPUT_SIZE = 48
-STD_FLOOR = 1e-2  # an all-black crop has std 0; this keeps it finite (it maps to all zeros)
+from classmood.vision.contract import INPUT_SIZE, STD_FLOOR, CropGeometry, Normalisation
+
+DEFAULT_NORMALISATION = Normalisation()
+
+__all__ = ["DEFAULT_GEOMETRY", "INPUT_SIZE", "STD_FLOOR", "CropGeometry", "crop_face", "crop_faces", "face_frame",
+           "faces_to_input", "resize_face", "standardize", "to_grey"]
 
 
-def standardize(faces: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+def standardize(faces: npt.NDArray[np.floating], std_floor: float = STD_FLOOR) -> npt.NDArray[np.float32]:
     """Standardise float faces in [0, 1] shaped (..., H, W) per image.
 
     >>> x = standardize(np.random.rand(2, 48, 48))
@@ -32,7 +34,7 @@ def standardize(faces: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     x = np.asarray(faces, dtype=np.float32)
     mean = x.mean(axis=(-2, -1), keepdims=True)
     std = x.std(axis=(-2, -1), keepdims=True)
-    return (x - mean) / np.maximum(std, STD_FLOOR)
+    return (x - mean) / np.maximum(std, std_floor)
 
 
 def to_grey(image: npt.NDArray[np.uint8], bgr: bool = True) -> npt.NDArray[np.uint8]:
@@ -56,8 +58,11 @@ def resize_face(grey: npt.NDArray[np.uint8], size: int = INPUT_SIZE) -> npt.NDAr
     return np.asarray(cv2.resize(grey, (size, size), interpolation=interp), np.uint8)
 
 
-def faces_to_input(faces: npt.NDArray[np.uint8] | list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
+def faces_to_input(faces: npt.NDArray[np.uint8] | list[npt.NDArray[np.uint8]],
+                   normalisation: Normalisation = DEFAULT_NORMALISATION) -> npt.NDArray[np.float32]:
     """Turn uint8 grey crops, (N, H, W) or a list of 2-D crops of any size, into (N, 1, 48, 48) input.
+
+    ``normalisation`` comes from the model's contract; its defaults are the training recipe's.
 
     >>> faces_to_input(np.zeros((3, 48, 48), np.uint8)).shape
     (3, 1, 48, 48)
@@ -75,7 +80,9 @@ def faces_to_input(faces: npt.NDArray[np.uint8] | list[npt.NDArray[np.uint8]]) -
     else:
         empty = np.zeros((0, INPUT_SIZE, INPUT_SIZE), np.uint8)
         faces = np.stack([resize_face(np.asarray(f, np.uint8)) for f in faces]) if faces else empty
-    x = standardize(np.asarray(faces, dtype=np.float32) / 255.0)
+    x = np.asarray(faces, dtype=np.float32) * np.float32(normalisation.scale)
+    if normalisation.per_image_standardise:
+        x = standardize(x, normalisation.std_floor)
     return x[:, None, :, :]
 
 
@@ -88,19 +95,6 @@ def faces_to_input(faces: npt.NDArray[np.uint8] | list[npt.NDArray[np.uint8]]) -
 # and the vertical shift on FER2013 PublicTest faces pasted into larger frames (see CropGeometry).
 
 EYE_MOUTH_TO_FACE = 2.6  # median face-box height over eye-to-mouth distance, measured on pasted FER2013 faces
-
-
-@dataclass(frozen=True)
-class CropGeometry:
-    """How a square face crop is placed around a detected face.
-
-    ``scale``: crop side over the face size; ``shift``: how far the crop's centre moves up from the
-    eye-mouth midpoint, as a fraction of the side; ``align``: rotate so the eyes are level.
-    """
-
-    scale: float = 1.1
-    shift: float = 0.0
-    align: bool = True
 
 
 DEFAULT_GEOMETRY = CropGeometry()
