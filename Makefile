@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 
-.PHONY: run test install install-test check fuzz bench bench-model clean
+.PHONY: run test install install-test check lint fuzz bench bench-model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,16 +22,19 @@ run: install
 	$(BIN)/classmood serve
 
 # The whole test suite (SQLite, PostgreSQL, onnxruntime, Chromium).
-test: install-test
+test: lint
 	$(BIN)/python -m pytest
 
 # The long fuzzing run (the test suite runs a short one): schemathesis on SQLite and PostgreSQL, every role.
 fuzz: install-test
 	CLASSMOOD_FUZZ_EXAMPLES=500 CLASSMOOD_FUZZ_SECONDS=300 $(BIN)/python -m pytest -p no:cacheprovider -s tests/server/test_fuzz.py
 
-check: install-test
+check: lint
+
+# Lint and types, also run by `make test`: ruff, and mypy --strict on src/ (pyproject's [tool.mypy]).
+lint: install-test
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy
+	$(BIN)/mypy --strict
 
 # Model benchmark against the `fer` package, in its own environment (fer's needs are not ClassMood's).
 bench-model: $(BIN)/python

@@ -9,7 +9,7 @@ columns, charts) uses :data:`LABELS` order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 LABELS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
 NUM_CLASSES = len(LABELS)
@@ -29,10 +29,10 @@ EMOTION_COLORS: dict[str, str] = {
 }
 
 
-def top_label(probs: Sequence[float]) -> int:
+def top_label(probs: Iterable[float]) -> int:
     """The position in :data:`LABELS` of the most likely emotion (the first one on a tie).
 
-    Accepts any sequence of seven numbers, numpy arrays included.
+    Accepts any seven numbers: a tuple, a list or a numpy array.
     """
     values = [float(p) for p in probs]
     return max(range(len(values)), key=values.__getitem__)

@@ -37,9 +37,9 @@ def sample_faces() -> list[tuple[Image, Region]]:
     """Head-and-shoulders BGR photos from scikit-image with the region of their one face."""
     from skimage import data
 
-    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    camera = cv2.cvtColor(data.camera(), cv2.COLOR_GRAY2BGR)
-    faces = [(astronaut, (150, 30, 150, 180)), (camera, (180, 90, 110, 140))]
+    astronaut = np.asarray(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), np.uint8)
+    camera = np.asarray(cv2.cvtColor(data.camera(), cv2.COLOR_GRAY2BGR), np.uint8)
+    faces: list[tuple[Image, Region]] = [(astronaut, (150, 30, 150, 180)), (camera, (180, 90, 110, 140))]
     mirrored = [(img[:, ::-1].copy(), (img.shape[1] - x - w, y, w, h)) for img, (x, y, w, h) in faces]
     return faces + mirrored
 

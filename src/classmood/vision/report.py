@@ -64,7 +64,7 @@ class RowWriter:
 
 def label_shares(df: pd.DataFrame) -> np.ndarray:
     """Share of faces per emotion (LABELS order); zeros when there are no faces."""
-    counts = df["label"].value_counts().reindex(list(LABELS), fill_value=0).to_numpy(float)
+    counts: np.ndarray = df["label"].value_counts().reindex(list(LABELS), fill_value=0).to_numpy(float)
     return counts / counts.sum() if counts.sum() else counts
 
 

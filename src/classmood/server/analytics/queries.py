@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, aliased
@@ -68,7 +68,7 @@ def counts_from(rows: Iterable[tuple[int, int]], participants: int = 0) -> Count
     return Counts(counts, participants)
 
 
-Q = TypeVar("Q", bound=Select[Any])
+Q = TypeVar("Q", bound=Select[Unpack[tuple[Any, ...]]])
 
 
 def _scoped(query: Q, scope: Scope) -> Q:
@@ -113,7 +113,7 @@ def histogram(db: Session, *, scope: Scope) -> Counts:
     return counts_from(per_label.items(), len(people))
 
 
-def _private_sessions(scope: Scope) -> Select[tuple[int]]:
+def _private_sessions(scope: Scope) -> Select[int]:
     """Ids of the scope's sessions under the aggregate-only rules."""
     query = select(ClassSession.id).where(ClassSession.private)
     if scope.session_id is not None:
