@@ -82,6 +82,7 @@ def install_openapi(app: Any) -> None:
             document = get_openapi(title=app.title, version=app.version, description=app.description,
                                    routes=app.routes)
             app.openapi_schema = complete(document)
-        return app.openapi_schema
+        schema: dict[str, Any] = app.openapi_schema
+        return schema
 
     app.openapi = openapi

@@ -97,7 +97,8 @@ def _dynamic_model(path: Path) -> bytes:
                 dim.ClearField("dim_value")
                 dim.dim_param = name
     del graph.value_info[:]
-    return model.SerializeToString()
+    serialized: bytes = model.SerializeToString()
+    return serialized
 
 
 class CenterFaceDetector:

@@ -124,7 +124,8 @@ class EmotionAnalyzer:
         side = detection_side(frame.shape[0], frame.shape[1], self.max_side)
         rows = self.detector.detect(frame, bgr, max_side=side)
         sizes = np.minimum(rows[:, 2] - rows[:, 0], rows[:, 3] - rows[:, 1])
-        return rows[sizes >= self.min_face]
+        kept: npt.NDArray[np.float32] = rows[sizes >= self.min_face]
+        return kept
 
     def analyze(self, frame: npt.NDArray[np.uint8], bgr: bool = True) -> list[FaceResult]:
         """The faces in one BGR (default) or RGB uint8 image, best detection first; ``[]`` without faces."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, aliased
@@ -68,7 +68,7 @@ def counts_from(rows: Iterable[tuple[int, int]], participants: int = 0) -> Count
     return Counts(counts, participants)
 
 
-Q = TypeVar("Q", bound=Select[Unpack[tuple[Any, ...]]])
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
 
 
 def _scoped(query: Q, scope: Scope) -> Q:
