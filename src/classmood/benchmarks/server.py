@@ -89,7 +89,9 @@ def _world(state: Any, sessions: int, participants: int) -> list[tuple[int, list
                               password="benchmark", name="Bench")
         course = create_course(db, teacher=teacher, title="Bench course")
         for k in range(sessions):
-            session = start_session(db, session=create_session(db, course=course, title=f"S{k}", aggregate_only=False))
+            # Server analysis: the frame-endpoint figures need a session that takes frames.
+            created = create_session(db, course=course, title=f"S{k}", aggregate_only=False, analysis_mode="server")
+            session = start_session(db, session=created)
             # The ingestion figures send the last hour's observations: the session went live before them.
             session.started_at = session.started_at - timedelta(hours=2) if session.started_at else None
             db.commit()
