@@ -45,7 +45,7 @@ def negative_log_likelihood(probs: FloatArray, labels: npt.NDArray[np.integer]) 
 
 
 def fit_temperature(views: Sequence[FloatArray], labels: npt.NDArray[np.integer],
-                    bounds: tuple[float, float] = (0.25, 8.0)) -> float:
+                    bounds: tuple[float, float] = (0.05, 20.0)) -> float:
     """The temperature that minimises the NLL of the TTA-averaged probabilities (golden-section search).
 
     The NLL is unimodal in log-temperature for one view; with averaged views it is so in practice, and the

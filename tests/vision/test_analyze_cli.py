@@ -36,7 +36,7 @@ def test_jsonl_for_an_image(media: dict[str, Path]) -> None:
 
 def test_csv_for_a_video_to_a_file(media: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "faces.csv"
-    result = run(str(media["avi"]), "--format", "csv", "--output", str(out), "--every", "6", "--smooth")
+    result = run(str(media["avi"]), "--format", "csv", "--output", str(out), "--every", "6", "--smooth", "1.0")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == list(ROW_COLUMNS)

@@ -59,31 +59,43 @@ def test_a_new_person_gets_a_new_id() -> None:
     assert [f.face_id for f in out] == [0, 1]
 
 
-def test_smoothing_is_an_exponential_moving_average() -> None:
-    tracker = FaceTracker(smooth=0.25)
+def test_smoothing_averages_a_track_over_its_window() -> None:
+    tracker = FaceTracker(window_s=3.0)
     happy, sad = [0, 0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 1, 0]
-    tracker.update([face(0, 0, probs=happy)])
-    out = tracker.update([face(0, 0, probs=sad)])[0]
-    assert out.probs[3] == pytest.approx(0.75) and out.probs[5] == pytest.approx(0.25)
+    tracker.update([face(0, 0, probs=happy)], time_s=0.0)
+    tracker.update([face(0, 0, probs=happy)], time_s=1.0)
+    out = tracker.update([face(0, 0, probs=sad)], time_s=2.0)[0]
+    assert out.probs[3] == pytest.approx(2 / 3) and out.probs[5] == pytest.approx(1 / 3)
     assert out.label == "Happy"  # one sad frame does not flip a smoothed face
-    for _ in range(5):
-        out = tracker.update([face(0, 0, probs=sad)])[0]
-    assert out.label == "Sad"
+    out = tracker.update([face(0, 0, probs=sad)], time_s=3.0)[0]  # the reading at t=0 has left the window
+    assert out.probs[3] == pytest.approx(1 / 3) and out.label == "Sad"
+    out = tracker.update([face(0, 0, probs=sad)], time_s=10.0)[0]  # a long gap: only the newest reading
+    assert out.probs.tolist() == sad
+
+
+def test_each_track_is_smoothed_on_its_own() -> None:
+    tracker = FaceTracker(window_s=5.0)
+    happy, sad = [0, 0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 1, 0]
+    tracker.update([face(0, 0, probs=happy), face(600, 400, probs=sad)], time_s=0.0)
+    a, b = tracker.update([face(0, 0, probs=happy), face(600, 400, probs=sad)], time_s=1.0)
+    assert a.probs.tolist() == happy and b.probs.tolist() == sad
 
 
 def test_without_smoothing_probabilities_pass_through() -> None:
-    out = FaceTracker().update([face(0, 0, probs=[0.5, 0, 0, 0.5, 0, 0, 0])])[0]
+    tracker = FaceTracker(window_s=0)
+    tracker.update([face(0, 0, probs=[0, 0, 0, 1, 0, 0, 0])])
+    out = tracker.update([face(0, 0, probs=[0.5, 0, 0, 0.5, 0, 0, 0])])[0]
     assert out.probs.tolist() == [0.5, 0, 0, 0.5, 0, 0, 0]
 
 
-@pytest.mark.parametrize("bad", [0.0, 1.5, -0.1])
-def test_bad_smoothing_weight(bad: float) -> None:
-    with pytest.raises(ValueError, match="smooth"):
-        FaceTracker(smooth=bad)
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
+def test_bad_smoothing_window(bad: float) -> None:
+    with pytest.raises(ValueError, match="smoothing window"):
+        FaceTracker(window_s=bad)
 
 
 def test_track_gives_a_moving_face_one_id(analyzer: EmotionAnalyzer, astronaut: np.ndarray) -> None:
-    results = list(analyzer.track(moving_face_frames(astronaut), fps=10.0, smooth=0.5))
+    results = list(analyzer.track(moving_face_frames(astronaut), fps=10.0, window_s=0.5))
     assert [len(r.faces) for r in results] == [1] * len(results)
     assert {r.faces[0].face_id for r in results} == {0}
     xs = [r.faces[0].box[0] for r in results]

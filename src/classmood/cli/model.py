@@ -5,7 +5,6 @@ PyTorch is imported inside ``train`` and ``export`` only, so the other commands 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -60,29 +59,35 @@ def evaluate(
 
 
 def export(
-    checkpoint: Annotated[Path, typer.Argument(help="a best.pt or last.pt written by `classmood train`")],
+    checkpoint: Annotated[Path, typer.Argument(help="a best.pt written by `classmood train` or `classmood finetune`")],
     out: Annotated[Path | None, typer.Option(help="ONNX path; default: the package's shipped model")] = None,
     int8: Annotated[bool, typer.Option(help="also write an int8 copy (.int8.onnx) calibrated on Training")] = True,
     data: DataOpt = DEFAULT_DATA,
 ) -> None:
-    """Export a checkpoint to ONNX (dynamic batch) and check it against PyTorch with onnxruntime."""
-    from classmood.ml.export import export_onnx
+    """Fit each head's temperature on PublicTest, export to ONNX with the model contract, check on PublicTest."""
+    from classmood.datasets import load_fer2013
+    from classmood.ml.export import export_release
     from classmood.ml.train import load_checkpoint
-    from classmood.vision.classifier import default_model_path, int8_path
+    from classmood.vision.classifier import default_model_path
 
-    target = out or default_model_path("fp32")
-    report = export_onnx(load_checkpoint(checkpoint), target)
-    typer.echo(json.dumps({k: report[k] for k in ("path", "bytes", "parameters", "macs", "max_abs_diff")}, indent=2))
-    if int8:
-        from classmood.datasets import load_fer2013
-        from classmood.evaluation import evaluate_onnx
-        from classmood.ml.quantize import calibration_sample, quantize_int8
+    export_release(load_checkpoint(checkpoint), out or default_model_path("fp32"), load_fer2013(data), int8=int8,
+                   log=typer.echo)
 
-        faces = load_fer2013(data)
-        q = quantize_int8(target, int8_path(target), calibration_sample(faces.split("Training").pixels))
-        for path in (target, q):  # the int8 copy is judged on PublicTest, never on PrivateTest
-            acc = evaluate_onnx(faces, model_path=path, split="PublicTest").metrics.accuracy
-            typer.echo(f"{path}: PublicTest accuracy {acc:.4f}, {path.stat().st_size} bytes")
+
+def finetune(
+    data: DataOpt = DEFAULT_DATA,
+    base: Annotated[Path, typer.Option(help="the trained single-head ONNX model to start from")] = Path(
+        "models/cm-small-1.onnx"),
+    out: Annotated[Path, typer.Option(help="folder for best.pt and the summary")] = Path("runs/cm-small-2"),
+    epochs: Annotated[int, typer.Option(help="fine-tuning epochs over the cached views (the recipe: 5)")] = 5,
+    limit: Annotated[int | None, typer.Option(help="use only the first N Training rows")] = None,
+) -> None:
+    """Grow the crowd head on a trained network: cache its trunk, fine-tune the last stage and both heads."""
+    from classmood.ml.finetune import FinetuneConfig
+    from classmood.ml.finetune import finetune as run_finetune
+
+    summary = run_finetune(base, data, out, FinetuneConfig(epochs=epochs, limit=limit), log=typer.echo)
+    typer.echo(f"chosen: {summary['best']}; checkpoint {out / 'best.pt'} (next: classmood export {out / 'best.pt'})")
 
 
 def bench_model(

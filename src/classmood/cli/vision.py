@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 import typer
 
 from classmood.cli.common import DEFAULT_DATA, JsonOpt, write_json
+from classmood.vision.tracking import DEFAULT_SMOOTH_WINDOW_S
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from classmood.vision.pipeline import EmotionAnalyzer, FrameResult
     from classmood.vision.video import Source
 
-SMOOTHING = 0.5  # --smooth: the newest frame weighs as much as all earlier ones together
 
 
 def analyze(
@@ -32,7 +32,10 @@ def analyze(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
     every: Annotated[str, typer.Option(help="videos: a frame count (10) or an interval (1s, 0.5s)")] = "1s",
     report: Annotated[Path | None, typer.Option(help="write histograms, a timeline and the table here")] = None,
-    smooth: Annotated[bool, typer.Option(help="average each tracked face's probabilities over time")] = False,
+    smooth: Annotated[float, typer.Option(
+        help="videos and cameras: average each tracked face's probabilities over this many seconds (0: raw)",
+    )] = DEFAULT_SMOOTH_WINDOW_S,
+    head: Annotated[str | None, typer.Option(help="model head: crowd (default: what people see) or fer2013")] = None,
     max_side: Annotated[int | None, typer.Option(help="detect at this size (0: full); default by frame size")] = None,
     duration: Annotated[float | None, typer.Option(help="camera: stop after this many seconds")] = None,
 ) -> None:
@@ -58,21 +61,28 @@ def analyze(
         sources.append(Source("camera", f"camera:{camera}", camera=camera))
     for line in errors:
         typer.echo(f"error: {line}", err=True)
+    if not smooth >= 0:
+        raise typer.BadParameter("a number of seconds >= 0", param_hint="--smooth")
     failed = _run(sources, fmt=fmt, output=output, every=every, report=report, smooth=smooth, max_side=max_side,
-                  duration=duration)
+                  duration=duration, head=head)
     raise typer.Exit(1 if errors or failed else 0)
 
 
-def _run(sources: list[Source], *, fmt: str, output: Path | None, every: str, report: Path | None, smooth: bool,
-         max_side: int | None, duration: float | None) -> int:
+def _run(sources: list[Source], *, fmt: str, output: Path | None, every: str, report: Path | None, smooth: float,
+         max_side: int | None, duration: float | None, head: str | None = None) -> int:
     """Analyse every source, streaming rows; returns the number of sources that failed."""
+    from classmood.vision.classifier import EmotionClassifier
     from classmood.vision.pipeline import EmotionAnalyzer
     from classmood.vision.report import RowWriter
     from classmood.vision.video import MediaError
 
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
-    analyzer = EmotionAnalyzer(max_side="auto" if max_side is None else max_side)
+    try:
+        classifier = EmotionClassifier(head=head)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--head") from exc
+    analyzer = EmotionAnalyzer(max_side="auto" if max_side is None else max_side, classifier=classifier)
     frames: list[FrameResult] = []
     failed = 0
     with ExitStack() as stack:
@@ -81,7 +91,7 @@ def _run(sources: list[Source], *, fmt: str, output: Path | None, every: str, re
         progress = stack.enter_context(_progress(len(sources)))
         for source in sources:
             try:
-                for frame in _frames(analyzer, source, every, SMOOTHING if smooth else None, duration, progress):
+                for frame in _frames(analyzer, source, every, smooth, duration, progress):
                     writer.write(frame)
                     frames.append(frame)
             except MediaError as exc:  # its message names the file
@@ -114,7 +124,7 @@ def _frames(analyzer: EmotionAnalyzer, source: Source, every: str, smooth: float
                                                                                                   every)
     task = progress.add_task(Path(source.name).name, total=_expected(source, every)) if progress else None
     try:
-        for result in analyzer.track(frames, smooth=smooth, source=source.name):
+        for result in analyzer.track(frames, window_s=smooth, source=source.name):
             if progress and task is not None:
                 progress.advance(task)
             yield result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from classmood.calibration import fit_temperature
+from classmood.datasets import FaceDataset, crowd_majority
 from classmood.ml.model import EmotionNet, count_macs, count_parameters
 from classmood.vision.contract import CONTRACT_KEY, INPUT_SIZE, HeadSpec, ModelContract
 from classmood.vision.preprocess import DEFAULT_GEOMETRY
@@ -87,3 +90,46 @@ def check_parity(wrapped: nn.Module, onnx_path: Path, n: int = 37, seed: int = 0
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x})
     return float(max(np.abs(g - e).max() for g, e in zip(got, expected, strict=True)))
+
+
+def fit_head_temperatures(model: EmotionNet, val: FaceDataset) -> dict[str, float]:
+    """One temperature per head, fitted on ``val`` (PublicTest) with the mirror test-time augmentation:
+    the ``crowd`` head against the FER+ majority, the ``fer2013`` head against the original labels."""
+    from classmood.ml.train import predict_logits
+
+    views = [predict_logits(model, val.pixels), predict_logits(model, val.pixels, mirror=True)]
+    truth = {"fer2013": (val.labels, np.ones(len(val), bool))}
+    if val.votes is not None:
+        majority = crowd_majority(val.votes)
+        truth["crowd"] = (majority, majority >= 0)
+    temperatures = {}
+    for name in model.config.heads:
+        labels, keep = truth.get(name, truth["fer2013"])
+        i = model.head_index(name)
+        temperatures[name] = fit_temperature([v[keep, i] for v in views], labels[keep])
+    return temperatures
+
+
+def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, int8: bool = True,
+                   log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The release step: fit each head's temperature on PublicTest, export fp32 with the contract, write the
+    int8 copy calibrated on Training faces, and check both files on PublicTest (never on PrivateTest)."""
+    from classmood.evaluation import evaluate_onnx
+    from classmood.ml.quantize import calibration_sample, quantize_int8
+    from classmood.vision.classifier import int8_path
+
+    public = data.split("PublicTest")
+    temperatures = fit_head_temperatures(model, public)
+    log("temperatures fitted on PublicTest: " + ", ".join(f"{k} {v:.3f}" for k, v in temperatures.items()))
+    report = export_onnx(model, target, temperatures=temperatures)
+    log(json.dumps({k: report[k] for k in ("path", "bytes", "parameters", "macs", "max_abs_diff")}))
+    paths = [Path(target)]
+    if int8:
+        paths.append(quantize_int8(target, int8_path(target), calibration_sample(data.split("Training").pixels)))
+    checks = {}
+    for path in paths:
+        ev = evaluate_onnx(data, model_path=path, split="PublicTest")
+        checks[str(path)] = {h: {s.labels: s.metrics.accuracy for s in he.scores.values()}
+                             for h, he in ev.heads.items()}
+        log(f"{path}: PublicTest {checks[str(path)]}, {path.stat().st_size} bytes")
+    return {"temperatures": temperatures, "export": report, "public_test": checks}

@@ -26,8 +26,8 @@ import numpy.typing as npt
 from classmood.labels import LABELS, top_label
 from classmood.vision.classifier import EmotionClassifier
 from classmood.vision.detector import THRESHOLD, CenterFaceDetector, FaceDetector
-from classmood.vision.preprocess import DEFAULT_GEOMETRY, CropGeometry, crop_faces, to_grey
-from classmood.vision.tracking import FaceTracker
+from classmood.vision.preprocess import CropGeometry, crop_faces, to_grey
+from classmood.vision.tracking import DEFAULT_SMOOTH_WINDOW_S, FaceTracker
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,13 +110,14 @@ class EmotionAnalyzer:
     """
 
     def __init__(self, *, max_side: MaxSide = "auto", threshold: float = THRESHOLD, min_face: float = MIN_FACE,
-                 geometry: CropGeometry = DEFAULT_GEOMETRY, detector: FaceDetector | None = None,
+                 geometry: CropGeometry | None = None, detector: FaceDetector | None = None,
                  classifier: EmotionClassifier | None = None) -> None:
         self.detector = detector or CenterFaceDetector(threshold=threshold)
         self.classifier = classifier or EmotionClassifier()
         self.max_side = max_side
         self.min_face = min_face
-        self.geometry = geometry
+        # The crop is part of the model's contract: a model trained on other crops says so in its file.
+        self.geometry = geometry or self.classifier.contract.crop
 
     def detect(self, frame: npt.NDArray[np.uint8], bgr: bool = True) -> npt.NDArray[np.float32]:
         """Detector rows (N, 15) for the faces of at least ``min_face`` pixels."""
@@ -136,25 +137,25 @@ class EmotionAnalyzer:
         return [_face(row, p) for row, p in zip(rows, probs, strict=True)]
 
     def track(self, frames: Iterable[npt.NDArray[np.uint8] | tuple[int, float, npt.NDArray[np.uint8]]], *,
-              bgr: bool = True, smooth: float | None = None, fps: float | None = None,
+              bgr: bool = True, window_s: float | None = DEFAULT_SMOOTH_WINDOW_S, fps: float | None = None,
               source: str = "") -> Iterator[FrameResult]:
         """Analyse a sequence of frames, giving each person a ``face_id`` that persists across frames.
 
         Items are images or ``(frame index, time in s, image)`` tuples such as
-        :func:`classmood.vision.video.read_frames` yields. ``smooth`` (0-1, weight of the newest
-        frame) turns on an exponential moving average of each face's probabilities.
+        :func:`classmood.vision.video.read_frames` yields. Each face's probabilities are averaged over
+        its readings of the last ``window_s`` seconds (0 or ``None``: raw readings).
         """
-        tracker = FaceTracker(smooth=smooth)
+        tracker = FaceTracker(window_s=window_s)
         for position, item in enumerate(frames):
             if isinstance(item, tuple):
                 index, time_s, image = item
             else:
                 index, time_s, image = position, position / fps if fps else float(position), item
-            faces = tracker.update(self.analyze(image, bgr=bgr))
+            faces = tracker.update(self.analyze(image, bgr=bgr), time_s=float(time_s))
             yield FrameResult(index, float(time_s), tuple(faces), source)
 
     def analyze_video(self, path: str | Path, *, every: Every = 1,
-                      smooth: float | None = None) -> Iterator[FrameResult]:
+                      window_s: float | None = DEFAULT_SMOOTH_WINDOW_S) -> Iterator[FrameResult]:
         """Analyse a video file with tracking: one :class:`FrameResult` per analysed frame.
 
         ``every``: analyse every n-th frame (int) or one frame per interval (``"1s"``, ``"0.5s"``).
@@ -162,7 +163,7 @@ class EmotionAnalyzer:
         """
         from classmood.vision.video import read_frames
 
-        yield from self.track(read_frames(path, every=every), smooth=smooth, source=str(path))
+        yield from self.track(read_frames(path, every=every), window_s=window_s, source=str(path))
 
 
 def _face(row: npt.NDArray[np.float32], probs: npt.NDArray[np.float32]) -> FaceResult:

@@ -34,7 +34,7 @@ def standardize(faces: npt.NDArray[np.floating], std_floor: float = STD_FLOOR) -
     x = np.asarray(faces, dtype=np.float32)
     mean = x.mean(axis=(-2, -1), keepdims=True)
     std = x.std(axis=(-2, -1), keepdims=True)
-    return (x - mean) / np.maximum(std, std_floor)
+    return np.asarray((x - mean) / np.maximum(std, np.float32(std_floor)), np.float32)
 
 
 def to_grey(image: npt.NDArray[np.uint8], bgr: bool = True) -> npt.NDArray[np.uint8]:

@@ -6,14 +6,19 @@ all, so a greedy match on box overlap (IoU) settles almost every case. When fram
 widths, of a similar size, wins. A track survives ``max_missed`` frames without its face (someone
 looking away) before its id is retired; ids are never reused.
 
->>> tracker = FaceTracker(smooth=0.5)
->>> faces = tracker.update(analyzer.analyze(frame))   # doctest: +SKIP
+Readings are steadied per track by default: each face's probabilities are the mean of its readings over the
+last :data:`DEFAULT_SMOOTH_WINDOW_S` seconds (``window_s``), so one odd frame does not flip a label. Stored
+observations stay raw; only what is shown is smoothed.
+
+>>> tracker = FaceTracker(window_s=2.0)
+>>> faces = tracker.update(analyzer.analyze(frame), time_s=12.0)   # doctest: +SKIP
 >>> [f.face_id for f in faces]                        # doctest: +SKIP
 [0]
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +32,26 @@ if TYPE_CHECKING:
     from classmood.vision.pipeline import FaceResult
 
 Box = npt.NDArray[np.float64]  # x, y, w, h
+# Readings over this many seconds are averaged: at one analysed frame per second (the classroom default) that is
+# the last three readings, short enough that a real change of expression shows within two seconds.
+DEFAULT_SMOOTH_WINDOW_S = 3.0
+
+
+def window_mean(history: deque[tuple[float, npt.NDArray[np.float32]]], time_s: float,
+                probs: npt.NDArray[np.float32], window_s: float) -> npt.NDArray[np.float32]:
+    """Add a reading to ``history`` and return the mean of the readings newer than ``time_s - window_s``.
+
+    >>> h = deque()
+    >>> _ = window_mean(h, 0.0, np.array([1.0, 0.0], np.float32), 2.0)
+    >>> window_mean(h, 1.0, np.array([0.0, 1.0], np.float32), 2.0).tolist()
+    [0.5, 0.5]
+    >>> window_mean(h, 2.5, np.array([0.0, 1.0], np.float32), 2.0).tolist()   # the first reading has expired
+    [0.0, 1.0]
+    """
+    history.append((time_s, probs))
+    while history and history[0][0] <= time_s - window_s:
+        history.popleft()
+    return np.asarray(np.mean([p for _, p in history], axis=0), np.float32)
 
 
 @dataclass
@@ -35,7 +60,7 @@ class _Track:
     box: Box
     velocity: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))
     missed: int = 0
-    probs: npt.NDArray[np.float32] | None = None
+    history: deque[tuple[float, npt.NDArray[np.float32]]] = field(default_factory=deque)
 
     def predicted(self) -> Box:
         """Where the face should be now if it keeps moving as it did (centre shifts, size stays)."""
@@ -73,32 +98,38 @@ def affinity(track: Box, face: Box, iou_threshold: float, max_distance: float) -
 
 
 class FaceTracker:
-    """Assigns persistent ids to the faces of consecutive frames; optionally smooths their probabilities.
+    """Assigns persistent ids to the faces of consecutive frames and steadies their probabilities.
 
-    ``smooth`` is the weight of the newest frame in an exponential moving average of each track's
-    probabilities (``None``: no smoothing). One tracker per video; not shared between threads.
+    ``window_s``: each track's probabilities are averaged over its readings of the last ``window_s``
+    seconds (0 or ``None``: raw readings). One tracker per video; not shared between threads.
     """
 
     def __init__(self, *, iou_threshold: float = 0.2, max_distance: float = 2.5, max_missed: int = 10,
-                 smooth: float | None = None) -> None:
-        if smooth is not None and not 0.0 < smooth <= 1.0:
-            raise ValueError(f"smooth must be in (0, 1], got {smooth}")
+                 window_s: float | None = DEFAULT_SMOOTH_WINDOW_S) -> None:
+        if window_s is not None and not (window_s >= 0.0 and np.isfinite(window_s)):
+            raise ValueError(f"the smoothing window must be a number of seconds >= 0, got {window_s}")
         self.iou_threshold = iou_threshold
         self.max_distance = max_distance
         self.max_missed = max_missed
-        self.smooth = smooth
+        self.window_s = window_s or 0.0
         self._tracks: list[_Track] = []
         self._next_id = 0
+        self._updates = 0
 
-    def update(self, faces: Sequence[FaceResult]) -> list[FaceResult]:
-        """The same faces, in the same order, with ``face_id`` set (and smoothed ``probs`` if asked)."""
+    def update(self, faces: Sequence[FaceResult], time_s: float | None = None) -> list[FaceResult]:
+        """The same faces, in the same order, with ``face_id`` set and smoothed ``probs``.
+
+        ``time_s``: when the frame was taken (seconds); without it, frames count as one second apart.
+        """
+        now = float(self._updates if time_s is None else time_s)
+        self._updates += 1
         boxes = [np.asarray(f.box, np.float64) for f in faces]
         matches = self._match(boxes)
         out: list[FaceResult] = []
         for i, face in enumerate(faces):
             track = matches.get(i) or self._new_track(boxes[i])
             self._follow(track, boxes[i])
-            out.append(self._smoothed(track, face))
+            out.append(self._smoothed(track, face, now))
         matched = {id(t) for t in matches.values()}
         for track in self._tracks:
             if id(track) not in matched:
@@ -139,11 +170,9 @@ class FaceTracker:
         track.box = box.copy()
         track.missed = -1  # marks "seen this frame"; reset to 0 at the end of update()
 
-    def _smoothed(self, track: _Track, face: FaceResult) -> FaceResult:
-        if self.smooth is None:
+    def _smoothed(self, track: _Track, face: FaceResult, now: float) -> FaceResult:
+        if not self.window_s:
             return face.replace(face_id=track.id)
-        probs = np.asarray(face.probs, np.float32)
-        track.probs = probs.copy() if track.probs is None else self.smooth * probs + (1 - self.smooth) * track.probs
-        smoothed = np.array(track.probs, np.float32)
+        smoothed = window_mean(track.history, now, np.asarray(face.probs, np.float32), self.window_s)
         smoothed.setflags(write=False)
         return face.replace(face_id=track.id, probs=smoothed, label=LABELS[top_label(smoothed)])
