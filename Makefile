@@ -10,12 +10,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 
+# onnxruntime-web for the student page's on-device analysis (package-lock.json); served from node_modules.
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error
+
 install: $(BIN)/python
 	$(PIP) -e .
+	command -v npm >/dev/null || bash scripts/ensure-services.sh
+	$(NPM_CI)
 
 install-test: $(BIN)/python
 	$(PIP) -e '.[train,test]'
 	bash scripts/ensure-services.sh
+	$(NPM_CI)
 
 # The main job on the embedded default: the classroom server on SQLite (./classmood-data); prints how to log in.
 run: install

@@ -13,4 +13,10 @@ if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -q || true
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium || echo "ensure-services: could not install chromium" >&2
 fi
+# Node.js and npm install onnxruntime-web (package-lock.json) for the student page: Debian's packages.
+if ! command -v npm >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
+  $SUDO apt-get update -q || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q nodejs npm || echo "ensure-services: could not install npm" >&2
+fi
 exit 0

@@ -25,6 +25,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, Response
 
 from classmood.server.deps import CurrentUser, StateDep
+from classmood.server.security_headers import CROSS_ORIGIN_ISOLATED
 
 ORT_VERSION = "1.30.0"  # the onnxruntime-web of package.json (pinned there, checked here)
 # The CPU-only build (WebAssembly with SIMD and threads): no WebGPU/WebGL bundles are needed or served.
@@ -145,8 +146,10 @@ def ort_file(name: str) -> FileResponse:
     folder = ort_dir()
     if name not in ORT_FILES or folder is None:
         raise HTTPException(status_code=404, detail="no such runtime file (is onnxruntime-web installed? npm ci)")
+    # The runtime's worker script is loaded by the cross-origin isolated student page: it must be isolated too.
     return FileResponse(folder / name, media_type=ORT_FILES[name],
-                        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+                        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff",
+                                 **CROSS_ORIGIN_ISOLATED})
 
 
 @router.get("/api/analysis/stats", tags=["on-device analysis"])

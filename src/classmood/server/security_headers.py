@@ -34,6 +34,10 @@ CSP: dict[str, tuple[str, ...]] = {
     "frame-ancestors": ("'none'",),
 }
 
+# The student page only: cross-origin isolation lets onnxruntime-web run multi-threaded WebAssembly
+# (SharedArrayBuffer). Every response already carries CORP same-origin, so same-origin files still load.
+CROSS_ORIGIN_ISOLATED = {"cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp"}
+
 # The camera is the student page's; nothing here needs the microphone, location or payment.
 PERMISSIONS = "camera=(self), microphone=(), geolocation=(), payment=(), usb=()"
 

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from classmood.config import Settings
 from classmood.labels import EMOTION_COLORS, LABELS, NEGATIVE
 from classmood.server.observations.stream import close_codes
+from classmood.server.security_headers import CROSS_ORIGIN_ISOLATED
 from classmood.server.web.assets import TEMPLATES_DIR, media_type, plotly_js_path, static_file
 
 # Join codes and session ids travel in URLs; anything else is refused before it reaches a template.
@@ -112,7 +113,14 @@ def build_router(settings: Settings) -> APIRouter:
             return render("join.html", status_code=404, code="", cm_config=page_config(settings, page="join"),
                           error="This is not a valid join code. Please check the link or type the code.")
         cfg = page_config(settings, page="student", code=code)
-        return render("student.html", charts=True, code=code, cm_config=cfg)
+        page = render("student.html", charts=True, code=code, cm_config=cfg)
+        page.headers.update(CROSS_ORIGIN_ISOLATED)  # multi-threaded on-device analysis (ondevice.js)
+        return page
+
+    @router.get("/privacy", response_class=HTMLResponse)
+    def privacy() -> HTMLResponse:
+        """What ClassMood does with a student's camera and data, in plain language (linked from the consent text)."""
+        return render("privacy.html", cm_config=page_config(settings, page="privacy"))
 
     @router.get("/teacher", response_class=HTMLResponse)
     def teacher() -> HTMLResponse:

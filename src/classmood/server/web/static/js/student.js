@@ -1,4 +1,9 @@
-/* Student page: explanation and consent, then camera frames over a WebSocket with an acknowledged queue. */
+/*
+ * Student page: explanation and consent, then the camera. In on-device mode (the default) ondevice.js analyses
+ * each picture in this browser and only scores leave it: batches through the idempotent observations API, kept
+ * in IndexedDB until acknowledged (they survive a reload and an unreachable server). In server mode, or as the
+ * teacher's allowed fallback, frames go over a WebSocket with an acknowledged queue.
+ */
 "use strict";
 
 (() => {
@@ -8,11 +13,16 @@
   const FRAME_WIDTH = 320; // frames are downscaled before they leave the device: faces need no more
   const MAX_QUEUE = 300; // unacknowledged frames kept while offline (about 5 min at 1 frame/s)
   const BACKOFF_MAX_MS = 15000;
+  const BATCH = 100; // scores per request (the server takes up to batch_max)
+  const DEVICE_FRAME_WIDTH = 640; // on-device analysis reads the camera at up to this width
 
   const st = {
     info: null, join: null, ws: null, stream: null, timer: null, paused: false, leaving: false, ended: false,
     pending: new Map(), // id -> message, in capture order; removed on ack (re-sent after a reconnect)
     sent: 0, acked: 0, resent: 0, dropped: 0, attempt: 0, reconnectTimer: null, own: [], labels: [],
+    // on-device mode
+    mode: "server", pipeline: null, busy: false, frameMs: [], skipped: 0, outbox: null, flushing: false,
+    flushTimer: null, offline: false, shed: 0,
   };
   window.cmStudent = st; // read by the browser tests and handy in the devtools console
   const $ = (id) => document.getElementById(id);
@@ -20,7 +30,7 @@
   function counters() {
     $("sent").textContent = st.sent;
     $("acked").textContent = st.acked;
-    $("queued").textContent = st.pending.size;
+    $("queued").textContent = st.mode === "device" && st.outbox ? st.outbox.size() : st.pending.size;
   }
 
   function setConn(text, cls) { const c = $("conn"); c.textContent = text; c.className = "pill " + (cls || ""); }
@@ -45,6 +55,13 @@
       $("mode-text").textContent = "but not you individually: only the class as a whole is shown";
     }
     show($("self-text"), Boolean(i.show_self_to_students));
+    st.mode = i.analysis_mode === "device" ? "device" : "server";
+    show($("device-text"), st.mode === "device");
+    show($("server-text"), st.mode === "server");
+    show($("fallback-text"), st.mode === "device" && Boolean(i.allow_server_fallback));
+    if (st.mode === "device") { $("sent-label").textContent = "Scores computed here"; $("acked-label").textContent = "delivered"; }
+    st.outbox = await Outbox.open();
+    if (st.outbox.size()) scheduleFlush(0); // scores of an earlier visit of this page that were not delivered
     if (i.status === "ended") {
       fail("This class session has ended. Thank you!");
       show($("consent-form"), false);
@@ -69,11 +86,12 @@
     show($("consent-card"), false);
     show($("camera-card"));
     show($("own-card"), Boolean(st.info.show_self_to_students));
+    if (st.mode === "device") { await startOnDevice(); return; }
     connect();
     await startCamera();
   }
 
-  async function startCamera() {
+  async function startCamera(tick = capture) {
     try {
       st.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } },
         audio: false });
@@ -82,7 +100,7 @@
       return;
     }
     $("preview").srcObject = st.stream;
-    st.timer = setInterval(capture, Math.max(0.2, st.info.frame_interval_s) * 1000);
+    st.timer = setInterval(tick, Math.max(0.2, st.info.frame_interval_s) * 1000);
   }
 
   function stopCamera() {
@@ -176,6 +194,167 @@
     counters();
   }
 
+  // ---- on-device analysis ----------------------------------------------------------------------------------
+
+  /** Load the model and start the camera; a browser that cannot do it falls back (if allowed) or stops. */
+  async function startOnDevice() {
+    setConn("loading the model…");
+    const od = await import($("student").dataset.ondevice);
+    if (!od.supported()) { cannotAnalyse("this browser has no WebAssembly with SIMD"); return; }
+    try {
+      st.odConfig = await api("GET", "/api/ondevice/config", undefined, { noRedirect: true });
+      if (!st.odConfig.runtime.available) throw new Error("the server has no in-browser runtime installed");
+      st.pipeline = await od.createPipeline(st.odConfig);
+    } catch (err) { cannotAnalyse("the model could not load (" + err.message + ")"); return; }
+    await startCamera(analyseFrame);
+    if (!st.stream) return;
+    setConn("analysing on this device", "live");
+  }
+
+  function cannotAnalyse(reason) {
+    if (st.info.allow_server_fallback) {
+      fail(`Your browser cannot analyse the picture on this device: ${reason}. Your teacher allows analysis on ` +
+        "the server instead, so small pictures are now sent to the server, analysed and thrown away.");
+      st.mode = "server";
+      connect();
+      startCamera(capture);
+      return;
+    }
+    fail(`Your browser cannot analyse the picture on this device: ${reason}. Your teacher does not allow ` +
+      "sending pictures to the server, so your camera stays off. Try a recent Chrome, Edge, Firefox or Safari.");
+    stopCamera();
+    setConn("not measured", "bad");
+  }
+
+  /** Analyse the current camera picture here; only its scores are queued. A busy device skips a tick. */
+  async function analyseFrame() {
+    const video = $("preview");
+    if (st.paused || st.busy || !video.videoWidth || !st.pipeline) { if (st.busy) st.skipped += 1; return; }
+    st.busy = true;
+    try {
+      const width = Math.min(DEVICE_FRAME_WIDTH, video.videoWidth);
+      const height = Math.round(width * video.videoHeight / video.videoWidth);
+      const canvas = st.canvas || (st.canvas = document.createElement("canvas"));
+      canvas.width = width; canvas.height = height;
+      const ctx = canvas.getContext("2d", { willReadFrequently: true });
+      ctx.drawImage(video, 0, 0, width, height);
+      const ts = Date.now() / 1000;
+      const started = performance.now();
+      const faces = await st.pipeline.analyse(ctx.getImageData(0, 0, width, height).data, width, height);
+      st.frameMs.push(performance.now() - started);
+      if (tooSlow()) return;
+      const labels = st.pipeline.labels;
+      const batch = faces.map((f) => ({ id: CM.uuid(), ts, score: f.score,
+        probs: Object.fromEntries(labels.map((l, k) => [l, f.probs[k]])) }));
+      if (batch.length) {
+        await st.outbox.add(st.join.session_id, st.join.token, batch);
+        st.sent += batch.length;
+        addOwn(faces[0].label);
+        if (!st.offline) scheduleFlush(0); // offline: the backoff timer tries again
+      }
+      counters();
+    } catch (err) {
+      console.warn("on-device analysis failed", err);
+    } finally { st.busy = false; }
+  }
+
+  /** After a few frames: a device far slower than the class's pace cannot take part this way. */
+  function tooSlow() {
+    if (st.frameMs.length < 3 || st.frameMs.length > 5) return false;
+    const sorted = [...st.frameMs].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    if (median <= st.odConfig.max_frame_ms) return false;
+    st.pipeline = null;
+    stopCamera();
+    cannotAnalyse(`it needs ${Math.round(median)} ms per picture`);
+    return true;
+  }
+
+  function scheduleFlush(delay) {
+    clearTimeout(st.flushTimer);
+    st.flushTimer = setTimeout(flush, delay);
+  }
+
+  /** Send queued scores, oldest first; each is deleted from IndexedDB once the server acknowledged it. */
+  async function flush() {
+    if (st.flushing || !st.outbox) return;
+    st.flushing = true;
+    try {
+      for (let items = st.outbox.oldest(BATCH); items.length; items = st.outbox.oldest(BATCH)) {
+        const { sid, token } = items[0];
+        const same = items.filter((i) => i.sid === sid && i.token === token);
+        let reply;
+        try {
+          reply = await api("POST", `/api/sessions/${sid}/observations`, { observations: same.map((i) => i.obs) },
+            { token, noRedirect: true });
+        } catch (err) {
+          if (err.status === undefined || err.status === 429 || err.status >= 500) { // offline or busy: later
+            st.offline = true;
+            setConn("offline: scores are kept on this device and sent later", "bad");
+            st.attempt += 1;
+            scheduleFlush(Math.min(BACKOFF_MAX_MS, 500 * 2 ** st.attempt) * (0.75 + Math.random() / 2));
+            return;
+          }
+          // Refused for good (the class ended, the token expired, a time outside the class): sending again
+          // cannot help, so these scores are dropped, and an ended class stops the camera.
+          console.warn("scores refused", err.status, err.message);
+          st.dropped += same.length;
+          await st.outbox.remove(same.map((i) => i.obs.id));
+          if (err.status === 409 && st.join && sid === st.join.session_id) endOfClass();
+          continue;
+        }
+        st.acked += reply.accepted + reply.duplicates;
+        await st.outbox.remove(same.map((i) => i.obs.id));
+        if (st.offline || st.attempt) {
+          st.offline = false; st.attempt = 0;
+          if (st.stream) setConn("analysing on this device", "live");
+        }
+        counters();
+      }
+    } finally { st.flushing = false; counters(); }
+  }
+
+  /** Scores waiting for the server: in memory for speed, in IndexedDB so that a reload or a crash loses none. */
+  const Outbox = {
+    async open() {
+      const items = new Map();
+      let db = null;
+      try {
+        db = await new Promise((resolve, reject) => {
+          const req = indexedDB.open("classmood", 1);
+          req.onupgradeneeded = () => req.result.createObjectStore("outbox", { keyPath: "obs.id" });
+          req.onsuccess = () => resolve(req.result);
+          req.onerror = () => reject(req.error);
+        });
+        const all = await done(db.transaction("outbox").objectStore("outbox").getAll());
+        all.sort((a, b) => a.obs.ts - b.obs.ts).forEach((i) => items.set(i.obs.id, i));
+      } catch (err) { console.warn("IndexedDB unavailable: scores are kept in memory only", err); db = null; }
+      const write = (fn) => db ? new Promise((resolve, reject) => {
+        const tx = db.transaction("outbox", "readwrite");
+        fn(tx.objectStore("outbox"));
+        tx.oncomplete = resolve; tx.onerror = () => reject(tx.error);
+      }) : Promise.resolve();
+      return {
+        size: () => items.size,
+        oldest: (n) => Array.from(items.values()).slice(0, n),
+        ids: () => Array.from(items.keys()),
+        async add(sid, token, batch) {
+          const rows = batch.map((obs) => ({ sid, token, obs }));
+          await write((store) => rows.forEach((r) => store.put(r)));
+          rows.forEach((r) => items.set(r.obs.id, r));
+        },
+        async remove(ids) {
+          await write((store) => ids.forEach((id) => store.delete(id)));
+          ids.forEach((id) => items.delete(id));
+        },
+      };
+    },
+  };
+
+  function done(request) {
+    return new Promise((resolve, reject) => { request.onsuccess = () => resolve(request.result); request.onerror = () => reject(request.error); });
+  }
+
   function addOwn(label) {
     if (!st.info.show_self_to_students) return;
     st.own.push(label);
@@ -192,7 +371,7 @@
     $("pause").setAttribute("aria-pressed", String(st.paused));
     $("pause").textContent = st.paused ? "Resume camera" : "Pause camera";
     show($("paused-note"), st.paused);
-    if (st.paused) stopCamera(); else await startCamera();
+    if (st.paused) stopCamera(); else await startCamera(st.mode === "device" ? analyseFrame : capture);
   }
 
   function endOfClass() {
@@ -209,6 +388,7 @@
     for (let i = 0; i < 20 && st.pending.size && st.ws && st.ws.readyState === WebSocket.OPEN; i += 1) {
       await new Promise((r) => setTimeout(r, 150));
     }
+    if (st.mode === "device") await flush(); // what cannot go now stays in IndexedDB for the next visit
     if (st.ws) st.ws.close(1000, "left");
     show($("camera-card"), false);
     show($("left"));
@@ -233,6 +413,7 @@
     $("pause").addEventListener("click", togglePause);
     $("leave").addEventListener("click", leave);
     $("delete-data").addEventListener("click", deleteData);
+    window.addEventListener("online", () => scheduleFlush(0));
     await loadInfo();
   });
 })();

@@ -1,0 +1,103 @@
+"""Shared pieces of the on-device tests: real face frames for a fake camera, and a Chromium that plays them.
+
+The frames are built from scikit-image's two portraits (the astronaut and the cameraman): one face, several
+faces, a dark picture, a tilted head and a mirrored one, all 640x480 like a webcam.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .conftest import CHROMIUM
+
+Image = npt.NDArray[np.uint8]
+SIZE = (640, 480)
+
+
+def face_frames() -> dict[str, Image]:
+    """Named RGB webcam frames with real faces (``multi`` has four, the others one)."""
+    from skimage import data
+
+    astronaut = data.astronaut()
+    cameraman = cv2.cvtColor(data.camera(), cv2.COLOR_GRAY2RGB)
+    portrait = np.full((SIZE[1], SIZE[0], 3), 128, np.uint8)
+    portrait[:, 80:560] = cv2.resize(astronaut, (480, 480), interpolation=cv2.INTER_AREA)
+    tilt = cv2.getRotationMatrix2D((SIZE[0] / 2, SIZE[1] / 2), 22, 1.0)
+    multi = np.full_like(portrait, 128)
+    head = cv2.resize(astronaut[10:290, 110:360], (200, 224), interpolation=cv2.INTER_AREA)
+    other = cv2.resize(cameraman[60:260, 150:330], (180, 200), interpolation=cv2.INTER_AREA)
+    multi[20:244, 10:210], multi[20:220, 230:410] = head, other
+    multi[250:474, 420:620], multi[270:470, 60:240] = head[:, ::-1], other[:, ::-1]
+    single = np.full_like(portrait, 90)
+    single[40:440, 140:500] = cv2.resize(cameraman[40:300, 120:354], (360, 400), interpolation=cv2.INTER_AREA)
+    return {
+        "portrait": portrait,
+        "dark": (portrait.astype(np.float32) * 0.22).astype(np.uint8),
+        "tilted": cv2.warpAffine(portrait, tilt, SIZE, borderMode=cv2.BORDER_REPLICATE),
+        "multi": multi,
+        "mirror": np.ascontiguousarray(portrait[:, ::-1]),
+        "cameraman": single,
+    }
+
+
+def write_clip(path: Path, frames: list[Image], *, hold: int, fps: int = 10) -> Path:
+    """A Y4M (C420) clip showing each RGB frame for ``hold`` video frames, for Chromium's fake camera."""
+    h, w = frames[0].shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg XYSCSS=420JPEG\n".encode("ascii"))
+        for frame in frames:
+            planes = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes()
+            for _ in range(hold):
+                f.write(b"FRAME\n" + planes)
+    return path
+
+
+@contextlib.contextmanager
+def chromium(camera: Path, *extra: str) -> Iterator[Any]:
+    """Debian's Chromium under Playwright with ``camera`` as its webcam."""
+    import pytest
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: run scripts/ensure-services.sh (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}", "--no-sandbox", "--disable-dev-shm-usage", *extra])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+# Runs in the student page: waits for the page's own analysis to pause, takes the current camera picture,
+# analyses it with the page's pipeline and returns the pixels (base64 RGBA) with the faces found.
+SAMPLE_JS = """
+async () => {
+  const st = window.cmStudent;
+  while (st.busy) await new Promise((r) => setTimeout(r, 10));
+  st.busy = true;
+  try {
+    const video = document.getElementById('preview');
+    const w = video.videoWidth, h = video.videoHeight;
+    const canvas = document.createElement('canvas'); canvas.width = w; canvas.height = h;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(video, 0, 0, w, h);
+    const pixels = ctx.getImageData(0, 0, w, h).data;
+    const t0 = performance.now();
+    const faces = await st.pipeline.analyse(pixels, w, h);
+    const ms = performance.now() - t0;
+    let bin = '';
+    for (let i = 0; i < pixels.length; i += 0x8000) bin += String.fromCharCode(...pixels.subarray(i, i + 0x8000));
+    return { w, h, ms, rgba: btoa(bin), faces };
+  } finally { st.busy = false; }
+}
+"""

@@ -1,0 +1,127 @@
+"""The in-browser pipeline (ondevice.js on onnxruntime-web) finds and scores the same faces as Python's.
+
+Chromium's fake camera plays real face frames (one face, four faces, dark, tilted, mirrored). The test takes
+pictures from the student page's camera, analyses each with the page's own pipeline and the same pixels with
+``EmotionAnalyzer`` (same model file, see classmood.server.ondevice), and compares faces, boxes and probabilities.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from .conftest import ARTIFACTS, LiveServer, Teacher
+from .flows import api_session, join
+from .ondevice import SAMPLE_JS, chromium, face_frames, write_clip
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+BOX_PX = 3.0  # boxes within a few pixels
+PROB_ABS = 0.03  # probabilities within 0.03 (max absolute difference)
+TOP_AGREEMENT = 0.98
+SAMPLES = 18
+
+
+@pytest.fixture(scope="module")
+def frames() -> dict[str, np.ndarray]:
+    return face_frames()
+
+
+@pytest.fixture(scope="module")
+def camera_browser(tmp_path_factory: pytest.TempPathFactory, frames: dict[str, np.ndarray]) -> Iterator[Any]:
+    clip = write_clip(tmp_path_factory.mktemp("ondevice") / "faces.y4m", list(frames.values()), hold=6)
+    with chromium(clip) as browser:
+        yield browser
+
+
+def _nearest(pixels: np.ndarray, frames: dict[str, np.ndarray]) -> str:
+    """Which fixture frame a camera picture shows (the clip's YUV round trip changes pixels a little)."""
+    return min(frames, key=lambda k: float(np.abs(frames[k].astype(np.int16) - pixels).mean()))
+
+
+def test_runtime_files_and_headers(live_server: LiveServer) -> None:
+    """The wasm runtime comes from ClassMood with the right types; the student page is cross-origin isolated."""
+    config = httpx.get(live_server.url + "/api/ondevice/config").raise_for_status().json()
+    assert config["runtime"]["available"], "onnxruntime-web is not installed: npm ci"
+    wasm = httpx.get(live_server.url + config["runtime"]["wasm_paths"] + "ort-wasm-simd-threaded.wasm")
+    assert wasm.status_code == 200 and wasm.headers["content-type"] == "application/wasm"
+    for name in ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs"):
+        r = httpx.get(live_server.url + config["runtime"]["wasm_paths"] + name)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert httpx.get(live_server.url + "/static/vendor/ort/ort.node.min.mjs").status_code == 404  # CPU build only
+    page = httpx.get(live_server.url + "/join/ABCDEF")
+    assert page.headers["cross-origin-embedder-policy"] == "require-corp"
+    assert page.headers["cross-origin-opener-policy"] == "same-origin"
+    csp = page.headers["content-security-policy"]
+    assert "connect-src 'self'" in csp and "'wasm-unsafe-eval'" in csp and "worker-src 'self' blob:" in csp
+    contract = config["contract"]
+    head = next(h for h in contract["heads"] if h["name"] == contract["default_head"])
+    model = httpx.get(live_server.url + config["emotion_model_url"])
+    assert model.status_code == 200 and len(model.content) > 100_000
+    import onnxruntime as ort
+
+    outputs = [o.name for o in ort.InferenceSession(model.content).get_outputs()]
+    assert head["output"] in outputs  # the page reads the default head's output named by the contract
+
+
+def test_browser_matches_python(live_server: LiveServer, teacher: Teacher, camera_browser: Any,
+                                frames: dict[str, np.ndarray]) -> None:
+    from classmood.server.ondevice import emotion_model_path
+    from classmood.vision.classifier import EmotionClassifier
+    from classmood.vision.pipeline import EmotionAnalyzer
+
+    session = api_session(live_server, teacher, title="Parity", analysis_mode="device")
+    context = camera_browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.on("console", lambda m: print("console:", m.type, m.text))
+    page.on("pageerror", lambda e: print("pageerror:", e))
+    join(page, f"{live_server.url}/join/{session['code']}", "Pat")
+    page.wait_for_function("() => window.cmStudent.pipeline && window.cmStudent.frameMs.length >= 1", timeout=30_000)
+    assert page.evaluate("crossOriginIsolated") is True
+    python = EmotionAnalyzer(classifier=EmotionClassifier(emotion_model_path()))  # the file the browser runs
+
+    seen: set[str] = set()
+    faces = boxes = agree = 0
+    worst_box = worst_prob = 0.0
+    kinds: dict[str, int] = {}
+    times: list[float] = []
+    for _ in range(SAMPLES):
+        sample = page.evaluate(SAMPLE_JS)
+        pixels = np.frombuffer(base64.b64decode(sample["rgba"]), np.uint8).reshape(sample["h"], sample["w"], 4)
+        key = base64.b64encode(pixels[::16, ::16].tobytes()).decode()
+        page.wait_for_timeout(350)
+        if key in seen:
+            continue
+        seen.add(key)
+        times.append(sample["ms"])
+        kind = _nearest(pixels[..., :3], frames)
+        kinds[kind] = kinds.get(kind, 0) + 1
+        ours = python.analyze(np.ascontiguousarray(pixels[..., :3]), bgr=False)
+        theirs = sample["faces"]
+        assert len(theirs) == len(ours), f"{kind}: browser found {len(theirs)} faces, Python {len(ours)}"
+        for py, js in zip(ours, theirs, strict=True):
+            faces += 1
+            box_diff = float(np.abs(np.array(py.box) - np.array(js["box"])).max())
+            prob_diff = float(np.abs(py.probs - np.array(js["probs"])).max())
+            worst_box, worst_prob = max(worst_box, box_diff), max(worst_prob, prob_diff)
+            boxes += box_diff <= BOX_PX
+            agree += py.label == js["label"]
+            assert prob_diff <= PROB_ABS, f"{kind}: probabilities differ by {prob_diff:.4f}"
+    figures = {"frames": len(seen), "faces": faces, "kinds": kinds, "max_box_px": worst_box,
+               "max_prob_abs": worst_prob, "top_label_agreement": agree / max(faces, 1),
+               "browser_ms_median": float(np.median(times)) if times else None}
+    ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
+    Path(ARTIFACTS.parent / "ondevice-parity.json").write_text(json.dumps(figures, indent=1))
+    print("on-device parity:", figures)
+    assert {"multi", "dark", "tilted"} <= set(kinds), f"the camera pictures covered only {kinds}"
+    assert boxes == faces, f"boxes differ by up to {worst_box:.2f} px"
+    assert agree / faces >= TOP_AGREEMENT
+    context.close()
