@@ -130,20 +130,77 @@ def browser(fake_camera: Path) -> Iterator[Any]:
         browser.close()
 
 
+# Every page reports what its Content-Security-Policy blocked as a console error with this prefix.
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline code"} in ${e.documentURI}`);
+});
+"""
+
+
+def csp_violation(text: str) -> bool:
+    """True for a console message that says the page's CSP blocked something."""
+    return text.startswith("CSP violation:") or "Content Security Policy" in text
+
+
+def _poll_function(page: Any, expression: str, arg: Any = None, timeout: float | None = None,
+                   polling: Any = None) -> Any:
+    """``Page.wait_for_function`` that works under the pages' CSP.
+
+    Playwright's own evaluates its predicate with ``eval`` inside the page, which ``script-src`` without
+    ``'unsafe-eval'`` forbids (and reports as a violation); ``page.evaluate`` goes through the DevTools
+    protocol, which the CSP does not govern. Same arguments, same timeout error.
+    """
+    from playwright.sync_api import Error, TimeoutError
+
+    deadline = time.monotonic() + (30_000 if timeout is None else timeout) / 1000
+    interval = polling / 1000 if isinstance(polling, int | float) else 0.05
+    while True:
+        try:
+            value = page.evaluate(expression, arg)
+        except Error as exc:
+            if "Execution context was destroyed" not in str(exc):  # a navigation: try again on the new page
+                raise
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"wait_for_function timed out after {timeout} ms: {expression}")
+        time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def _csp_safe_wait_for_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    from playwright.sync_api import Page
+
+    monkeypatch.setattr(Page, "wait_for_function", _poll_function)
+
+
 @pytest.fixture()
 def context_factory(browser: Any, live_server: LiveServer) -> Iterator[Any]:
-    """New isolated browser contexts (one per person), closed after the test."""
+    """New isolated browser contexts (one per person), closed after the test.
+
+    The pages must work under their Content-Security-Policy: a violation on any page fails the test.
+    """
     contexts: list[Any] = []
+    violations: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and csp_violation(message.text):
+            violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
 
     def make(**kwargs: Any) -> Any:
         ctx = browser.new_context(base_url=live_server.url, accept_downloads=True, **kwargs)
         ctx.set_default_timeout(20_000)
+        ctx.add_init_script(CSP_REPORTER)
+        ctx.on("console", on_console)
         contexts.append(ctx)
         return ctx
 
     yield make
     for ctx in contexts:
         ctx.close()
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 @pytest.fixture(scope="session")

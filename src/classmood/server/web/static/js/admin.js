@@ -7,7 +7,7 @@
   const SHARE_AXIS = { tickformat: ".0%", range: [0, 1.001], dtick: 0.2 };
 
   function byGroup(id, rows, nameOf) {
-    const names = rows.map(nameOf);
+    const names = rows.map((row) => CM.plainLabel(nameOf(row))); // titles and names as text, never markup
     return CM.plot(id, CM.stackedTraces(names, rows.map((r) => r.shares), "bar", "h"),
       { barmode: "stack", xaxis: SHARE_AXIS, yaxis: { automargin: true, type: "category" },
         height: Math.max(300, 36 * rows.length + 120) });

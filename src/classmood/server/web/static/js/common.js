@@ -79,6 +79,15 @@ const CM = (() => {
     show(box, Boolean(err));
   }
 
+  /**
+   * Text for a plotly label, shown exactly as typed. Plotly reads labels as a small HTML dialect
+   * (<a href>, <b>, <br>, entities), so a name holding markup would become a link; escaped, it stays text.
+   */
+  function plainLabel(text) {
+    return String(text === null || text === undefined ? "" : text)
+      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
   const pct = (x) => (x === null || x === undefined || Number.isNaN(x) ? "–" : Math.round(100 * x) + "%");
 
   function negativeShare(shares) {
@@ -167,6 +176,6 @@ const CM = (() => {
     return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString();
   };
 
-  return { config, api, ApiError, el, show, showError, pct, negativeShare, topLabel, uuid, plot, histogramTrace,
+  return { config, api, ApiError, el, show, showError, plainLabel, pct, negativeShare, topLabel, uuid, plot, histogramTrace,
     stackedTraces, whoami, fmtTime, fmtDate, cookie };
 })();

@@ -37,10 +37,13 @@
       show($("students-chart"), false);
       return;
     }
-    const names = list.map((p) => p.display_name);
-    // Plotly renders category names as text (it escapes markup), so names are safe on the chart too.
-    await CM.plot("students-chart", CM.stackedTraces(names, list.map((p) => p.shares), "bar", "h"),
-      { barmode: "stack", xaxis: { tickformat: ".0%", range: [0, 1.001], dtick: 0.2 }, yaxis: { automargin: true, type: "category" },
+    // One category per participant (two students may share a name); the tick shows the name as plain text:
+    // plotly would render markup in it (a name "<a href=...>" would become a link).
+    const ids = list.map((p) => String(p.participant_id));
+    const yaxis = { automargin: true, type: "category", tickmode: "array", tickvals: ids,
+      ticktext: list.map((p) => CM.plainLabel(p.display_name)) };
+    await CM.plot("students-chart", CM.stackedTraces(ids, list.map((p) => p.shares), "bar", "h"),
+      { barmode: "stack", xaxis: { tickformat: ".0%", range: [0, 1.001], dtick: 0.2 }, yaxis,
         height: Math.max(280, 40 * list.length + 120) });
     const rows = list.map((p) => el("tr", { "data-participant-id": p.participant_id }, el("td", {}, p.display_name),
       el("td", {}, String(p.observations)), el("td", {}, CM.topLabel(p.counts) || "–")));
