@@ -24,12 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from classmood.labels import LABELS
+
+if TYPE_CHECKING:
+    from classmood.server.state import ServerState
 
 PER_SESSION = 100_000
 PARTICIPANTS = 30
@@ -77,7 +80,7 @@ def _settings(url: str, folder: Path) -> Any:
                     batch_max=1000, argon2_time_cost=1, argon2_memory_kib=1024)
 
 
-def _world(state: Any, sessions: int, participants: int) -> list[tuple[int, list[int]]]:
+def _world(state: ServerState, sessions: int, participants: int) -> list[tuple[int, list[int]]]:
     """A teacher, a course, ``sessions`` live sessions with ``participants`` each: [(session id, [participant ids])]."""
     from classmood.server.accounts.service import create_user
     from classmood.server.courses.service import create_course
@@ -116,7 +119,7 @@ def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def bench_service_ingest(state: Any, session_id: int, participant_id: int, n: int) -> float:
+def bench_service_ingest(state: ServerState, session_id: int, participant_id: int, n: int) -> float:
     """Observations/s through ``insert_observations`` in batches of 500."""
     from classmood.server.observations.service import insert_observations
 
@@ -128,7 +131,7 @@ def bench_service_ingest(state: Any, session_id: int, participant_id: int, n: in
     return _rate(n, time.perf_counter() - started)
 
 
-def bench_http_ingest(url: str, state: Any, session_id: int, participant_ids: list[int], n: int) -> float:
+def bench_http_ingest(url: str, state: ServerState, session_id: int, participant_ids: list[int], n: int) -> float:
     """Observations/s through ``POST /api/sessions/{id}/observations`` from one client per participant."""
     import httpx
 
@@ -178,7 +181,8 @@ def astronaut_jpeg(width: int = 640, height: int = 480) -> bytes:
     return cv2.imencode(".jpg", astronaut_bgr(width, height), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
-def bench_frames(url: str, state: Any, session_id: int, participant_ids: list[int], frames: int) -> dict[str, float]:
+def bench_frames(url: str, state: ServerState, session_id: int, participant_ids: list[int],
+                 frames: int) -> dict[str, float]:
     """Frames/s through ``POST /api/sessions/{id}/frames``, one client and as many as analysis threads."""
     import httpx
 
@@ -224,7 +228,7 @@ _COLUMNS = ("id", "session_id", "participant_id", "client_id", "ts", "label", "s
 _SECONDARY = ("ix_observations_session_ts", "ix_observations_participant_ts", "uq_observations_participant_client")
 
 
-def bulk_load(state: Any, sessions: list[tuple[int, list[int]]], first_id: int, per_session: int) -> float:
+def bulk_load(state: ServerState, sessions: list[tuple[int, list[int]]], first_id: int, per_session: int) -> float:
     """Load ``per_session`` rows per session (COPY / executemany) without indexes, then index; rows/s."""
     from sqlalchemy import Table, text
 
@@ -239,6 +243,7 @@ def bulk_load(state: Any, sessions: list[tuple[int, list[int]]], first_id: int, 
         for ix in indexes:
             conn.execute(text(f"DROP INDEX IF EXISTS {ix.name}"))
         raw = conn.connection.driver_connection
+        assert raw is not None  # a live pooled connection always has its DBAPI connection
         if state.engine.dialect.name == "postgresql":
             with raw.cursor() as cur, cur.copy(f"COPY observations ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
                 for row in rows:
@@ -272,7 +277,7 @@ def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def bench_queries(state: Any, session_id: int, start_ts: float, repeats: int) -> dict[str, float]:
+def bench_queries(state: ServerState, session_id: int, start_ts: float, repeats: int) -> dict[str, float]:
     """Median milliseconds of the dashboard's queries on one class hour."""
     from classmood.server.analytics import queries
 
@@ -314,7 +319,7 @@ def run_backend(backend: str, config: ServerBenchConfig, log: Callable[[str], No
     return out
 
 
-def _bench_sizes(state: Any, config: ServerBenchConfig, backend: str,
+def _bench_sizes(state: ServerState, config: ServerBenchConfig, backend: str,
                  log: Callable[[str], None]) -> dict[str, Any]:
     loaded, next_id, results = 0, 10_000_000_000, {}
     per = config.per_session
