@@ -194,7 +194,8 @@ async def create_session(client: httpx.AsyncClient, email: str, password: str) -
     auth = await _token(client, teacher_email, teacher_password)
     r = await client.post("/api/courses", headers=auth, json={"title": "Load test"})
     r.raise_for_status()
-    r = await client.post(f"/api/courses/{r.json()['id']}/sessions", headers=auth, json={"title": "Load run", "analysis_mode": "server"})
+    r = await client.post(f"/api/courses/{r.json()['id']}/sessions", headers=auth,
+                          json={"title": "Load run", "analysis_mode": "server"})  # the students send frames
     r.raise_for_status()
     session = r.json()
     (await client.post(f"/api/sessions/{session['id']}/start", headers=auth)).raise_for_status()
