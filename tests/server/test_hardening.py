@@ -167,3 +167,15 @@ def test_error_answers_and_csv_are_in_the_openapi_document(world: World) -> None
     export = document["paths"]["/api/sessions/{session_id}/export.csv"]["get"]["responses"]["200"]["content"]
     assert list(export) == ["text/csv"]
     assert document["components"]["schemas"]["HTTPValidationError"]["properties"]["detail"]["type"] == "array"
+
+
+def test_credentials_with_any_bytes_are_refused_not_crashed(world: World) -> None:
+    client = world.client
+    for token in (b"\xe9.\xe9", b"abc.d\xe9f", b"\xff\xfe", "ä.ö".encode()):
+        response = client.get("/api/me", headers={"Authorization": b"Bearer " + token})
+        assert response.status_code == 401, (token, response.status_code)
+        assert client.get("/api/me", headers={"Cookie": b"cm_session=" + token}).status_code == 401
+    login = client.post("/api/auth/login", json={"email": "a@test.org", "password": "correct horse"})
+    assert login.status_code == 200
+    forged = client.post("/api/courses", json={"title": "Chem"}, headers={"X-CSRF-Token": b"\xe9t\xe9"})
+    assert forged.status_code == 403

@@ -66,6 +66,18 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def same_text(a: str, b: str) -> bool:
+    """Constant-time comparison of two strings, any characters.
+
+    ``hmac.compare_digest`` raises TypeError for non-ASCII strings, and headers and cookies arrive as
+    whatever bytes the client sent: compare their UTF-8 bytes instead.
+
+    >>> same_text("abc", "abc"), same_text("\xe9", "e")
+    (True, False)
+    """
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -89,7 +101,7 @@ class Signer:
         self.logins = logins
 
     def _mac(self, purpose: str, body: str) -> str:
-        return _b64(hmac.new(self._key, f"{purpose}.{body}".encode(), hashlib.sha256).digest())
+        return _b64(hmac.new(self._key, f"{purpose}.{body}".encode("utf-8", "surrogatepass"), hashlib.sha256).digest())
 
     def sign(self, purpose: Purpose, payload: dict[str, Any], ttl_s: int) -> str:
         """A token carrying ``payload`` for ``ttl_s`` seconds."""
@@ -101,7 +113,7 @@ class Signer:
         if not token or token.count(".") != 1:
             return None
         body, mac = token.split(".")
-        if not hmac.compare_digest(mac, self._mac(purpose, body)):
+        if not same_text(mac, self._mac(purpose, body)):
             return None
         try:
             payload = json.loads(_unb64(body))
@@ -154,7 +166,7 @@ def read_login(signer: Signer, cookie: str | None) -> LoginCookie | None:
 
 def csrf_ok(login: LoginCookie, header: str | None) -> bool:
     """True when the header repeats the CSRF token bound to the login."""
-    return bool(header) and hmac.compare_digest(login.csrf, header or "")
+    return bool(header) and same_text(login.csrf, header or "")
 
 
 def generate_password(length: int = 16) -> str:
