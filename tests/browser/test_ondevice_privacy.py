@@ -1,0 +1,59 @@
+"""In on-device mode only scores leave the browser: one minute of analysis, every request recorded."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from .conftest import LiveServer, Teacher
+from .flows import api_session, join
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+MINUTE_S = 60
+# Signatures of pictures in a request body: JPEG / PNG / WebP bytes, their base64 forms, data URLs.
+IMAGE_MARKS = (b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"/9j/", b"iVBOR", b"UklGR", b"data:image")
+SCORE_KEYS = {"id", "ts", "score", "probs"}
+
+
+def test_one_minute_on_device_sends_no_picture(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
+    session = api_session(live_server, teacher, title="Privacy", analysis_mode="device")
+    context = context_factory()
+    requests: list[dict[str, Any]] = []
+
+    def record(route: Any) -> None:
+        request = route.request
+        requests.append({"url": request.url, "method": request.method, "body": request.post_data_buffer or b""})
+        route.continue_()
+
+    context.route("**/*", record)
+    sockets: list[str] = []
+    page = context.new_page()
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    join(page, f"{live_server.url}/join/{session['code']}", "Priya")
+    page.wait_for_function("() => window.cmStudent.acked >= 1", timeout=90_000)  # the model runs and scores arrive
+    start = len(requests)
+    page.wait_for_timeout(MINUTE_S * 1000)
+    delivered = page.evaluate("() => window.cmStudent.acked")
+    assert delivered >= MINUTE_S // 3, f"only {delivered} scores in a minute"  # it really was analysing
+
+    origin = urlsplit(live_server.url).netloc
+    foreign = [r["url"] for r in requests if urlsplit(r["url"]).netloc != origin]
+    assert not foreign, f"requests to another origin: {foreign}"
+    assert not sockets, f"on-device mode opened a WebSocket: {sockets}"
+    for r in requests:
+        body: bytes = r["body"]
+        assert not any(mark in body for mark in IMAGE_MARKS), f"{r['method']} {r['url']} carries image data"
+        assert len(body) < 64 * 1024, f"{r['url']}: a {len(body)}-byte body"
+    during = requests[start:]
+    posts = [r for r in during if r["method"] != "GET"]
+    assert posts and all(r["url"].endswith(f"/api/sessions/{session['id']}/observations") for r in posts)
+    for r in posts:
+        for item in json.loads(r["body"])["observations"]:
+            assert set(item) == SCORE_KEYS and len(item["probs"]) == 7  # seven numbers, a time, an id
+    with live_server.client(teacher.email, teacher.password) as api:
+        stored = api.get(f"/api/sessions/{session['id']}/histogram").raise_for_status().json()["total"]
+    assert stored >= delivered
