@@ -179,3 +179,13 @@ def test_credentials_with_any_bytes_are_refused_not_crashed(world: World) -> Non
     assert login.status_code == 200
     forged = client.post("/api/courses", json={"title": "Chem"}, headers={"X-CSRF-Token": b"\xe9t\xe9"})
     assert forged.status_code == 403
+
+
+@pytest.mark.parametrize("depth", [20, 500, 950, 5000])
+def test_deeply_nested_bodies_are_refused_not_crashed(world: World, depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    for path, body, who in (("/api/courses", f'{{"title": {nested}}}', world.teacher_a),
+                            ("/api/join", f'{{"code": "x", "display_name": {nested}, "consent": true}}', None)):
+        response = raw(world, "POST", path, body, who)
+        assert response.status_code in (400, 422), (depth, response.status_code)
+        json.loads(response.content)  # a well-formed answer, whatever was echoed

@@ -80,19 +80,25 @@ class RateLimited(DomainError):
     status = 429
 
 
-def json_safe(value: Any) -> Any:
+ECHO_DEPTH = 8  # what a 422 echoes of a deeply nested input stops here (and never recurses without end)
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
     """A copy of ``value`` that JSON can always encode as UTF-8: non-finite floats and lone surrogates
-    become text, unknown objects their ``str``. Used on whatever a 422 answer echoes back."""
+    become text, unknown objects their ``str``, and nesting beyond ``ECHO_DEPTH`` is cut to ``"..."``.
+    Used on whatever a 422 answer echoes back."""
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, bool | int) or value is None:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict | list | tuple) and depth >= ECHO_DEPTH:
+        return "..."
     if isinstance(value, dict):
-        return {str(json_safe(key)): json_safe(item) for key, item in value.items()}
+        return {str(json_safe(key, depth + 1)): json_safe(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
+        return [json_safe(item, depth + 1) for item in value]
     if isinstance(value, bytes):
         return json_safe(value.decode("utf-8", "replace"))
     return json_safe(str(value))

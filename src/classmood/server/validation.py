@@ -46,22 +46,32 @@ def text_problem(value: str) -> str | None:
     return None
 
 
-def value_problems(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """(path, problem) for every string or number inside a parsed JSON value that no database can store."""
-    if isinstance(value, str):
-        problem = text_problem(value)
-        if problem:
-            yield path or "value", problem
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            yield path or "value", "must be a finite number"
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from value_problems(key, f"{path}.{key!s}" if path else str(key))
-            yield from value_problems(item, f"{path}.{key!s}" if path else str(key))
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from value_problems(item, f"{path}[{index}]")
+MAX_DEPTH = 16  # no ClassMood body nests more than 4 levels; deeper ones are refused, never walked
+
+
+def value_problems(value: Any) -> Iterator[tuple[str, str]]:
+    """(path, problem) for every string or number inside a parsed JSON value that no database can store.
+
+    Walks with an explicit stack, so a deeply nested body cannot exhaust the interpreter's recursion.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                yield path or "value", problem
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                yield path or "value", "must be a finite number"
+        elif isinstance(item, dict | list | tuple) and depth >= MAX_DEPTH:
+            yield path or "value", f"nests more than {MAX_DEPTH} levels"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                where = f"{path}.{key!s}" if path else str(key)
+                stack.extend(((key, where, depth + 1), (child, where, depth + 1)))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{path}[{index}]", depth + 1) for index, child in enumerate(item))
 
 
 class InputModel(BaseModel):
