@@ -123,6 +123,7 @@ class AnalysisPool:
         self._load_lock = threading.Lock()  # the models load once, without holding up the queue
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
+        self._lag_floor: dict[object, float] = {}  # key -> smallest (arrival - sent_ts) seen
         self._waiting: dict[object, _Job] = {}  # key -> its one waiting frame, in arrival order of the keys
         self._closed = False
         self._workers: list[threading.Thread] = []  # started by the first frame
@@ -137,9 +138,13 @@ class AnalysisPool:
         """Decode and analyse one frame in the calling thread (no queue, no shedding)."""
         return list(self._get().analyze(decode_frame(data)))
 
-    def submit(self, data: bytes, key: object = None) -> Future[list[FaceScore]]:
-        """Queue a frame for the workers; a waiting frame of the same ``key`` is shed (``None``: never)."""
-        job = _Job(data, Future(), time.monotonic())
+    def submit(self, data: bytes, key: object = None, sent_ts: float | None = None) -> Future[list[FaceScore]]:
+        """Queue a frame for the workers; a waiting frame of the same ``key`` is shed (``None``: never).
+
+        ``sent_ts`` (the sender's clock, epoch seconds) counts the time a frame spent before it reached the
+        pool, e.g. queued in a WebSocket behind a student's earlier frames, so that it ages too.
+        """
+        job = _Job(data, Future(), time.monotonic() - self._transit_s(key, sent_ts))
         with self._lock:
             if self._closed:
                 raise RuntimeError("the analysis pool is closed")
@@ -158,9 +163,25 @@ class AnalysisPool:
             replaced.future.set_exception(FrameShed("a newer frame of this student replaced it"))
         return job.future
 
-    async def analyze(self, data: bytes, key: object = None) -> list[FaceScore]:
+    async def analyze(self, data: bytes, key: object = None, sent_ts: float | None = None) -> list[FaceScore]:
         """Decode and analyse one frame in the pool without blocking the event loop; may raise FrameShed."""
-        return await asyncio.wrap_future(self.submit(data, key))
+        return await asyncio.wrap_future(self.submit(data, key, sent_ts))
+
+    def _transit_s(self, key: object, sent_ts: float | None) -> float:
+        """How long this frame took to arrive, beyond the fastest frame of the same sender.
+
+        A device's clock may be off by minutes, so its timestamps are compared with each other, not with the
+        server's clock: the smallest (arrival - sent) seen of a sender is its offset plus its quickest trip.
+        """
+        if key is None or sent_ts is None:
+            return 0.0
+        lag = time.time() - sent_ts
+        with self._lock:
+            floor = min(self._lag_floor.get(key, lag), lag)
+            self._lag_floor[key] = floor
+            if len(self._lag_floor) > 100_000:  # one float per student; forget them all rather than grow forever
+                self._lag_floor = {key: floor}
+        return max(0.0, lag - floor)
 
     def _next(self) -> _Job | None:
         """The oldest waiting frame young enough to analyse (stale ones are shed on the way); None when closed."""

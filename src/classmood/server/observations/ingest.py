@@ -140,7 +140,7 @@ async def ingest_frame(state: ServerState, sender: Sender, data: bytes, *, clien
     if duplicate:
         return FrameOutcome([], True, meta)
     try:
-        faces = await state.analysis.analyze(data, key=sender.participant_id)
+        faces = await state.analysis.analyze(data, key=sender.participant_id, sent_ts=ts)
     except FrameShed:
         return FrameOutcome([], False, meta, shed=True)
     if state.settings.store_frames:
