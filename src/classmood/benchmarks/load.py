@@ -52,6 +52,7 @@ class LoadResult:
     expected: int = 0
     no_face: int = 0
     duplicates_acked: int = 0
+    shed: int = 0  # acknowledged as not analysed: the server was overloaded (latest frame wins, none too old)
     resent: int = 0
     retried: int = 0
     reconnects: int = 0
@@ -320,6 +321,7 @@ def _on_reply(msg: dict[str, Any], me: _Student, shared: _Shared, result: LoadRe
     result.acks += 1
     result.ack_delays.append(time.time() - shared.sent_at[fid])
     result.duplicates_acked += bool(msg.get("duplicate"))
+    result.shed += bool(msg.get("shed"))
     shared.acked[fid] = -1 if msg.get("duplicate") else int(msg.get("faces", 0))
 
 
@@ -421,9 +423,10 @@ def format_load(result: LoadResult) -> str:
         f"frames sent {s['frames_sent']} ({s['frames_per_s']:.1f}/s) · acknowledged {s['acks']} "
         f"({s['acks_per_s']:.1f}/s over {s['wall_s']:.0f} s) · errors {s['errors']} · unacknowledged {s['unacked']}",
         f"reconnects {s['reconnects']} · frames re-sent {s['resent']} · retried after 429 {s['retried']} · "
-        f"duplicate acks {s['duplicates_acked']}",
+        f"duplicate acks {s['duplicates_acked']} · shed under overload {s['shed']}",
         f"observations expected {s['expected']} · stored {s['stored']} (of which {s['stored_unacked']} "
-        f"unacknowledged) · lost {s['lost']} · duplicated {s['duplicated']} · frames without a face {s['no_face']}",
+        f"unacknowledged) · lost {s['lost']} · duplicated {s['duplicated']} · frames without a face "
+        f"{s['no_face'] - s['shed']}",
         f"frame → ack: median {ms(s['ack_delay_median_s'])}, p95 {ms(s['ack_delay_p95_s'])}",
         f"frame → dashboard: median {ms(s['dashboard_delay_median_s'])}, p95 {ms(s['dashboard_delay_p95_s'])} "
         f"({s['dashboard_events']} events)",

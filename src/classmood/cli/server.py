@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -153,10 +154,32 @@ def bench_load(
     password: Annotated[str, typer.Option(help="admin password (with --url)", envvar="CLASSMOOD_ADMIN_PASSWORD")] = "",
     server_nice: Annotated[int, typer.Option(help="nice level of the server started here")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
+    mode: Annotated[str, typer.Option(help="server: students send frames; device: they send scores")] = "server",
+    servers: Annotated[int, typer.Option(help="device mode: server processes sharing PostgreSQL and Redis")] = 1,
+    dashboards: Annotated[int, typer.Option(help="device mode: dashboards listening")] = 1,
+    database_url: Annotated[str, typer.Option(help="device mode: PostgreSQL URL (a fresh schema is used)")] = (
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    redis_url: Annotated[str, typer.Option(help="device mode: Redis for several servers")] = "redis://127.0.0.1:6379/0",
 ) -> None:
-    """Students stream real JPEG frames over WebSockets; prints frames, stored, lost/duplicated and delays."""
+    """Students stream frames (server mode) or scores (device mode); prints stored, lost/duplicated and delays."""
     from classmood.benchmarks.load import format_load, run_load, save_json
 
+    if mode == "device":
+        from classmood.benchmarks.load_device import format_device_load, run_device_load
+
+        try:
+            device = run_device_load(students, seconds, interval_s=interval, drain_s=min(drain, 30.0),
+                                     servers_count=servers, dashboards=dashboards, database_url=database_url,
+                                     redis_url=redis_url)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        typer.echo(format_device_load(device))
+        if json_out:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(device.summary(), indent=2))
+        return
+    if mode != "server":
+        raise typer.BadParameter("--mode is server or device")
     try:
         result = run_load(students, seconds, url=url, email=email, password=password, interval_s=interval,
                           drain_s=drain, server_nice=server_nice)

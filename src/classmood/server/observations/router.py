@@ -31,9 +31,10 @@ def frame_out(outcome: FrameOutcome) -> FrameOut:
 
 @router.post("/sessions/{session_id}/frames")
 async def post_frame(session_id: int, request: Request, participant: CurrentParticipant, state: StateDep,
-                     client_id: uuid.UUID | None = None, ts: float | None = None) -> FrameOut:
+                     db: SessionDep, client_id: uuid.UUID | None = None, ts: float | None = None) -> FrameOut:
     """Analyse one camera frame (raw JPEG/PNG body or multipart field ``frame``); stores one observation per face."""
     require_own_session(participant, session_id)
+    db.close()  # the token is checked: its connection goes back to the pool before ingestion takes its own
     data = await read_frame(request, state.settings.max_frame_bytes)
     outcome = await ingest_frame(state, sender_of(participant), data, client_id=client_id, ts=ts)
     return frame_out(outcome)
@@ -48,9 +49,10 @@ async def _batch_cap(request: Request, state: StateDep) -> None:
 
 @router.post("/sessions/{session_id}/observations", dependencies=[Depends(_batch_cap)])
 async def post_observations(session_id: int, body: BatchIn, participant: CurrentParticipant,
-                            state: StateDep) -> BatchOut:
+                            state: StateDep, db: SessionDep) -> BatchOut:
     """Store scores computed on the student's device; idempotent by each observation's ``id``."""
     require_own_session(participant, session_id)
+    db.close()  # the token is checked: its connection goes back to the pool before ingestion takes its own
     if len(body.observations) > state.settings.batch_max:
         raise TooLarge(f"{len(body.observations)} observations; send at most {state.settings.batch_max} per batch")
     items = [NewObservation(client_id=o.id, ts=o.ts, probs=tuple(o.probs[label] for label in LABELS),
