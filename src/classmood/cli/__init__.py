@@ -33,6 +33,7 @@ bench_app.command("model")(model.bench_model)
 bench_app.command("pipeline")(vision.bench_pipeline)
 bench_app.command("server")(server.bench_server)
 bench_app.command("load")(server.bench_load)
+bench_app.command("browser")(server.bench_browser)
 
 
 def main() -> None:

@@ -188,3 +188,17 @@ def bench_load(
     typer.echo(format_load(result))
     if json_out:
         save_json(result, json_out)
+
+
+def bench_browser(
+    frames: Annotated[int, typer.Option(help="timed frames per thread count")] = 30,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
+) -> None:
+    """Time per 640x480 frame of the on-device pipeline in headless Chromium, single- and multi-threaded."""
+    from classmood.benchmarks.browser import format_browser_bench, run_browser_bench
+
+    result = run_browser_bench(frames=frames)
+    typer.echo(format_browser_bench(result))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result.summary(), indent=2))
