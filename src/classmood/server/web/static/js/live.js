@@ -29,6 +29,9 @@
     show(document.getElementById("end-session"), s.status === "live");
     document.getElementById("aggregate-only").checked = Boolean(s.aggregate_only);
     document.getElementById("show-self").checked = Boolean(s.show_self_to_students);
+    document.getElementById("analysis-device").checked = s.analysis_mode === "device";
+    document.getElementById("allow-fallback").checked = Boolean(s.allow_server_fallback);
+    document.getElementById("allow-fallback").disabled = s.analysis_mode !== "device";
     setAggregateOnly(Boolean(s.aggregate_only));
   }
 
@@ -209,6 +212,10 @@
     document.getElementById("end-session").addEventListener("click", () => act("end"));
     document.getElementById("aggregate-only").addEventListener("change", (e) => patch("aggregate_only", e.target.checked));
     document.getElementById("show-self").addEventListener("change", (e) => patch("show_self_to_students", e.target.checked));
+    document.getElementById("analysis-device").addEventListener("change",
+      (e) => patch("analysis_mode", e.target.checked ? "device" : "server"));
+    document.getElementById("allow-fallback").addEventListener("change",
+      (e) => patch("allow_server_fallback", e.target.checked));
     const copy = document.getElementById("copy-link");
     copy.addEventListener("click", async () => {
       const text = document.getElementById("join-url").textContent;
