@@ -52,7 +52,17 @@ def test_evaluate_prints_and_saves_metrics(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output.lower() and "macro" in result.output.lower()
     saved = json.loads(out.read_text())
-    assert saved["count"] == 21 and len(saved["confusion_matrix"]) == 7
+    assert saved["count"] == 21
+    for head in saved["heads"].values():  # without FER+ votes beside the data only FER2013's labels are scored
+        assert set(head["scores"]) == {"fer2013"}
+        assert len(head["scores"]["fer2013"]["confusion_matrix"]) == 7
+    np.save(tmp_path / "ferplus_votes.npy", np.tile([[6, 1, 1, 1, 1, 0, 0, 0, 0, 0]], (21, 1)))
+    result = runner.invoke(app, ["evaluate", "--data", str(data), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(out.read_text())
+    assert saved["crowd_faces"]["scored"] == 21
+    head = saved["heads"][saved["default_head"]]
+    assert head["scores"]["crowd"]["count"] == 21 and "ece_uncalibrated" in head["scores"]["crowd"]
 
 
 def test_console_script_runs_without_torch_imported() -> None:

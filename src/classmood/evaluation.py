@@ -97,17 +97,39 @@ def _score(name: str, truth: npt.NDArray[np.int64], probs: npt.NDArray[np.float6
                  expected_calibration_error(probs, truth), expected_calibration_error(before, truth))
 
 
+def webcam_copy(pixels: npt.NDArray[np.uint8], seed: int = 0) -> npt.NDArray[np.uint8]:
+    """The faces as a classroom webcam might deliver them: every face gets the training corruptions
+    (:func:`classmood.ml.augment.webcam_corrupt`, each applied with certainty to a fixed random half), seeded,
+    so every model is scored on the same corrupted copy. Needs PyTorch (the ``train`` extra)."""
+    import torch
+
+    from classmood.ml.augment import WebcamConfig, webcam_corrupt
+
+    cfg = WebcamConfig(photometric_prob=0.5, blur_prob=0.5, noise_prob=0.5, jpeg_prob=0.5, rescale_prob=0.5,
+                       hand_prob=0.15, glasses_prob=0.15)
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, len(pixels), 256):
+        x = torch.from_numpy(pixels[start : start + 256]).unsqueeze(1).float().div_(255.0)
+        out.append((webcam_corrupt(x, cfg, gen)[:, 0].numpy() * 255.0).round().astype(np.uint8))
+    return np.concatenate(out) if out else pixels.copy()
+
+
 def evaluate_onnx(data_path: str | Path | FaceDataset, *, model_path: str | Path | None = None,
-                  split: str = "PrivateTest", flip_tta: bool = True, precision: str = "int8") -> Evaluation:
+                  split: str = "PrivateTest", flip_tta: bool = True, precision: str = "int8",
+                  webcam: bool = False) -> Evaluation:
     """Score every head of an ONNX model (the shipped one by default) on one split of FER2013.
 
     ``data_path`` may also be an already loaded :class:`FaceDataset`. ``flip_tta`` averages the
     probabilities of each face and its mirror image, as :class:`EmotionClassifier` does by default.
     Crowd scores need the FER+ votes beside the data (``ferplus_votes.npy``); without them only the
-    FER2013 scores are given.
+    FER2013 scores are given. ``webcam`` scores a corrupted copy of the split (:func:`webcam_copy`).
     """
     dataset = data_path if isinstance(data_path, FaceDataset) else load_fer2013(data_path)
     data = dataset.split(split)
+    if webcam:
+        data = FaceDataset(webcam_copy(data.pixels), data.labels, data.usage, data.votes)
+        split = f"{split} (webcam-corrupted copy)"
     clf = EmotionClassifier(model_path, flip_tta=False, precision=precision)
     views = [clf.predict_heads(data.pixels)]
     if flip_tta:

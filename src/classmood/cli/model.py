@@ -47,13 +47,16 @@ def evaluate(
     flip_tta: Annotated[bool, typer.Option(help="average each face with its mirror (the default)")] = True,
     precision: Annotated[str, typer.Option(help="shipped model: int8 (default) or fp32")] = "int8",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON here")] = None,
+    webcam: Annotated[bool, typer.Option(help="score a webcam-corrupted copy of the split (needs PyTorch)")] = False,
 ) -> None:
-    """Accuracy, macro-F1, per-class precision and recall and the confusion matrix of a model."""
+    """Every head against FER2013's labels and the FER+ crowd majority: accuracy, macro-F1, per-class
+    precision and recall, confusion matrices, calibration error before and after the temperatures."""
     from classmood.evaluation import evaluate_onnx, format_evaluation, save_evaluation
 
-    result = evaluate_onnx(data, model_path=model, split=split, flip_tta=flip_tta, precision=precision)
+    result = evaluate_onnx(data, model_path=model, split=split, flip_tta=flip_tta, precision=precision,
+                           webcam=webcam)
     typer.echo(format_evaluation(result))
-    target = json_out or Path("reports") / f"evaluate-{split}.json"
+    target = json_out or Path("reports") / f"evaluate-{split}{'-webcam' if webcam else ''}.json"
     save_evaluation(result, target)
     typer.echo(f"\nmetrics written to {target}")
 
