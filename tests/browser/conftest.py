@@ -114,9 +114,13 @@ def fake_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_y4m(tmp_path_factory.mktemp("camera") / "astronaut.y4m", astronaut_frame())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(fake_camera: Path) -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright, camera permission granted, camera = the astronaut clip."""
+    """Debian's Chromium driven by Playwright, camera permission granted, camera = the astronaut clip.
+
+    Package scope: Playwright's sync API keeps an event loop running in the main thread while it is
+    open, which would break ``asyncio.run`` in the test packages that run after this one.
+    """
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: run scripts/ensure-services.sh (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
