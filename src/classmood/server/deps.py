@@ -129,8 +129,12 @@ def current_admin(user: CurrentUser) -> User:
 CurrentAdmin = Annotated[User, Depends(current_admin)]
 
 
-def current_participant(principal: PrincipalDep) -> Participant:
-    """The participant whose token was sent (401 for nobody, 403 for a user)."""
+async def current_participant(principal: PrincipalDep) -> Participant:
+    """The participant whose token was sent (401 for nobody, 403 for a user).
+
+    Async on purpose: it does no I/O, and a sync dependency would wait for a worker thread while the request
+    holds the database connection of its token check; under load those waits exhaust the pool (deadlock).
+    """
     if principal.participant is not None:
         return principal.participant
     if principal.user is not None:
