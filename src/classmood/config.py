@@ -20,8 +20,12 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from classmood.vision.tracking import DEFAULT_SMOOTH_WINDOW_S
+
 SECRET_FILE = "secret_key"
 MIN_SECRET_LENGTH = 32
+# The longest smoothing window the dashboard may use or ask the analytics for: an hour is a summary, not "now".
+MAX_SMOOTH_WINDOW_S = 3600.0
 
 
 class Settings(BaseSettings):
@@ -74,6 +78,9 @@ class Settings(BaseSettings):
     live_window_s: float = Field(default=30.0, gt=0, description="the 'current emotions' chart covers the last N s")
     alert_negative_share: float = Field(default=0.5, ge=0, le=1,
                                         description="alert when Angry+Disgust+Fear+Sad exceed this share ...")
+    smooth_window_s: float = Field(
+        default=DEFAULT_SMOOTH_WINDOW_S, ge=0, le=MAX_SMOOTH_WINDOW_S,
+        description="'now' views and student tiles average each face's readings over N s; 0: the raw last one")
     alert_after_s: float = Field(default=60.0, ge=0, description="... for at least this long")
 
     def resolved(self) -> Settings:

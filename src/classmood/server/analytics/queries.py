@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from classmood.labels import LABELS
+from classmood.labels import LABELS, top_label
 from classmood.server.accounts.models import User
 from classmood.server.analytics.sql import bucket_index
 from classmood.server.courses.models import Course
@@ -113,6 +113,32 @@ def histogram(db: Session, *, scope: Scope) -> Counts:
     return counts_from(per_label.items(), len(people))
 
 
+def smoothed_probs(db: Session, *, scope: Scope, window_s: float) -> dict[int, tuple[float, ...]]:
+    """Per participant of the scope: the mean of each probability over their readings of the last ``window_s``
+    seconds up to their newest reading in the scope (LABELS order); ``window_s`` 0: the newest reading alone.
+
+    The window is the tracker's (:func:`classmood.vision.tracking.window_mean`): readings newer than
+    ``newest - window_s``, so at one reading a second a 3 s window averages the last three. Both steps run
+    in the database: the newest time per participant (GROUP BY), then AVG of the probability columns over
+    the readings joined to it.
+    """
+    newest = (_scoped(select(Observation.participant_id.label("pid"), func.max(Observation.ts).label("ts")), scope)
+              .group_by(Observation.participant_id).subquery())
+    recent: ColumnElement[bool] = (Observation.ts > newest.c.ts - window_s) if window_s > 0 else (
+        Observation.ts >= newest.c.ts)
+    means = [func.avg(getattr(Observation, column)) for column in PROB_COLUMNS]
+    query = _scoped(select(Observation.participant_id, *means)
+                    .join(newest, and_(newest.c.pid == Observation.participant_id, recent)), scope)
+    rows = db.execute(query.group_by(Observation.participant_id))
+    return {int(row[0]): tuple(float(p) for p in row[1:]) for row in rows}
+
+
+def smoothed_histogram(db: Session, *, scope: Scope, window_s: float) -> Counts:
+    """Participants per emotion: each one counted once, by the top emotion of :func:`smoothed_probs`."""
+    means = smoothed_probs(db, scope=scope, window_s=window_s)
+    return counts_from(((top_label(probs), 1) for probs in means.values()), len(means))
+
+
 def _private_sessions(scope: Scope) -> Select[int]:
     """Ids of the scope's sessions under the aggregate-only rules."""
     query = select(ClassSession.id).where(ClassSession.private)
@@ -199,10 +225,18 @@ class ParticipantSummary:
     counts: Counts
     last_ts: float | None
     last_label: str | None
+    # the steadied reading (:func:`smoothed_probs`) in LABELS order; None without observations
+    now_probs: tuple[float, ...] | None = None
+
+    @property
+    def now_label(self) -> str | None:
+        """The top emotion of the steadied reading."""
+        return None if self.now_probs is None else LABELS[top_label(self.now_probs)]
 
 
-def participant_summaries(db: Session, *, scope: Scope) -> list[ParticipantSummary]:
-    """Per participant of the session: counts per emotion, last time seen and last emotion."""
+def participant_summaries(db: Session, *, scope: Scope, smooth_s: float = 0.0) -> list[ParticipantSummary]:
+    """Per participant of the session: counts per emotion, last time seen, last emotion (raw) and the reading
+    steadied over ``smooth_s`` seconds."""
     assert scope.session_id is not None
     grouped = _scoped(select(Observation.participant_id, Observation.label, func.count()), scope)
     per: dict[int, list[tuple[int, int]]] = {}
@@ -219,8 +253,10 @@ def participant_summaries(db: Session, *, scope: Scope) -> list[ParticipantSumma
     rows = db.execute(select(Participant.id, Participant.display_name, Observation.ts, Observation.label)
                       .outerjoin(Observation, Observation.id == newest)
                       .where(Participant.session_id == scope.session_id).order_by(Participant.id))
+    steadied = smoothed_probs(db, scope=scope, window_s=smooth_s)
     return [ParticipantSummary(pid, name, counts_from(per.get(pid, []), 1 if pid in per else 0),
-                               None if ts is None else float(ts), None if label is None else LABELS[label])
+                               None if ts is None else float(ts), None if label is None else LABELS[label],
+                               steadied.get(pid))
             for pid, name, ts, label in rows.tuples()
             if scope.participant_id is None or pid == scope.participant_id]
 

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from classmood.config import MAX_SMOOTH_WINDOW_S
 from classmood.server.analytics import service
 from classmood.server.analytics.schemas import HistogramOut, OverviewOut, ParticipantOut, TimelineOut
 from classmood.server.analytics.service import Policy, Window
@@ -38,14 +39,18 @@ def policy(state: StateDep) -> Policy:
 
 WindowDep = Annotated[Window, Depends(time_window)]
 PolicyDep = Annotated[Policy, Depends(policy)]
+SmoothQuery = Annotated[float | None, Query(
+    gt=0, le=MAX_SMOOTH_WINDOW_S, allow_inf_nan=False,
+    description="count each participant once, by the mean of their readings of the last N s before their newest")]
 
 
 @router.get("/sessions/{session_id}/histogram", response_model=HistogramOut)
 def session_histogram(session_id: int, window: WindowDep, db: SessionDep, user: CurrentUser,
-                      rules: PolicyDep) -> HistogramOut:
-    """Observations per emotion in a session (suppressed below the aggregate-only threshold)."""
+                      rules: PolicyDep, smooth_s: SmoothQuery = None) -> HistogramOut:
+    """Observations per emotion in a session (suppressed below the aggregate-only threshold); with ``smooth_s``,
+    participants per emotion of their reading steadied over that many seconds."""
     session = get_session(db, user=user, session_id=session_id)
-    return service.session_histogram(db, session=session, window=window, policy=rules)
+    return service.session_histogram(db, session=session, window=window, policy=rules, smooth_s=smooth_s)
 
 
 @router.get("/sessions/{session_id}/timeline", response_model=TimelineOut)
@@ -57,11 +62,12 @@ def session_timeline(session_id: int, window: WindowDep, db: SessionDep, user: C
 
 
 @router.get("/sessions/{session_id}/participants", response_model=list[ParticipantOut])
-def session_participants(session_id: int, window: WindowDep, db: SessionDep,
-                         user: CurrentUser) -> list[ParticipantOut]:
-    """Per participant: observations, last emotion and counts (403 in aggregate-only mode)."""
+def session_participants(session_id: int, window: WindowDep, db: SessionDep, user: CurrentUser,
+                         state: StateDep) -> list[ParticipantOut]:
+    """Per participant: observations, last emotion, steadied emotion and counts (403 in aggregate-only mode)."""
     session = get_session(db, user=user, session_id=session_id)
-    return service.session_participants(db, session=session, window=window)
+    return service.session_participants(db, session=session, window=window,
+                                        smooth_s=state.settings.smooth_window_s)
 
 
 @router.get("/sessions/{session_id}/export.csv", response_class=StreamingResponse)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from classmood.labels import LABELS
 from classmood.server.analytics.queries import Bucket, Counts, ParticipantSummary
 
 
@@ -55,16 +56,21 @@ class ParticipantOut(BaseModel):
     display_name: str
     observations: int
     last_ts: float | None
-    last_label: str | None
+    last_label: str | None = Field(description="top emotion of the newest observation, raw")
+    now_label: str | None = Field(description="top emotion of now_probs")
+    now_probs: dict[str, float] | None = Field(
+        description="mean probabilities over the CLASSMOOD_SMOOTH_WINDOW_S seconds up to the newest observation")
     counts: dict[str, int]
     shares: dict[str, float]
 
     @classmethod
     def of(cls, summary: ParticipantSummary) -> ParticipantOut:
         """The row of one participant."""
+        now = None if summary.now_probs is None else dict(zip(LABELS, summary.now_probs, strict=True))
         return cls(participant_id=summary.participant_id, display_name=summary.display_name,
                    observations=summary.counts.total, last_ts=summary.last_ts, last_label=summary.last_label,
-                   counts=summary.counts.counts, shares=summary.counts.shares())
+                   now_label=summary.now_label, now_probs=now, counts=summary.counts.counts,
+                   shares=summary.counts.shares())
 
 
 class CourseRow(HistogramOut):

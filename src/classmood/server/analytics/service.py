@@ -76,9 +76,15 @@ def _session_scope(session: ClassSession, window: Window) -> Scope:
                  until=window.until)
 
 
-def session_histogram(db: Session, *, session: ClassSession, window: Window, policy: Policy) -> HistogramOut:
-    """Observations per emotion in a session."""
-    counts = queries.histogram(db, scope=_session_scope(session, window))
+def session_histogram(db: Session, *, session: ClassSession, window: Window, policy: Policy,
+                      smooth_s: float | None = None) -> HistogramOut:
+    """Observations per emotion in a session; with ``smooth_s``, participants per emotion of their reading
+    steadied over that many seconds (the same suppression: it counts participants too)."""
+    scope = _session_scope(session, window)
+    if smooth_s is None:
+        counts = queries.histogram(db, scope=scope)
+    else:
+        counts = queries.smoothed_histogram(db, scope=scope, window_s=smooth_s)
     return HistogramOut.of(counts, suppressed=policy.hides(private=session.private, participants=counts.participants))
 
 
@@ -108,10 +114,13 @@ def session_timeline(db: Session, *, session: ClassSession, window: Window, buck
         for b in buckets])
 
 
-def session_participants(db: Session, *, session: ClassSession, window: Window) -> list[ParticipantOut]:
-    """Per participant: observations, last emotion and counts (refused for aggregate-only sessions)."""
+def session_participants(db: Session, *, session: ClassSession, window: Window,
+                         smooth_s: float = 0.0) -> list[ParticipantOut]:
+    """Per participant: observations, last emotion, the reading steadied over ``smooth_s`` seconds and counts
+    (refused for aggregate-only sessions)."""
     _refuse_private(session, "no figures about single participants")
-    return [ParticipantOut.of(s) for s in queries.participant_summaries(db, scope=_session_scope(session, window))]
+    summaries = queries.participant_summaries(db, scope=_session_scope(session, window), smooth_s=smooth_s)
+    return [ParticipantOut.of(s) for s in summaries]
 
 
 def session_export(sessions: sessionmaker[Session], *, session: ClassSession, window: Window) -> Iterator[str]:

@@ -25,7 +25,8 @@ __all__ = ["mount_web"]
 def mount_web(app: FastAPI, settings: Settings) -> None:
     """Add the page routes and the static files (CSS, JS, ``/static/vendor/plotly.min.js``) to ``app``.
 
-    The pages read the dashboard's settings (``live_window_s``, ``alert_negative_share``, ``alert_after_s``).
+    The pages read the dashboard's settings (``live_window_s``, ``smooth_window_s``, ``alert_negative_share``,
+    ``alert_after_s``).
     """
     docs = build_docs_router(render)
     if docs is not None:  # before the generic /static route, which would shadow the Swagger UI files

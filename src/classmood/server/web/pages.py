@@ -60,6 +60,7 @@ def page_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "negative": sorted(NEGATIVE, key=LABELS.index),
         "close_codes": close_codes(),
         "live_window_s": settings.live_window_s,
+        "smooth_window_s": settings.smooth_window_s,
         "alert_negative_share": settings.alert_negative_share,
         "alert_after_s": settings.alert_after_s,
     }

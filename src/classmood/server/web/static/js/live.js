@@ -43,7 +43,9 @@
   }
 
   async function refreshHistogram() {
-    const h = await api("GET", `/api/sessions/${sid}/histogram?last_s=${config.live_window_s}`);
+    // Each face counted once, by its readings of the last smooth_window_s seconds: one odd frame flips nothing.
+    const smooth = config.smooth_window_s > 0 ? `&smooth_s=${config.smooth_window_s}` : "";
+    const h = await api("GET", `/api/sessions/${sid}/histogram?last_s=${config.live_window_s}${smooth}`);
     state.lastHist = h;
     const note = document.getElementById("hist-note");
     note.textContent = h.suppressed ? "Too few faces right now to show the class without revealing individuals." : "";
@@ -117,7 +119,7 @@
   async function loadParticipants() {
     try {
       const list = await api("GET", `/api/sessions/${sid}/participants`);
-      for (const p of list) updateTile(p.participant_id, p.display_name, p.last_label, p.last_ts);
+      for (const p of list) updateTile(p.participant_id, p.display_name, p.now_label || p.last_label, p.last_ts);
       markAway();
     } catch (err) {
       if (err.status === 403) { show(document.getElementById("tiles"), false); show(document.getElementById("tiles-note")); }
@@ -135,6 +137,7 @@
 
   const histSoon = throttle("hist", 700, () => refreshHistogram().catch(showError));
   const timelineSoon = throttle("timeline", 3000, () => refreshTimeline().catch(showError));
+  const participantsSoon = throttle("participants", 1000, () => loadParticipants().catch(showError));
 
   function connectLive() {
     const conn = document.getElementById("conn");
@@ -143,7 +146,8 @@
     source.onerror = () => { conn.textContent = "reconnecting…"; conn.className = "pill small bad"; };
     source.addEventListener("observation", (e) => {
       const o = JSON.parse(e.data);
-      if (!state.aggregateOnly) updateTile(o.participant_id, o.display_name, o.label, o.ts);
+      // The event carries the raw label: the tile shows the steadied one, read from the server (throttled).
+      if (!state.aggregateOnly) { updateTile(o.participant_id, o.display_name, null, o.ts); participantsSoon(); }
       histSoon();
       timelineSoon();
     });
