@@ -60,22 +60,18 @@ def write_clip(path: Path, frames: list[Image], *, hold: int, fps: int = 10) -> 
 
 
 @contextlib.contextmanager
-def chromium(camera: Path, *extra: str) -> Iterator[Any]:
-    """Debian's Chromium under Playwright with ``camera`` as its webcam."""
-    import pytest
+def chromium(browser: Any, camera: Path) -> Iterator[Any]:
+    """Another Debian Chromium from the running Playwright of ``browser``, with ``camera`` as its webcam.
 
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: run scripts/ensure-services.sh (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}", "--no-sandbox", "--disable-dev-shm-usage", *extra])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    (A second ``sync_playwright()`` cannot run beside the session's, so the browser's own type launches it.)
+    """
+    other = browser.browser_type.launch(executable_path=str(CHROMIUM), headless=True, args=[
+        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera}", "--no-sandbox", "--disable-dev-shm-usage"])
+    try:
+        yield other
+    finally:
+        other.close()
 
 
 # Runs in the student page: waits for the page's own analysis to pause, takes the current camera picture,

@@ -35,10 +35,11 @@ def frames() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def camera_browser(tmp_path_factory: pytest.TempPathFactory, frames: dict[str, np.ndarray]) -> Iterator[Any]:
+def camera_browser(tmp_path_factory: pytest.TempPathFactory, frames: dict[str, np.ndarray],
+                   browser: Any) -> Iterator[Any]:
     clip = write_clip(tmp_path_factory.mktemp("ondevice") / "faces.y4m", list(frames.values()), hold=6)
-    with chromium(clip) as browser:
-        yield browser
+    with chromium(browser, clip) as faces_browser:
+        yield faces_browser
 
 
 def _nearest(pixels: np.ndarray, frames: dict[str, np.ndarray]) -> str:
@@ -81,7 +82,6 @@ def test_browser_matches_python(live_server: LiveServer, teacher: Teacher, camer
     context = camera_browser.new_context(base_url=live_server.url)
     context.set_default_timeout(60_000)
     page = context.new_page()
-    page.on("console", lambda m: print("console:", m.type, m.text))
     page.on("pageerror", lambda e: print("pageerror:", e))
     join(page, f"{live_server.url}/join/{session['code']}", "Pat")
     page.wait_for_function("() => window.cmStudent.pipeline && window.cmStudent.frameMs.length >= 1", timeout=30_000)
