@@ -94,6 +94,20 @@ def expected_calibration_error(probs: FloatArray, labels: npt.NDArray[np.integer
     return round(float(ece), 12)
 
 
-def uncalibrate(probs: FloatArray, temperature: float) -> npt.NDArray[np.float64]:
-    """Undo a temperature applied inside the graph for one view: ``softmax(T * log p)`` equals ``softmax(z)``."""
-    return softmax(np.log(np.clip(np.asarray(probs, np.float64), 1e-12, 1.0)) * temperature)
+def uncalibrate(probs: FloatArray, temperature: float, bias: Sequence[float] = ()) -> npt.NDArray[np.float64]:
+    """Undo what the graph applied for one view: ``p = softmax((z + b) / T)``, so ``softmax(T log p - b)`` is
+    ``softmax(z)``, the network's own probabilities."""
+    z = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, 1.0)) * temperature
+    return softmax(z - np.asarray(bias, np.float64) if len(bias) else z)
+
+
+def prior_correction(prior: FloatArray, strength: float) -> npt.NDArray[np.float64]:
+    """Logit adjustment against a class prior (Menon et al., 2021): ``-strength * log(prior)``, zero-mean.
+
+    Rare classes gain, common ones lose; ``strength`` 0 changes nothing.
+
+    >>> prior_correction(np.array([0.5, 0.5]), 1.0).tolist()
+    [0.0, 0.0]
+    """
+    b = -strength * np.log(np.clip(np.asarray(prior, np.float64), 1e-6, 1.0))
+    return np.asarray(b - b.mean())

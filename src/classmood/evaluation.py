@@ -22,6 +22,7 @@ from classmood.datasets import CONTEMPT, NOT_A_FACE, UNKNOWN, FaceDataset, crowd
 from classmood.labels import LABELS, NEGATIVE
 from classmood.metrics import Metrics, compute_metrics
 from classmood.vision.classifier import EmotionClassifier
+from classmood.vision.contract import HeadSpec
 
 NEUTRAL = LABELS.index("Neutral")
 NEGATIVE_INDICES = [LABELS.index(n) for n in sorted(NEGATIVE)]
@@ -135,17 +136,18 @@ def evaluate_onnx(data_path: str | Path | FaceDataset, *, model_path: str | Path
     if flip_tta:
         views.append(clf.predict_heads(np.ascontiguousarray(data.pixels[:, :, ::-1])))
     majority = crowd_majority(data.votes) if data.votes is not None else None
-    heads = {spec.name: _evaluate_head(spec.name, spec.temperature, [v[spec.name] for v in views], data.labels,
-                                       majority) for spec in clf.contract.heads}
+    heads = {spec.name: _evaluate_head(spec, [v[spec.name] for v in views], data.labels, majority)
+             for spec in clf.contract.heads}
     crowd_faces = crowd_exclusions(data.votes) if data.votes is not None else {}
     return Evaluation(str(clf.path), clf.contract.model_version, split, len(data), flip_tta,
                       clf.contract.default_head, crowd_faces, heads)
 
 
-def _evaluate_head(name: str, temperature: float, views: list[npt.NDArray[np.float32]],
-                   labels: npt.NDArray[np.int64], majority: npt.NDArray[np.int64] | None) -> HeadEvaluation:
+def _evaluate_head(spec: HeadSpec, views: list[npt.NDArray[np.float32]], labels: npt.NDArray[np.int64],
+                   majority: npt.NDArray[np.int64] | None) -> HeadEvaluation:
+    name, temperature = spec.name, spec.temperature
     probs = np.mean(np.asarray(views, np.float64), axis=0)
-    before = np.mean([uncalibrate(v, temperature) for v in views], axis=0)
+    before = np.mean([uncalibrate(v, temperature, spec.bias) for v in views], axis=0)
     scores = {"fer2013": _score("fer2013", labels, probs, before)}
     calm_negative = float("nan")
     if majority is not None:
@@ -177,14 +179,14 @@ def format_evaluation(ev: Evaluation) -> str:
                      f"scored; left out: {left_out}")
     lines.append("")
     lines.append(f"{'head':<9}{'labels':<9}{'faces':>6}{'accuracy':>10}{'macro-F1':>10}{'min recall':>12}"
-                 f"{'ECE':>8}{'ECE T=1':>9}")
+                 f"{'ECE':>8}{'ECE raw':>9}")
     for h in ev.heads.values():
         for s in h.scores.values():
             m = s.metrics
             lines.append(f"{h.head + (' *' if h.head == ev.default_head else ''):<9}{s.labels:<9}{s.count:>6}"
                          f"{m.accuracy:>10.4f}{m.macro_f1:>10.4f}{min(m.recall):>12.3f}{s.ece:>8.4f}"
                          f"{s.ece_uncalibrated:>9.4f}")
-    lines.append("(* the default head; temperatures: "
+    lines.append("(* the default head; ECE raw: without the fitted bias and temperature; temperatures: "
                  + ", ".join(f"{h.head} {h.temperature:.3f}" for h in ev.heads.values()) + ")")
     for h in ev.heads.values():
         shares = "  ".join(f"{n} {v:.1%}" for n, v in h.predicted_share.items())

@@ -21,7 +21,7 @@ def clf() -> EmotionClassifier:
 
 def test_labels_and_metadata_travel_with_the_model(clf: EmotionClassifier) -> None:
     assert clf.labels == list(LABELS) == ["Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"]
-    assert clf.metadata["labels"] == clf.labels
+    assert list(clf.contract.labels) == clf.labels  # the label order is part of the contract
     assert clf.metadata["parameters"] <= 1_500_000
     assert default_model_path().is_file()
 
@@ -57,11 +57,19 @@ def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
 @pytest.mark.fer2013
 @pytest.mark.skipif(not (FER2013_DIR / "fer2013.npz").is_file(),
                     reason=f"FER2013 not found at {FER2013_DIR} (see its README); the accuracy check needs it")
-def test_shipped_model_reaches_70_percent_on_private_test() -> None:
+def test_shipped_model_on_private_test() -> None:
+    """Regression floors for the shipped cm-small-2 (measured once: see the model card), both heads."""
     from classmood.evaluation import evaluate_onnx
 
     result = evaluate_onnx(FER2013_DIR, split="PrivateTest")
-    metrics = result.metrics
-    assert metrics.accuracy >= 0.70, f"PrivateTest accuracy {metrics.accuracy:.4f}"
-    assert metrics.macro_f1 >= 0.60
-    assert min(metrics.recall) > 0.0, "a class collapsed to zero recall"
+    assert result.default_head == "crowd"
+    crowd = result.heads["crowd"]
+    agreement = crowd.scores["crowd"]
+    assert result.crowd_faces["scored"] == 3350  # unique FER+ majority among the seven emotions
+    assert agreement.metrics.accuracy >= 0.82, f"FER+ agreement {agreement.metrics.accuracy:.4f}"
+    assert agreement.ece <= 0.03 and agreement.ece < agreement.ece_uncalibrated
+    assert crowd.crowd_neutral_read_negative <= 0.20  # calm faces must not read negative
+    assert min(agreement.metrics.recall) >= 0.35  # Disgust, 22 faces: 0.364 measured (the goal is 0.40)
+    fer = result.heads["fer2013"].scores["fer2013"].metrics
+    assert fer.accuracy >= 0.70, f"FER2013 accuracy of the fer2013 head {fer.accuracy:.4f}"
+    assert min(fer.recall) >= 0.45

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is in the `train` extra")
 
 from classmood.labels import NUM_CLASSES  # noqa: E402
-from classmood.ml.export import export_onnx  # noqa: E402
+from classmood.ml.export import Adjustment, export_onnx  # noqa: E402
 from classmood.ml.model import VARIANTS, build_model, count_macs, count_parameters  # noqa: E402
 from classmood.ml.train import TrainConfig, load_checkpoint, train  # noqa: E402
 from classmood.vision.classifier import EmotionClassifier  # noqa: E402
@@ -59,7 +59,9 @@ def test_onnx_export_matches_pytorch_with_a_dynamic_batch(tmp_path: Path) -> Non
     torch.manual_seed(0)
     model = build_model("cm-small").eval()
     temperatures = {"crowd": 1.5, "fer2013": 0.8}
-    report = export_onnx(model, tmp_path / "m.onnx", temperatures=temperatures)
+    bias = (0.5, -0.5, 0.0, 0.0, 0.25, 0.0, -0.25)
+    report = export_onnx(model, tmp_path / "m.onnx", adjustments={"crowd": Adjustment(1.5, bias, 0.3),
+                                                                  "fer2013": Adjustment(0.8)})
     assert report["max_abs_diff"] <= 1e-4
     faces = np.random.default_rng(0).integers(0, 256, (9, 48, 48), dtype=np.uint8)
     from classmood.vision.preprocess import faces_to_input
@@ -68,7 +70,8 @@ def test_onnx_export_matches_pytorch_with_a_dynamic_batch(tmp_path: Path) -> Non
         logits = model(torch.from_numpy(faces_to_input(faces)))
     for head, t in temperatures.items():
         clf = EmotionClassifier(tmp_path / "m.onnx", head=head, flip_tta=False)
-        expected = torch.softmax(logits[:, model.head_index(head)] / t, dim=1).numpy()
+        shift = torch.tensor(bias) if head == "crowd" else 0.0
+        expected = torch.softmax((logits[:, model.head_index(head)] + shift) / t, dim=1).numpy()
         for n in (1, 9):
             np.testing.assert_allclose(clf.predict(faces[:n]), expected[:n], atol=1e-4)
         assert clf.head_spec.temperature == t

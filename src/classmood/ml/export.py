@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from classmood.calibration import fit_temperature
-from classmood.datasets import FaceDataset, crowd_majority
+from classmood.calibration import fit_temperature, prior_correction, tta_probs
+from classmood.datasets import FaceDataset, crowd_majority, crowd_targets
+from classmood.metrics import compute_metrics
 from classmood.ml.model import EmotionNet, count_macs, count_parameters
 from classmood.vision.contract import CONTRACT_KEY, INPUT_SIZE, HeadSpec, ModelContract
 from classmood.vision.preprocess import DEFAULT_GEOMETRY
@@ -29,36 +31,47 @@ DEFAULT_HEAD = "crowd"  # what people see; fer2013 is kept for comparison with p
 
 
 class WithSoftmax(nn.Module):
-    """The network with one probability output per head: ``softmax(logits / temperature)``."""
+    """The network with one probability output per head: ``softmax((logits + bias) / temperature)``."""
 
-    def __init__(self, net: EmotionNet, temperatures: tuple[float, ...]) -> None:
+    def __init__(self, net: EmotionNet, heads: tuple[HeadSpec, ...]) -> None:
         super().__init__()
         self.net = net
-        self.register_buffer("inv_t", torch.tensor([1.0 / t for t in temperatures]).view(1, -1, 1))
+        n = net.config.num_classes
+        self.register_buffer("inv_t", torch.tensor([1.0 / h.temperature for h in heads]).view(1, -1, 1))
+        self.register_buffer("bias", torch.tensor([list(h.bias) or [0.0] * n for h in heads]).view(1, -1, n))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        probs = torch.softmax(self.net(x) * self.inv_t, dim=2)
+        probs = torch.softmax((self.net(x) + self.bias) * self.inv_t, dim=2)
         return tuple(probs[:, i] for i in range(probs.shape[1]))
 
 
-def build_contract(model: EmotionNet, temperatures: dict[str, float], *, version: str = MODEL_VERSION,
+@dataclass(frozen=True)
+class Adjustment:
+    """What the release step fits per head on PublicTest: a prior correction, then a temperature."""
+
+    temperature: float = 1.0
+    bias: tuple[float, ...] = ()
+    strength: float = 0.0
+
+
+def build_contract(model: EmotionNet, adjustments: dict[str, Adjustment], *, version: str = MODEL_VERSION,
                    default_head: str = DEFAULT_HEAD, training_data: str = TRAINING_DATA) -> ModelContract:
-    heads = tuple(HeadSpec(name, name, float(temperatures.get(name, 1.0)), HEAD_TARGETS.get(name, ""))
+    heads = tuple(HeadSpec(name, name, float(adjustments.get(name, Adjustment()).temperature),
+                           HEAD_TARGETS.get(name, ""), tuple(adjustments.get(name, Adjustment()).bias))
                   for name in model.config.heads)
     return ModelContract(model_version=version, heads=heads, default_head=default_head,
                          training_data=training_data, crop=DEFAULT_GEOMETRY)
 
 
-def export_onnx(model: EmotionNet, out_path: str | Path, *, temperatures: dict[str, float] | None = None,
+def export_onnx(model: EmotionNet, out_path: str | Path, *, adjustments: dict[str, Adjustment] | None = None,
                 contract: ModelContract | None = None, extra_metadata: dict[str, Any] | None = None,
                 tolerance: float = 1e-4) -> dict[str, Any]:
     """Export ``model`` with a dynamic batch axis and one output per head, embed its contract (one JSON
     document under :data:`~classmood.vision.contract.CONTRACT_KEY`), verify parity; return the report."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    temps = temperatures or {}
-    contract = contract or build_contract(model, temps)
-    wrapped = WithSoftmax(model.eval(), tuple(contract.head(h).temperature for h in model.config.heads)).eval()
+    contract = contract or build_contract(model, adjustments or {})
+    wrapped = WithSoftmax(model.eval(), tuple(contract.head(h) for h in model.config.heads)).eval()
     dummy = torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE)
     outputs = [contract.head(h).output for h in model.config.heads]
     torch.onnx.export(wrapped, (dummy,), str(out), input_names=[contract.input_name], output_names=outputs,
@@ -92,22 +105,44 @@ def check_parity(wrapped: nn.Module, onnx_path: Path, n: int = 37, seed: int = 0
     return float(max(np.abs(g - e).max() for g, e in zip(got, expected, strict=True)))
 
 
-def fit_head_temperatures(model: EmotionNet, val: FaceDataset) -> dict[str, float]:
-    """One temperature per head, fitted on ``val`` (PublicTest) with the mirror test-time augmentation:
-    the ``crowd`` head against the FER+ majority, the ``fer2013`` head against the original labels."""
+MIN_RECALL = 0.40  # the release rule's floor for every class of a head, on PublicTest
+STRENGTHS = tuple(round(0.05 * k, 2) for k in range(21))  # prior-correction strengths tried, 0 to 1
+
+
+def fit_head_adjustments(model: EmotionNet, train: FaceDataset, val: FaceDataset) -> dict[str, Adjustment]:
+    """Per head, on ``val`` (PublicTest) with the mirror test-time augmentation, by a rule fixed in advance:
+    the weakest prior correction (``strength`` in :data:`STRENGTHS`, against the head's class prior on
+    Training) that lifts every class's recall to :data:`MIN_RECALL`, or none if no strength does; then the
+    temperature that minimises the NLL. The ``crowd`` head is judged against the FER+ majority, the ``fer2013``
+    head against the original labels."""
     from classmood.ml.train import predict_logits
 
     views = [predict_logits(model, val.pixels), predict_logits(model, val.pixels, mirror=True)]
-    truth = {"fer2013": (val.labels, np.ones(len(val), bool))}
-    if val.votes is not None:
+    truth, priors = {"fer2013": (val.labels, np.ones(len(val), bool))}, {
+        "fer2013": np.bincount(train.labels, minlength=model.config.num_classes) / max(len(train), 1)}
+    if val.votes is not None and train.votes is not None:
         majority = crowd_majority(val.votes)
         truth["crowd"] = (majority, majority >= 0)
-    temperatures = {}
+        targets, has = crowd_targets(train.votes)
+        priors["crowd"] = targets[has].mean(axis=0)
+    out = {}
     for name in model.config.heads:
         labels, keep = truth.get(name, truth["fer2013"])
-        i = model.head_index(name)
-        temperatures[name] = fit_temperature([v[keep, i] for v in views], labels[keep])
-    return temperatures
+        head_views = [v[keep, model.head_index(name)] for v in views]
+        out[name] = _fit_one(head_views, labels[keep], priors.get(name, priors["fer2013"]))
+    return out
+
+
+def _fit_one(views: list[np.ndarray], labels: np.ndarray, prior: np.ndarray) -> Adjustment:
+    for strength in STRENGTHS:
+        bias = prior_correction(prior, strength) if strength else np.zeros(len(prior))
+        shifted = [v + bias for v in views]
+        if min(compute_metrics(labels, tta_probs(shifted).argmax(axis=1)).recall) >= MIN_RECALL:
+            break
+    else:
+        strength, bias, shifted = 0.0, np.zeros(len(prior)), views
+    t = fit_temperature(shifted, labels)
+    return Adjustment(t, tuple(float(b) for b in bias) if strength else (), strength)
 
 
 def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, int8: bool = True,
@@ -118,10 +153,10 @@ def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, 
     from classmood.ml.quantize import calibration_sample, quantize_int8
     from classmood.vision.classifier import int8_path
 
-    public = data.split("PublicTest")
-    temperatures = fit_head_temperatures(model, public)
-    log("temperatures fitted on PublicTest: " + ", ".join(f"{k} {v:.3f}" for k, v in temperatures.items()))
-    report = export_onnx(model, target, temperatures=temperatures)
+    adjustments = fit_head_adjustments(model, data.split("Training"), data.split("PublicTest"))
+    log("fitted on PublicTest: " + ", ".join(f"{k} prior correction {a.strength:.2f}, temperature {a.temperature:.3f}"
+                                               for k, a in adjustments.items()))
+    report = export_onnx(model, target, adjustments=adjustments)
     log(json.dumps({k: report[k] for k in ("path", "bytes", "parameters", "macs", "max_abs_diff")}))
     paths = [Path(target)]
     if int8:
@@ -132,4 +167,4 @@ def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, 
         checks[str(path)] = {h: {s.labels: s.metrics.accuracy for s in he.scores.values()}
                              for h, he in ev.heads.items()}
         log(f"{path}: PublicTest {checks[str(path)]}, {path.stat().st_size} bytes")
-    return {"temperatures": temperatures, "export": report, "public_test": checks}
+    return {"adjustments": {k: asdict(a) for k, a in adjustments.items()}, "export": report, "public_test": checks}

@@ -15,6 +15,7 @@ document under :data:`CONTRACT_KEY`; :class:`~classmood.vision.classifier.Emotio
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,13 +56,15 @@ class Normalisation:
 
 @dataclass(frozen=True)
 class HeadSpec:
-    """One output of the network: probabilities in label order, already divided by ``temperature``
-    before the softmax inside the graph (the value is kept here to say how it was calibrated)."""
+    """One output of the network: probabilities in label order, ``softmax((logits + bias) / temperature)``
+    computed inside the graph. ``bias`` (empty: none) is a per-class prior correction and ``temperature``
+    the calibration, both fitted on PublicTest; they are kept here to say how the output was adjusted."""
 
     name: str
     output: str
     temperature: float = 1.0
     targets: str = ""
+    bias: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,9 @@ class ModelContract:
             out.append(f"default head {self.default_head!r} is not one of {names}")
         if any(not h.temperature > 0 for h in self.heads):
             out.append("every head's temperature must be positive")
+        if any(h.bias and (len(h.bias) != len(LABELS) or not all(math.isfinite(b) for b in h.bias))
+               for h in self.heads):
+            out.append(f"a head's bias must be empty or {len(LABELS)} finite numbers")
         if self.tta not in TTA_MODES:
             out.append(f"tta {self.tta!r} is not one of {TTA_MODES}")
         if not self.normalisation.std_floor > 0 or not self.crop.scale > 0:
@@ -127,7 +133,7 @@ class ModelContract:
     def from_dict(cls, data: dict[str, Any]) -> ModelContract:
         try:
             fields = dict(data)
-            fields["heads"] = tuple(HeadSpec(**h) for h in fields["heads"])
+            fields["heads"] = tuple(HeadSpec(**{**h, "bias": tuple(h.get("bias", ()))}) for h in fields["heads"])
             fields["labels"] = tuple(fields.get("labels", LABELS))
             if "normalisation" in fields:
                 fields["normalisation"] = Normalisation(**fields["normalisation"])
