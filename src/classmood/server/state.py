@@ -6,7 +6,9 @@ Ingestion, the stream and the live channel take a :class:`ServerState`; HTTP rou
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,3 +34,7 @@ class ServerState:
     rate: RateLimiter
     # when each session's presence was last published by this process (throttling)
     presence_sent: dict[int, float] = field(default_factory=dict)
+    # ingest.GroupWriter per event loop (group commit of device batches)
+    writers: weakref.WeakKeyDictionary[object, object] = field(default_factory=weakref.WeakKeyDictionary)
+    # participant token -> (expiry, participant): the batch endpoint's token check without a query each time
+    participants: dict[str, tuple[float, Any]] = field(default_factory=dict)

@@ -41,6 +41,10 @@ class Subscription(Protocol):
         """The next event, or ``None`` when none came within ``timeout`` seconds."""
         ...
 
+    async def get_many(self, timeout: float, limit: int) -> list[LiveEvent]:
+        """The next event (waiting up to ``timeout`` seconds) and those already queued behind it."""
+        ...
+
 
 class Broker(Protocol):
     """Publishes a session's events to every subscriber of that session."""
@@ -73,6 +77,13 @@ class _QueueSubscription:
             return await asyncio.wait_for(self.queue.get(), timeout)
         except TimeoutError:
             return None
+
+    async def get_many(self, timeout: float, limit: int) -> list[LiveEvent]:
+        first = await self.get(timeout)
+        events = [] if first is None else [first]
+        while events and len(events) < limit and not self.queue.empty():
+            events.append(self.queue.get_nowait())
+        return events
 
 
 class InProcessBroker:
@@ -119,6 +130,18 @@ class _RedisSubscription:
                 payload = json.loads(message["data"])
                 return LiveEvent(payload["event"], payload["data"])
         return None
+
+    async def get_many(self, timeout: float, limit: int) -> list[LiveEvent]:
+        first = await self.get(timeout)
+        events = [] if first is None else [first]
+        while events and len(events) < limit:
+            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0.0)
+            if not message:
+                break
+            if message.get("type") == "message":
+                payload = json.loads(message["data"])
+                events.append(LiveEvent(payload["event"], payload["data"]))
+        return events
 
 
 class RedisBroker:

@@ -20,6 +20,7 @@ from classmood.server.state import ServerState
 router = APIRouter(prefix="/api", tags=["live"])
 PRESENCE_EVERY_S = 5.0
 KEEPALIVE_EVERY_S = 15.0
+EVENTS_PER_WRITE = 500
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
@@ -42,11 +43,13 @@ async def _events(request: Request, state: ServerState, session: ClassSession) -
         yield sse("presence", await to_thread.run_sync(current_presence, state, session.id, session.frame_interval_s))
         last_presence = last_sent = time.monotonic()
         while not await request.is_disconnected():
-            event = await subscription.get(timeout=1.0)
+            # Every queued event in one write: a busy class sends hundreds a second, and one write (one loop
+            # turn) each made the dashboard fall behind the students.
+            events = await subscription.get_many(timeout=1.0, limit=EVENTS_PER_WRITE)
             now = time.monotonic()
-            if event is not None:
+            if events:
                 # Publishers leave out observation events of aggregate-only sessions (checked per frame).
-                yield sse(event.event, event.data)
+                yield "".join(sse(event.event, event.data) for event in events)
                 last_sent = now
             if now - last_presence >= PRESENCE_EVERY_S:
                 counts = await to_thread.run_sync(current_presence, state, session.id, session.frame_interval_s)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
 from classmood.labels import LABELS
-from classmood.server.deps import CurrentParticipant, SessionDep, StateDep, get_state
+from classmood.server.deps import CachedParticipant, CurrentParticipant, SessionDep, StateDep, get_state
 from classmood.server.errors import TooLarge
 from classmood.server.observations import service
 from classmood.server.observations.bodies import read_frame
@@ -48,11 +48,10 @@ async def _batch_cap(request: Request, state: StateDep) -> None:
 
 
 @router.post("/sessions/{session_id}/observations", dependencies=[Depends(_batch_cap)])
-async def post_observations(session_id: int, body: BatchIn, participant: CurrentParticipant,
-                            state: StateDep, db: SessionDep) -> BatchOut:
+async def post_observations(session_id: int, body: BatchIn, participant: CachedParticipant,
+                            state: StateDep) -> BatchOut:
     """Store scores computed on the student's device; idempotent by each observation's ``id``."""
     require_own_session(participant, session_id)
-    db.close()  # the token is checked: its connection goes back to the pool before ingestion takes its own
     if len(body.observations) > state.settings.batch_max:
         raise TooLarge(f"{len(body.observations)} observations; send at most {state.settings.batch_max} per batch")
     items = [NewObservation(client_id=o.id, ts=o.ts, probs=tuple(o.probs[label] for label in LABELS),

@@ -102,6 +102,30 @@ def check_timestamp(ts: float, *, started_at: datetime | None, now: float | None
         raise Invalid(f"ts {ts:.0f} is outside the session's live window (its start to now, ± {TS_SLACK_S:.0f} s)")
 
 
+def check_probs(items: Sequence[NewObservation]) -> None:
+    """Refuse (422) observations without exactly seven probabilities."""
+    for item in items:
+        if len(item.probs) != len(LABELS):
+            raise Invalid("each observation needs seven probabilities")
+
+
+def _insert_rows(db: Session, session_id: int, participant_id: int,
+                 items: Sequence[NewObservation]) -> dict[uuid.UUID, int]:
+    unique = list({item.client_id: item for item in items}.values())
+    if unique and db.get_bind().dialect.name == "postgresql":
+        result = db.execute(_PG_UNNEST_INSERT, _columns(session_id, participant_id, unique))
+        return {client_id: row_id for row_id, client_id in result.tuples()}
+    if unique:
+        rows = [_row(session_id, participant_id, item) for item in unique]
+        result = db.execute(_insert_ignoring_duplicates(db), rows)
+        return {client_id: row_id for row_id, client_id in result.tuples()}
+    return {}
+
+
+def _touch(db: Session, participant_ids: Sequence[int], now: float) -> None:
+    db.execute(update(Participant).where(Participant.id.in_(sorted(set(participant_ids)))).values(last_seen=now))
+
+
 def insert_observations(db: Session, *, session_id: int, participant_id: int,
                         items: Sequence[NewObservation], now: float | None = None) -> InsertResult:
     """Store observations; those whose client id the participant already sent are skipped, not doubled.
@@ -112,22 +136,70 @@ def insert_observations(db: Session, *, session_id: int, participant_id: int,
 
     >>> # insert_observations(db, session_id=1, participant_id=2, items=[NewObservation(uuid4(), time(), probs)])
     """
-    now = epoch_now() if now is None else now
-    for item in items:
-        if len(item.probs) != len(LABELS):
-            raise Invalid("each observation needs seven probabilities")
-    unique = list({item.client_id: item for item in items}.values())
-    inserted: dict[uuid.UUID, int] = {}
-    if unique and db.get_bind().dialect.name == "postgresql":
-        result = db.execute(_PG_UNNEST_INSERT, _columns(session_id, participant_id, unique))
-        inserted = {client_id: row_id for row_id, client_id in result.tuples()}
-    elif unique:
-        rows = [_row(session_id, participant_id, item) for item in unique]
-        result = db.execute(_insert_ignoring_duplicates(db), rows)
-        inserted = {client_id: row_id for row_id, client_id in result.tuples()}
-    db.execute(update(Participant).where(Participant.id == participant_id).values(last_seen=now))
+    check_probs(items)
+    inserted = _insert_rows(db, session_id, participant_id, items)
+    _touch(db, [participant_id], epoch_now() if now is None else now)
     db.commit()
     return InsertResult(inserted=inserted, duplicates=len(items) - len(inserted))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The observations one participant sent in one request (checked by the caller)."""
+
+    session_id: int
+    participant_id: int
+    items: Sequence[NewObservation]
+
+
+# Group commit on PostgreSQL: the batches of many participants in one statement (participant and session
+# become array columns too); RETURNING names the participant, so each batch learns which of its rows are new.
+_PG_GROUP_INSERT = text(
+    "INSERT INTO observations (session_id, participant_id, client_id, ts, label, score, source, "
+    + ", ".join(PROB_COLUMNS) + ") SELECT * FROM unnest("
+    "CAST(:session_id AS integer[]), CAST(:participant_id AS integer[]), "
+    "CAST(:client_id AS uuid[]), CAST(:ts AS float8[]), CAST(:label AS smallint[]), CAST(:score AS float8[]), "
+    "CAST(:source AS text[]), " + ", ".join(f"CAST(:{c} AS float8[])" for c in PROB_COLUMNS)
+    + ") ON CONFLICT (participant_id, client_id) DO NOTHING RETURNING id, participant_id, client_id")
+
+
+def _group_columns(batches: Sequence[Batch]) -> dict[str, object]:
+    rows = [(b, item) for b in batches for item in {i.client_id: i for i in b.items}.values()]
+    params = _columns(0, 0, [item for _, item in rows])
+    params["session_id"] = [b.session_id for b, _ in rows]
+    params["participant_id"] = [b.participant_id for b, _ in rows]
+    return params
+
+
+def insert_batches(db: Session, batches: Sequence[Batch], now: float | None = None) -> list[InsertResult]:
+    """Store the batches of several participants in one transaction (one INSERT on PostgreSQL); commits.
+
+    Idempotent like :func:`insert_observations`: when two batches carry the same participant's client id,
+    the first one counts it as inserted and the other as a duplicate.
+    """
+    for batch in batches:
+        check_probs(batch.items)
+    new: dict[tuple[int, uuid.UUID], int] = {}
+    if db.get_bind().dialect.name == "postgresql":
+        if any(batch.items for batch in batches):
+            result = db.execute(_PG_GROUP_INSERT, _group_columns(batches))
+            new = {(pid, cid): row_id for row_id, pid, cid in result.tuples()}
+    else:
+        for batch in batches:
+            rows = _insert_rows(db, batch.session_id, batch.participant_id, batch.items)
+            new.update({(batch.participant_id, cid): row_id for cid, row_id in rows.items()})
+    if batches:
+        _touch(db, [batch.participant_id for batch in batches], epoch_now() if now is None else now)
+    db.commit()
+    results = []
+    for batch in batches:
+        inserted = {}
+        for item in batch.items:
+            row_id = new.pop((batch.participant_id, item.client_id), None)
+            if row_id is not None:
+                inserted[item.client_id] = row_id
+        results.append(InsertResult(inserted=inserted, duplicates=len(batch.items) - len(inserted)))
+    return results
 
 
 def stored_client_ids(db: Session, *, participant_id: int, client_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
