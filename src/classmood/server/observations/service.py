@@ -183,7 +183,7 @@ def insert_batches(db: Session, batches: Sequence[Batch], now: float | None = No
     if db.get_bind().dialect.name == "postgresql":
         if any(batch.items for batch in batches):
             result = db.execute(_PG_GROUP_INSERT, _group_columns(batches))
-            new = {(pid, cid): row_id for row_id, pid, cid in result.tuples()}
+            new = {(pid, cid): row_id for row_id, pid, cid in result}
     else:
         for batch in batches:
             rows = _insert_rows(db, batch.session_id, batch.participant_id, batch.items)
