@@ -69,11 +69,7 @@ class LoadResult:
 
     def summary(self) -> dict[str, Any]:
         """The figures without the raw delay lists, plus medians and 95th percentiles."""
-        out = {k: v for k, v in asdict(self).items() if not k.endswith("_delays")}
-        for name in ("ack", "dashboard"):
-            delays = getattr(self, f"{name}_delays")
-            out[f"{name}_delay_median_s"] = pct(delays, 50)
-            out[f"{name}_delay_p95_s"] = pct(delays, 95)
+        out = delay_summary(self)
         out["frames_per_s"] = self.frames_sent / self.seconds if self.seconds else 0.0
         out["acks_per_s"] = self.acks / self.wall_s if self.wall_s else 0.0
         out["sustained"] = self.sustained()
@@ -83,6 +79,17 @@ class LoadResult:
         """The server kept up: every frame acknowledged, 95 % of them within two frame intervals."""
         p95 = pct(self.ack_delays, 95)
         return self.unacked == 0 and self.errors == 0 and p95 is not None and p95 <= 2 * self.interval_s
+
+
+def delay_summary(result: Any) -> dict[str, Any]:
+    """A result dataclass's figures without its ``*_delays`` lists, plus the median and 95th percentile of its
+    ``ack_delays`` and ``dashboard_delays`` (both load benchmarks report them the same way)."""
+    out = {k: v for k, v in asdict(result).items() if not k.endswith("_delays")}
+    for name in ("ack", "dashboard"):
+        delays = getattr(result, f"{name}_delays")
+        out[f"{name}_delay_median_s"] = pct(delays, 50)
+        out[f"{name}_delay_p95_s"] = pct(delays, 95)
+    return out
 
 
 def pct(values: list[float], q: float) -> float | None:

@@ -28,13 +28,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from classmood.benchmarks.load import _SERVER_CODE, _wait_until_up, free_port, pct, sse_events
+from classmood.benchmarks.load import _SERVER_CODE, _wait_until_up, delay_summary, free_port, pct, sse_events
 from classmood.labels import LABELS
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -68,11 +68,7 @@ class DeviceLoadResult:
 
     def summary(self) -> dict[str, Any]:
         """The figures without the raw delay lists, plus medians and 95th percentiles."""
-        out = {k: v for k, v in asdict(self).items() if not k.endswith("_delays")}
-        for name in ("ack", "dashboard"):
-            delays = getattr(self, f"{name}_delays")
-            out[f"{name}_delay_median_s"] = pct(delays, 50)
-            out[f"{name}_delay_p95_s"] = pct(delays, 95)
+        out = delay_summary(self)
         out["observations_per_s"] = self.stored / self.seconds if self.seconds else 0.0
         out["sustained"] = self.sustained()
         return out
