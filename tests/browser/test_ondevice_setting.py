@@ -15,6 +15,8 @@ def test_teacher_sets_analysis_mode_and_fallback(live_server: LiveServer, teache
     session = api_session(live_server, teacher, title="Where", analysis_mode="server")
     page = context_factory().new_page()
     sign_in(page, teacher, f"/teacher/sessions/{session['id']}")
+    # The dashboard renders the session once its first GET answers; a click before that would be overwritten.
+    expect(page.locator("#session-title")).to_have_text("Where")
     device = page.get_by_label("Analyse on the students' devices")
     fallback = page.get_by_label("A device that cannot may send pictures to the server")
     expect(device).not_to_be_checked()
