@@ -37,10 +37,11 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
+from classmood.calibration import tta_probs
 from classmood.datasets import FaceDataset, crowd_majority, crowd_targets, load_fer2013
 from classmood.ml.augment import AugmentConfig, WebcamConfig, random_affine, webcam_corrupt
 from classmood.ml.model import EmotionNet, ModelConfig
-from classmood.ml.train import Logger, lr_at, selection_key, softmax, two_head_loss
+from classmood.ml.train import Logger, head_scores, lr_at, selection_key, soft_cross_entropy, two_head_loss
 from classmood.vision.contract import INPUT_SIZE
 from classmood.vision.preprocess import faces_to_input, standardize
 
@@ -196,10 +197,7 @@ def _val_scores(top: TopNet, cache: TrunkCache, heads: tuple[str, ...]) -> dict[
     logits = np.concatenate([top(torch.from_numpy(cache.val[i : i + 1024].astype(np.float32))).numpy()
                              for i in range(0, len(cache.val), 1024)])
     m = len(cache.val_labels)
-    probs = (softmax(logits[:m]) + softmax(logits[m:])) / 2
-    keep = cache.val_majority >= 0
-    return {"fer_acc": float((probs[:, heads.index("fer2013")].argmax(1) == cache.val_labels).mean()),
-            "crowd_agree": float((probs[keep, heads.index("crowd")].argmax(1) == cache.val_majority[keep]).mean())}
+    return head_scores(tta_probs([logits[:m], logits[m:]]), heads, cache.val_labels, cache.val_majority)
 
 
 def _set_bn_eval(module: nn.Module) -> None:
@@ -255,12 +253,11 @@ def _fit_probe(top: TopNet, cache: TrunkCache, cfg: FinetuneConfig, heads: tuple
         pooled = torch.cat([top.pool(top.top(torch.from_numpy(cache.train[i : i + 2048].astype(np.float32))))
                             for i in range(0, len(cache.train), 2048)])
     head = top.heads[heads.index("crowd")]
-    targets, weight = torch.from_numpy(cache.targets), torch.from_numpy(cache.has_target).float()
+    targets, has_target = torch.from_numpy(cache.targets), torch.from_numpy(cache.has_target)
     opt = torch.optim.Adam(head.parameters(), lr=1e-2, weight_decay=0.0)
     for step in range(300):
         idx = torch.randint(0, len(pooled), (4096,))
-        log_p = torch.log_softmax(head(pooled[idx]), dim=1)
-        loss = (-(targets[idx] * log_p).sum(1) * weight[idx]).sum() / weight[idx].sum().clamp(min=1.0)
+        loss = soft_cross_entropy(head(pooled[idx]), targets[idx], has_target[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()

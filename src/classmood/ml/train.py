@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from classmood.calibration import tta_probs
 from classmood.datasets import FaceDataset, crowd_majority, crowd_targets, load_fer2013
 from classmood.ml.augment import AugmentConfig, WebcamConfig, random_affine, random_erase, webcam_corrupt
 from classmood.ml.model import VARIANTS, EmotionNet, ModelConfig, build_model
@@ -87,31 +88,24 @@ def predict_logits(model: nn.Module, pixels: np.ndarray, batch_size: int = 512, 
     return np.concatenate(out) if out else np.zeros((0, 2, 7), np.float32)
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return np.asarray(e / e.sum(axis=-1, keepdims=True))
-
-
-def tta_probs(model: nn.Module, pixels: np.ndarray) -> np.ndarray:
-    """Probabilities (N, heads, 7) averaged over each face and its mirror image, as the classifier does."""
-    both = softmax(predict_logits(model, pixels)) + softmax(predict_logits(model, pixels, mirror=True))
-    return np.asarray(both / 2)
+def head_scores(probs: np.ndarray, heads: tuple[str, ...], labels: np.ndarray,
+                majority: np.ndarray | None) -> dict[str, float]:
+    """The selection figures from probabilities (N, heads, 7): the fer2013 head's accuracy against FER2013
+    labels and, given the FER+ majority (``-1`` where there is none), the crowd head's agreement with it."""
+    scores = {"fer_acc": float((probs[:, heads.index("fer2013")].argmax(axis=1) == labels).mean())}
+    if majority is not None:
+        keep = majority >= 0
+        crowd = probs[keep, heads.index("crowd")].argmax(axis=1)
+        scores["crowd_agree"] = float((crowd == majority[keep]).mean())
+    return scores
 
 
 def validation_scores(model: nn.Module, data: FaceDataset) -> dict[str, float]:
     """PublicTest figures of both heads with mirror TTA: fer2013 accuracy, crowd agreement with FER+."""
     assert isinstance(model, EmotionNet)
-    probs = tta_probs(model, data.pixels)
-    fer = float((probs[:, model.head_index("fer2013")].argmax(axis=1) == data.labels).mean())
-    scores = {"fer_acc": fer}
-    if data.votes is not None:
-        majority = crowd_majority(data.votes)
-        keep = majority >= 0
-        crowd = probs[keep, model.head_index("crowd")].argmax(axis=1)
-        scores["crowd_agree"] = float((crowd == majority[keep]).mean())
-    return scores
+    probs = tta_probs([predict_logits(model, data.pixels), predict_logits(model, data.pixels, mirror=True)])
+    majority = crowd_majority(data.votes) if data.votes is not None else None
+    return head_scores(probs, model.config.heads, data.labels, majority)
 
 
 def accuracy_on(model: nn.Module, data: FaceDataset) -> float:
@@ -228,11 +222,15 @@ def two_head_loss(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Ten
                   crowd_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Total loss and its two parts: fer2013 cross-entropy, crowd soft cross-entropy (rows with a target)."""
     fer = F.cross_entropy(logits[:, heads.index("fer2013")], labels, label_smoothing=label_smoothing)
-    log_p = F.log_softmax(logits[:, heads.index("crowd")], dim=1)
-    per_row = -(targets * log_p).sum(dim=1)
-    weight = has_target.float()
-    crowd = (per_row * weight).sum() / weight.sum().clamp(min=1.0)
+    crowd = soft_cross_entropy(logits[:, heads.index("crowd")], targets, has_target)
     return fer + crowd_weight * crowd, fer, crowd
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, has_target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of logits (N, 7) against target distributions, over the rows that have a target."""
+    per_row = -(targets * F.log_softmax(logits, dim=1)).sum(dim=1)
+    weight = has_target.float()
+    return (per_row * weight).sum() / weight.sum().clamp(min=1.0)
 
 
 def _train_epoch(model: EmotionNet, ema: EMA, opt: torch.optim.Optimizer, data: Batches, cfg: TrainConfig,
