@@ -16,12 +16,14 @@ from datetime import datetime
 from anyio import to_thread
 from sqlalchemy.orm import Session
 
+from classmood.config import Settings
 from classmood.labels import LABELS
 from classmood.server.db import epoch_now
-from classmood.server.errors import DomainError, RateLimited
+from classmood.server.errors import DomainError, RateLimited, TooLarge
 from classmood.server.observations import service
 from classmood.server.observations.analysis import FaceScore, FrameShed
 from classmood.server.observations.limits import check_frame, image_kind
+from classmood.server.observations.schemas import ObservationIn
 from classmood.server.observations.service import NewObservation
 from classmood.server.sessions.service import frames_refused
 from classmood.server.state import ServerState
@@ -274,6 +276,18 @@ def group_writer(state: ServerState) -> GroupWriter:
     if not isinstance(writer, GroupWriter):
         writer = state.writers[loop] = GroupWriter(state)
     return writer
+
+
+def check_batch_size(count: int, settings: Settings) -> None:
+    """Refuse (413) a batch of more than ``batch_max`` observations (HTTP body and stream message alike)."""
+    if count > settings.batch_max:
+        raise TooLarge(f"{count} observations; send at most {settings.batch_max} per batch")
+
+
+def device_items(observations: Sequence[ObservationIn]) -> list[NewObservation]:
+    """The observations of a validated device batch, ready to store (probabilities in LABELS order)."""
+    return [NewObservation(client_id=o.id, ts=o.ts, probs=tuple(o.probs[label] for label in LABELS),
+                           score=o.score, source="device") for o in observations]
 
 
 async def ingest_batch(state: ServerState, sender: Sender, items: Sequence[NewObservation]) -> service.InsertResult:

@@ -7,15 +7,19 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
-from classmood.labels import LABELS
 from classmood.server.deps import CachedParticipant, CurrentParticipant, SessionDep, StateDep, get_state
 from classmood.server.errors import TooLarge
 from classmood.server.observations import service
 from classmood.server.observations.bodies import read_frame
-from classmood.server.observations.ingest import FrameOutcome, ingest_batch, ingest_frame
+from classmood.server.observations.ingest import (
+    FrameOutcome,
+    check_batch_size,
+    device_items,
+    ingest_batch,
+    ingest_frame,
+)
 from classmood.server.observations.limits import batch_body_limit
 from classmood.server.observations.schemas import BatchIn, BatchOut, FaceOut, FrameOut, own_list
-from classmood.server.observations.service import NewObservation
 from classmood.server.observations.stream import sender_of, serve_stream
 from classmood.server.sessions.service import require_own_session
 
@@ -52,11 +56,8 @@ async def post_observations(session_id: int, body: BatchIn, participant: CachedP
                             state: StateDep) -> BatchOut:
     """Store scores computed on the student's device; idempotent by each observation's ``id``."""
     require_own_session(participant, session_id)
-    if len(body.observations) > state.settings.batch_max:
-        raise TooLarge(f"{len(body.observations)} observations; send at most {state.settings.batch_max} per batch")
-    items = [NewObservation(client_id=o.id, ts=o.ts, probs=tuple(o.probs[label] for label in LABELS),
-                            score=o.score, source="device") for o in body.observations]
-    result = await ingest_batch(state, sender_of(participant), items)
+    check_batch_size(len(body.observations), state.settings)
+    result = await ingest_batch(state, sender_of(participant), device_items(body.observations))
     return BatchOut(accepted=len(result.inserted), duplicates=result.duplicates)
 
 
@@ -75,5 +76,5 @@ def delete_my_observations(db: SessionDep, participant: CurrentParticipant) -> d
 
 @router.websocket("/sessions/{session_id}/stream")
 async def stream(websocket: WebSocket, session_id: int, token: str = "") -> None:
-    """Frames as ``{"id", "ts", "image": base64 JPEG}`` text messages; each is answered with an ack or error."""
+    """Frames ``{"id", "ts", "image"}`` or score batches ``{"type": "scores", ...}``, each answered (see .stream)."""
     await serve_stream(websocket, get_state(websocket), session_id, token)

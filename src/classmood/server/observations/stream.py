@@ -1,14 +1,22 @@
-"""The student stream: a WebSocket carrying frames in and acknowledgements out.
+"""The student stream: a WebSocket carrying frames or device scores in, and acknowledgements out.
 
 Protocol (text messages, JSON):
 
-- the client connects to ``/api/sessions/{id}/stream?token=PARTICIPANT_TOKEN``;
-- it sends ``{"id": uuid, "ts": epoch seconds (optional), "image": base64 JPEG (a data URL is fine)}``;
-- the server answers each with ``{"type": "ack", "id", "faces", "duplicate"[, "label", "probs"]}`` or
-  ``{"type": "error", "id", "detail", "status"}``, and keeps going after an error;
-- it closes with a :class:`CloseCode`: a bad token, a token of another session, or the session's end.
+- the client connects to ``/api/sessions/{id}/stream?token=PARTICIPANT_TOKEN`` (checked once, at connect);
+- server analysis: it sends ``{"id": uuid, "ts": epoch seconds (optional), "image": base64 JPEG (a data URL is
+  fine)}``; the server answers each with ``{"type": "ack", "id", "faces", "duplicate"[, "label", "probs"]}``
+  or ``{"type": "error", "id", "detail", "status"}``;
+- on-device analysis: it sends ``{"type": "scores", "batch": any short string, "observations": [{"id", "ts",
+  "score", "probs"}, ...]}``, the body of ``POST /api/sessions/{id}/observations`` with the same rules (the same
+  schema, the same checks and the same group-commit writer); the server answers each batch once its rows are
+  committed with ``{"type": "scores_ack", "batch", "accepted": [ids], "duplicates": [ids]}`` or refuses the
+  whole batch with ``{"type": "error", "batch", "id": null, "detail", "status"}`` (422 bad values or a time
+  outside the session's live window, 413 too many observations, 409 session over);
+- the server keeps going after an error, except a 409, after which it closes with
+  :data:`CloseCode.SESSION_OVER`; it also closes with a :class:`CloseCode` for a bad token or a token of
+  another session.
 
-Sending the same id again is answered ``duplicate`` and stored once.
+Sending the same id again (a frame, or a score in any batch) is answered ``duplicate`` and stored once.
 """
 
 from __future__ import annotations
@@ -23,10 +31,19 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
 
 from classmood.server.deps import principal_from_token
-from classmood.server.errors import DomainError, Forbidden, TooLarge, Unauthorized
-from classmood.server.observations.ingest import FrameOutcome, Sender, ingest_frame
+from classmood.server.errors import DomainError, Forbidden, TooLarge, Unauthorized, error_body, validation_detail
+from classmood.server.observations.ingest import (
+    FrameOutcome,
+    Sender,
+    check_batch_size,
+    device_items,
+    ingest_batch,
+    ingest_frame,
+)
+from classmood.server.observations.schemas import ScoresMessage
 from classmood.server.sessions.models import Participant
 from classmood.server.sessions.service import require_own_session
 from classmood.server.state import ServerState
@@ -66,14 +83,19 @@ class FrameMessage:
     image: bytes
 
 
-def parse_message(text: str, max_bytes: int) -> FrameMessage:
-    """Decode ``{"id", "ts", "image"}``; raise :class:`DomainError` for anything else."""
+def decode(text: str) -> dict[str, Any]:
+    """The JSON object of a message; :class:`DomainError` (400) for anything else."""
     try:
         message = json.loads(text)
     except ValueError as exc:
         raise DomainError("messages must be JSON objects") from exc
     if not isinstance(message, dict):
         raise DomainError("messages must be JSON objects")
+    return message
+
+
+def parse_message(message: dict[str, Any], max_bytes: int) -> FrameMessage:
+    """Check a decoded frame message ``{"id", "ts", "image"}``; raise :class:`DomainError` for anything else."""
     raw_id = str(message.get("id", ""))
     try:
         client_id = uuid.UUID(raw_id)
@@ -115,24 +137,53 @@ def error(raw_id: str | None, exc: DomainError) -> dict[str, Any]:
     return {"type": "error", "id": raw_id, "detail": exc.detail, "status": exc.status}
 
 
-def _id_of(text: str) -> str:
+def scores_error(batch: Any, status: int, detail: Any) -> dict[str, Any]:
+    """The refusal of a whole score batch (its ``detail`` shaped as the HTTP path's: a list for 422)."""
+    return {"type": "error", "batch": batch, "id": None, "detail": detail, "status": status}
+
+
+async def _send(websocket: WebSocket, reply: dict[str, Any]) -> None:
+    # The text frame straight away: send_json would re-encode through an extra layer for every message.
+    await websocket.send_text(json.dumps(reply, separators=(",", ":")))
+
+
+async def handle_scores(websocket: WebSocket, state: ServerState, sender: Sender, message: dict[str, Any]) -> bool:
+    """Store one batch of device scores as ``POST .../observations`` does; False when the stream must close.
+
+    The answer goes out only after the batch's COMMIT (the group writer's), so an acknowledged score is stored.
+    """
+    batch = message.get("batch")
+    batch = batch if isinstance(batch, str | int) and not isinstance(batch, bool) else None  # echoed as is
     try:
-        value = json.loads(text)
-        return str(value.get("id", "")) if isinstance(value, dict) else ""
-    except ValueError:
-        return ""
+        body = ScoresMessage.model_validate(message)
+        check_batch_size(len(body.observations), state.settings)
+        result = await ingest_batch(state, sender, device_items(body.observations))
+    except ValidationError as exc:
+        await _send(websocket, scores_error(batch, 422, validation_detail(exc.errors())))
+        return True
+    except DomainError as exc:
+        await _send(websocket, scores_error(batch, exc.status, error_body(exc)["detail"]))
+        return exc.status != 409
+    accepted = [str(cid) for cid in result.inserted]
+    duplicates = [str(o.id) for o in body.observations if o.id not in result.inserted] if result.duplicates else []
+    await _send(websocket, {"type": "scores_ack", "batch": batch, "accepted": accepted, "duplicates": duplicates})
+    return True
 
 
 async def handle_message(websocket: WebSocket, state: ServerState, sender: Sender, text: str) -> bool:
     """Process one message; return False when the stream must close (session no longer live)."""
+    message: dict[str, Any] = {}
     try:
-        message = parse_message(text, state.settings.max_frame_bytes)
-        outcome = await ingest_frame(state, sender, message.image, client_id=message.client_id, ts=message.ts,
+        message = decode(text)
+        if message.get("type") == "scores":
+            return await handle_scores(websocket, state, sender, message)
+        frame = parse_message(message, state.settings.max_frame_bytes)
+        outcome = await ingest_frame(state, sender, frame.image, client_id=frame.client_id, ts=frame.ts,
                                      rate_wait_s=RATE_WAIT_S)
     except DomainError as exc:
-        await websocket.send_json(error(_id_of(text), exc))
+        await websocket.send_json(error(str(message.get("id", "")), exc))
         return exc.status != 409
-    await websocket.send_json(ack(message.raw_id or str(message.client_id), outcome))
+    await websocket.send_json(ack(frame.raw_id or str(frame.client_id), outcome))
     return True
 
 
