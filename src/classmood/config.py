@@ -17,7 +17,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from classmood.vision.tracking import DEFAULT_SMOOTH_WINDOW_S
@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # privacy
     aggregate_only: bool = Field(default=False, description="default of new sessions: class-level figures only")
     min_faces: int = Field(default=5, ge=1, description="aggregate-only figures need this many distinct participants")
+    private_cell_s: int = Field(
+        default=30, ge=1, le=3600,
+        description="aggregate-only figures are sums of whole cells of N s (a divisor of 3600) with min_faces each")
+    private_seal_s: float = Field(
+        default=10.0, ge=0, le=600,
+        description="an aggregate-only cell is shown N s after it ends (scores still being stored)")
     retention_days: int = Field(default=180, ge=0, description="`classmood purge` deletes older data; 0 keeps all")
     store_frames: bool = Field(default=False, description="keep received frames as files in data_dir/frames (off!)")
 
@@ -91,6 +97,14 @@ class Settings(BaseSettings):
         if not self.secret_key:
             updates["secret_key"] = persistent_secret(self.data_dir)
         return self.model_copy(update=updates) if updates else self
+
+    @field_validator("private_cell_s")
+    @classmethod
+    def _cells_tile_hours(cls, value: int) -> int:
+        # Hour-of-day figures sum whole cells: a cell must never straddle two hours.
+        if 3600 % value:
+            raise ValueError("private_cell_s must divide 3600 (e.g. 10, 15, 30, 60, 300)")
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -76,7 +76,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
     """Test settings: cheap password hashing, no rate limit unless a test sets one."""
     values: dict[str, Any] = {"database_url": database_url, "data_dir": data_dir, "secret_key": "t" * 40,
                               "dev": True, "argon2_time_cost": 1, "argon2_memory_kib": 1024, "min_faces": 3,
-                              "max_fps": 1000.0, "analysis_threads": 1,
+                              "max_fps": 1000.0, "analysis_threads": 1, "private_cell_s": 60, "private_seal_s": 0.25,
                               "analysis_mode": "server"}  # the frame tests; on-device sessions: test_analysis_mode.py
     values.update(overrides)
     return Settings(**values)
@@ -167,6 +167,22 @@ def astronaut_jpeg() -> bytes:
 def blank_jpeg() -> bytes:
     """A grey frame without any face."""
     return cv2.imencode(".jpg", np.full((480, 640, 3), 128, np.uint8))[1].tobytes()
+
+
+def arrived_when_seen(app: Any, session_id: int) -> None:
+    """Pretend each observation of the session arrived when its face was seen (``received_at = ts``).
+
+    Aggregate-only figures count rows by the cell of their arrival (classmood.server.analytics.release); tests
+    that lay out data in the past use this to place them in known cells, as a device sending at once would.
+    """
+    from sqlalchemy import update
+
+    from classmood.server.observations.models import Observation
+
+    with app.state.cm.sessions() as db:
+        db.execute(update(Observation).where(Observation.session_id == session_id)
+                   .values(received_at=Observation.ts))
+        db.commit()
 
 
 def probs_of(label: str, p: float = 0.7) -> dict[str, float]:

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from classmood.labels import LABELS
 from classmood.server.sessions.models import ClassSession
 
-from .conftest import World, probs_of
+from .conftest import World, arrived_when_seen, probs_of
 
 
 def send(world: World, header: dict[str, str], items: list[tuple[float, str]]) -> None:
@@ -116,12 +116,13 @@ def test_csv_export(seeded: tuple[World, float, int]) -> None:
     assert len({r["client_id"] for r in rows}) == 6
 
 
-def test_aggregate_only_mode(seeded: tuple[World, float, int]) -> None:
+def test_aggregate_only_mode(seeded: tuple[World, float, int], app: Any) -> None:
     world, t0, bob_id = seeded
     sid = world.session_id
     world.client.patch(f"/api/sessions/{sid}", json={"aggregate_only": True}, headers=world.teacher_a)
+    arrived_when_seen(app, sid)  # minute cells: t0 has Ann and Bob, t0+60 Ann alone, t0+120 Bob alone
     hidden = get(world, f"/api/sessions/{sid}/histogram")
-    assert hidden == {"counts": {}, "shares": {}, "total": 0, "participants": 2, "suppressed": True}
+    assert hidden == {"counts": {}, "shares": {}, "total": 0, "participants": 0, "suppressed": True}
     for path in ("participants", "export.csv"):
         assert world.client.get(f"/api/sessions/{sid}/{path}", headers=world.teacher_a).status_code == 403
     single = world.client.get(f"/api/sessions/{sid}/histogram", headers=world.admin,
@@ -129,13 +130,16 @@ def test_aggregate_only_mode(seeded: tuple[World, float, int]) -> None:
     assert single.status_code == 403
     dana, _ = world.join("Dana")
     send(world, dana, [(t0 + 3, "Surprise")])
-    shown = get(world, f"/api/sessions/{sid}/histogram")  # three participants now reach min_faces=3
-    assert shown["suppressed"] is False and shown["counts"]["Surprise"] == 1 and shown["total"] == 7
+    arrived_when_seen(app, sid)
+    # Three participants in the first minute reach min_faces=3; the later minutes, one person each, stay out.
+    shown = get(world, f"/api/sessions/{sid}/histogram")
+    assert shown["suppressed"] is False and shown["counts"] == counts(Happy=3, Neutral=1, Surprise=1)
+    assert shown["participants"] == 3
     buckets = get(world, f"/api/sessions/{sid}/timeline", bucket_s=60, since=t0, until=t0 + 180)["buckets"]
-    assert [b["suppressed"] for b in buckets] == [False, True, True]  # only the first minute had 3 people
+    assert [b["suppressed"] for b in buckets] == [False, True, True]
     assert buckets[0]["total"] == 5 and buckets[1]["counts"] == {}
     course = get(world, f"/api/courses/{world.course_id}/histogram")
-    assert course["suppressed"] is False and course["total"] == 7
+    assert course["suppressed"] is False and course["total"] == 5
 
 
 def test_course_teacher_and_platform_histograms(seeded: tuple[World, float, int]) -> None:

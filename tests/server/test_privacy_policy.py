@@ -16,7 +16,7 @@ from sqlalchemy import update
 from classmood.labels import LABELS
 from classmood.server.sessions.models import ClassSession
 
-from .conftest import World, probs_of
+from .conftest import World, arrived_when_seen, probs_of
 
 MARK = "Disgust"  # the private session's only emotion
 # Streams never end by themselves; their aggregate-only rule (no observation events) is tested in test_live.
@@ -41,6 +41,11 @@ def private_session(world: World, students: int) -> tuple[int, str, list[tuple[d
     for header, _ in people:
         send(world, header, MARK, session_id=created["id"], ago_s=120)
     return created["id"], created["code"], people
+
+
+def arrived(world: World, sid: int) -> None:
+    """Place the private session's rows in the cells of their own times (see arrived_when_seen)."""
+    arrived_when_seen(world.client.app, sid)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -123,11 +128,12 @@ def test_totals_cannot_be_subtracted_down_to_a_small_private_session(mixed: tupl
         assert difference == dict.fromkeys(LABELS, 0), total  # the attack finds nothing
     # With a third student the session is shown on its own, and the totals include it again.
     third, _ = world.join("Hidden2", code=code)
-    send(world, third, MARK, session_id=sid)
+    send(world, third, MARK, session_id=sid, ago_s=120)
+    arrived(world, sid)
     shown = counts(f"/api/sessions/{sid}/histogram")
     assert shown[MARK] == 6
     assert counts(f"/api/courses/{world.course_id}/histogram")[MARK] == 6
-    # ... but not over a range in which fewer than three of them were seen.
+    # ... but not over a range that does not overlap the cells in which the three of them were seen.
     course = world.client.get(f"/api/courses/{world.course_id}/histogram", headers=world.admin,
                               params={"since": time.time() - 60}).json()
     assert course["counts"].get(MARK, 0) == 0

@@ -23,7 +23,7 @@ from classmood.server.app import create_app
 from classmood.server.web.pages import page_config
 from classmood.vision.tracking import DEFAULT_SMOOTH_WINDOW_S
 
-from .conftest import World, build_world, make_settings, probs_of
+from .conftest import World, arrived_when_seen, build_world, make_settings, probs_of
 
 SMOOTH = 3.0
 
@@ -116,28 +116,30 @@ def test_smooth_s_is_validated(world: World, bad: str) -> None:
                             params={"smooth_s": 3600}).status_code == 200
 
 
-def test_aggregate_only_suppresses_and_refuses(world: World) -> None:
+def test_aggregate_only_suppresses_and_refuses(world: World, app: Any) -> None:
     created = world.client.post(f"/api/courses/{world.course_id}/sessions", headers=world.teacher_a,
                                 json={"title": "Quiet", "aggregate_only": True}).json()
     sid = created["id"]
     world.client.post(f"/api/sessions/{sid}/start", headers=world.teacher_a)
-    t = time.time() - 5
+    t = (time.time() - 65) // 60 * 60 + 1.5  # inside one minute cell (the test settings' cell), already over
     people = [world.join(f"Hidden{k}", code=created["code"]) for k in range(3)]
     for header, _ in people[:2]:
         send(world, header, [(t - 1, "Disgust"), (t, "Disgust")], session_id=sid)
+    arrived_when_seen(app, sid)
     url = f"/api/sessions/{sid}/histogram"
     small = get(world, url, smooth_s=SMOOTH)
-    assert small == {"counts": {}, "shares": {}, "total": 0, "participants": 2, "suppressed": True}
+    assert small == {"counts": {}, "shares": {}, "total": 0, "participants": 0, "suppressed": True}
     single = world.client.get(url, headers=world.teacher_a, params={"smooth_s": SMOOTH,
                                                                     "participant_id": people[0][1]})
     assert single.status_code == 403
     assert world.client.get(f"/api/sessions/{sid}/participants", headers=world.teacher_a).status_code == 403
     send(world, people[2][0], [(t, "Happy")], session_id=sid)
-    shown = get(world, url, smooth_s=SMOOTH)  # three participants reach min_faces=3
+    arrived_when_seen(app, sid)
+    shown = get(world, url, smooth_s=SMOOTH)  # three participants in the cell reach min_faces=3
     assert shown["suppressed"] is False and shown["counts"] == counts(Disgust=2, Happy=1)
-    # The threshold applies to the participants inside the requested range.
-    assert get(world, url, smooth_s=SMOOTH, since=t - 0.5)["suppressed"] is False
-    assert get(world, url, smooth_s=SMOOTH, until=t)["suppressed"] is True
+    # A range takes every whole cell it overlaps: no narrower range isolates anyone.
+    assert get(world, url, smooth_s=SMOOTH, since=t - 0.5) == shown
+    assert get(world, url, smooth_s=SMOOTH, until=t) == shown
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Analytics in SQL: histograms, time buckets, per-participant and per-course/teacher/hour figures.
 
 The database counts (GROUP BY label, time bucket, participant...); Python only fills empty
-buckets and computes shares. These functions know nothing of privacy: :mod:`.service` applies
-the aggregate-only rules to what they return, and routes call only the service.
+buckets and computes shares. These functions apply no privacy rule of their own: :mod:`.service` puts
+the aggregate-only cell rule (:mod:`.release`) into the :class:`Scope` and suppresses what they return,
+and routes call only the service.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 
 from classmood.labels import LABELS, top_label
 from classmood.server.accounts.models import User
+from classmood.server.analytics.release import Release, visible
 from classmood.server.analytics.sql import bucket_index
 from classmood.server.courses.models import Course
 from classmood.server.observations.models import PROB_COLUMNS, Observation
@@ -34,8 +36,8 @@ class Scope:
     participant_id: int | None = None
     since: float | None = None
     until: float | None = None
-    # sessions left out of the count (aggregate-only sessions too small to be shown on their own)
-    exclude_sessions: tuple[int, ...] = ()
+    # When set, observations of aggregate-only sessions count only in their released cells (:mod:`.release`).
+    release: Release | None = None
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,25 @@ def _scoped(query: Q, scope: Scope) -> Q:
             query = query.join(Course, Course.id == ClassSession.course_id).where(Course.teacher_id == scope.teacher_id)
     if scope.participant_id is not None:
         query = query.where(Observation.participant_id == scope.participant_id)
-    if scope.exclude_sessions:
-        query = query.where(Observation.session_id.not_in(scope.exclude_sessions))
+    if scope.release is not None:
+        return query.where(visible(scope.release, sessions=_scope_sessions(scope), since=scope.since,
+                                   until=scope.until))
     if scope.since is not None:
         query = query.where(Observation.ts >= scope.since)
     if scope.until is not None:
         query = query.where(Observation.ts < scope.until)
+    return query
+
+
+def _scope_sessions(scope: Scope) -> Select[int]:
+    """Ids of the scope's sessions."""
+    query = select(ClassSession.id)
+    if scope.session_id is not None:
+        query = query.where(ClassSession.id == scope.session_id)
+    if scope.course_id is not None:
+        query = query.where(ClassSession.course_id == scope.course_id)
+    if scope.teacher_id is not None:
+        query = query.join(Course, Course.id == ClassSession.course_id).where(Course.teacher_id == scope.teacher_id)
     return query
 
 
@@ -139,36 +154,22 @@ def smoothed_histogram(db: Session, *, scope: Scope, window_s: float) -> Counts:
     return counts_from(((top_label(probs), 1) for probs in means.values()), len(means))
 
 
-def _private_sessions(scope: Scope) -> Select[int]:
-    """Ids of the scope's sessions under the aggregate-only rules."""
-    query = select(ClassSession.id).where(ClassSession.private)
-    if scope.session_id is not None:
-        query = query.where(ClassSession.id == scope.session_id)
-    if scope.course_id is not None:
-        query = query.where(ClassSession.course_id == scope.course_id)
-    if scope.teacher_id is not None:
-        query = query.join(Course, Course.id == ClassSession.course_id).where(Course.teacher_id == scope.teacher_id)
-    if scope.exclude_sessions:
-        query = query.where(ClassSession.id.not_in(scope.exclude_sessions))
-    return query
-
-
-def any_private(db: Session, *, scope: Scope) -> bool:
-    """Whether the scope includes a session under the aggregate-only rules."""
-    return db.scalar(_private_sessions(scope).limit(1)) is not None
-
-
-def small_private_sessions(db: Session, *, scope: Scope, min_faces: int) -> tuple[int, ...]:
-    """Aggregate-only sessions of the scope with data from fewer than ``min_faces`` participants in its range.
-
-    Only the observations of aggregate-only sessions are read (the ``(session_id, ts, ...)`` index).
-    """
-    in_range = Scope(since=scope.since, until=scope.until)
-    query = _scoped(select(Observation.session_id), in_range).where(
-        Observation.session_id.in_(_private_sessions(scope)))
-    people = func.count(func.distinct(Observation.participant_id))
-    rows = db.scalars(query.group_by(Observation.session_id).having(people < min_faces))
-    return tuple(sorted(int(sid) for sid in rows))
+def cell_histogram(db: Session, *, scope: Scope) -> Counts:
+    """Participant-cells per emotion: each participant counted once per cell of ``scope.release``, by the top
+    emotion of the mean of their readings in it (the steadied reading of an aggregate-only session, whose
+    figures are sums of whole cells)."""
+    assert scope.release is not None
+    cell = scope.release.cell()
+    means = [func.avg(getattr(Observation, column)) for column in PROB_COLUMNS]
+    rows = db.execute(_scoped(select(Observation.participant_id, *means), scope)
+                      .group_by(cell, Observation.participant_id)).tuples()
+    people: set[int] = set()
+    labels: dict[int, int] = {}
+    for pid, *probs in rows:
+        people.add(int(pid))
+        label = top_label(tuple(float(p) for p in probs))
+        labels[label] = labels.get(label, 0) + 1
+    return counts_from(labels.items(), len(people))
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,12 @@ class Bucket:
 
 def timeline(db: Session, *, scope: Scope, bucket_s: float, lo: float | None, hi: float | None,
              with_participants: bool = False) -> list[Bucket]:
-    """Counts per ``bucket_s``-second bucket from ``lo`` to ``hi`` (data range when None), gaps filled."""
-    index = bucket_index(Observation.ts, bucket_s)
+    """Counts per ``bucket_s``-second bucket from ``lo`` to ``hi`` (data range when None), gaps filled.
+
+    Under a release rule (one aggregate-only session) rows fall in the bucket of their arrival, as their cells
+    do; ``bucket_s`` must then be a multiple of the cell.
+    """
+    index = bucket_index(Observation.ts if scope.release is None else scope.release.when(), bucket_s)
     rows = db.execute(_scoped(select(index, Observation.label, func.count()), scope).group_by(index, Observation.label))
     by_bucket: dict[int, list[tuple[int, int]]] = {}
     for bucket, label, n in rows.tuples():
@@ -286,8 +291,15 @@ def grouped(db: Session, *, key: Any, scope: Scope) -> list[Group]:
 
 
 def overview_groups(db: Session, *, scope: Scope, utc_offset_s: int = 0) -> dict[str, list[Group]]:
-    """Counts per course, per teacher and per hour of the day (UTC shifted by ``utc_offset_s``)."""
-    hour = bucket_index(Observation.ts + utc_offset_s, 3600) % 24
+    """Counts per course, per teacher and per hour of the day (UTC shifted by ``utc_offset_s``).
+
+    Under a release rule an aggregate-only session's rows fall in the hour of their cell's start (by arrival),
+    so that no cell is split between two hours (whatever the offset) and each hour sums whole cells.
+    """
+    when: Any = Observation.ts
+    if scope.release is not None:
+        when = case((ClassSession.private, scope.release.cell_start()), else_=Observation.ts)
+    hour = bucket_index(when + utc_offset_s, 3600) % 24
     return {"courses": grouped(db, key=Course.id, scope=scope),
             "teachers": grouped(db, key=Course.teacher_id, scope=scope),
             "hours": grouped(db, key=hour, scope=scope)}

@@ -34,7 +34,8 @@ def time_window(since: float | None = None, until: float | None = None, particip
 
 def policy(state: StateDep) -> Policy:
     """The server's aggregate-only policy."""
-    return Policy(min_faces=state.settings.min_faces)
+    settings = state.settings
+    return Policy(min_faces=settings.min_faces, cell_s=settings.private_cell_s, seal_s=settings.private_seal_s)
 
 
 WindowDep = Annotated[Window, Depends(time_window)]

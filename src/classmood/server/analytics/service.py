@@ -5,11 +5,13 @@ Every analytics route calls one function here; none reads :mod:`.queries` itself
 - a session under aggregate-only (:attr:`ClassSession.private`: the mode is on, or data was gathered
   while it was) never answers per participant: ``/participants``, the CSV export and
   ``participant_id`` filters are refused (403);
-- its histograms and timeline buckets are withheld (``suppressed``) below ``min_faces`` participants;
-- course, teacher and platform totals leave out such sessions when they have fewer than ``min_faces``
-  participants in the requested range, so no difference of totals reveals a small group.
+- every figure that counts its observations (its histogram and timeline; course, teacher and platform
+  totals; the overview) counts them only in whole time cells that are sealed and hold ``min_faces``
+  participants (:mod:`.release`), so no sum or difference of answers reveals a smaller group; an answer
+  without any such cell is withheld (``suppressed``).
 
->>> Policy(min_faces=5).hides(private=True, participants=3), Policy(min_faces=5).hides(private=False, participants=1)
+>>> rules = Policy(min_faces=5, cell_s=30, seal_s=10.0)
+>>> rules.hides(private=True, participants=3), rules.hides(private=False, participants=1)
 (True, False)
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +28,7 @@ from classmood.labels import LABELS
 from classmood.server.accounts.models import User
 from classmood.server.analytics import queries
 from classmood.server.analytics.queries import Scope
+from classmood.server.analytics.release import Release
 from classmood.server.analytics.schemas import (
     BucketOut,
     CourseRow,
@@ -46,13 +49,21 @@ CSV_CHUNK_CHARS = 64_000
 
 @dataclass(frozen=True)
 class Policy:
-    """The aggregate-only threshold: figures of a private group need ``min_faces`` distinct participants."""
+    """The aggregate-only rules: figures of a private group need ``min_faces`` distinct participants in each
+    ``cell_s``-second cell, shown ``seal_s`` after the cell ends."""
 
     min_faces: int
+    cell_s: int
+    seal_s: float
 
     def hides(self, *, private: bool, participants: int) -> bool:
         """Whether figures of a group must be withheld."""
         return private and participants < self.min_faces
+
+    @property
+    def release(self) -> Release:
+        """The cell rule for queries."""
+        return Release(cell_s=self.cell_s, seal_s=self.seal_s, min_faces=self.min_faces)
 
 
 @dataclass(frozen=True)
@@ -69,19 +80,26 @@ def _refuse_private(session: ClassSession, what: str) -> None:
         raise Forbidden(f"this session is aggregate-only: {what}")
 
 
-def _session_scope(session: ClassSession, window: Window) -> Scope:
+def _session_scope(session: ClassSession, window: Window, policy: Policy | None = None) -> Scope:
     if window.participant_id is not None:
         _refuse_private(session, "no figures about single participants")
+    release = policy.release if policy is not None and session.private else None
     return Scope(session_id=session.id, participant_id=window.participant_id, since=window.since,
-                 until=window.until)
+                 until=window.until, release=release)
 
 
 def session_histogram(db: Session, *, session: ClassSession, window: Window, policy: Policy,
                       smooth_s: float | None = None) -> HistogramOut:
     """Observations per emotion in a session; with ``smooth_s``, participants per emotion of their reading
-    steadied over that many seconds (the same suppression: it counts participants too)."""
-    scope = _session_scope(session, window)
-    if smooth_s is None:
+    steadied over that many seconds (the same suppression: it counts participants too).
+
+    An aggregate-only session counts its released cells only, and steadies each participant's reading over
+    each cell instead of ``smooth_s`` (a sliding window could be subtracted from the next one).
+    """
+    scope = _session_scope(session, window, policy)
+    if scope.release is not None:
+        counts = queries.histogram(db, scope=scope) if smooth_s is None else queries.cell_histogram(db, scope=scope)
+    elif smooth_s is None:
         counts = queries.histogram(db, scope=scope)
     else:
         counts = queries.smoothed_histogram(db, scope=scope, window_s=smooth_s)
@@ -102,10 +120,16 @@ def _timeline_range(session: ClassSession, window: Window) -> tuple[float | None
 
 def session_timeline(db: Session, *, session: ClassSession, window: Window, bucket_s: float,
                      policy: Policy) -> TimelineOut:
-    """Counts per time bucket from the start of the session (or ``since``), empty buckets as zeros."""
+    """Counts per time bucket from the start of the session (or ``since``), empty buckets as zeros.
+
+    An aggregate-only session's buckets are whole cells wide (``bucket_s`` rounded up) and sum released cells.
+    """
     lo, hi = _timeline_range(session, window)
+    scope = _session_scope(session, window, policy)
+    if scope.release is not None:
+        bucket_s = scope.release.bucket(bucket_s)
     try:
-        buckets = queries.timeline(db, scope=_session_scope(session, window), bucket_s=bucket_s, lo=lo, hi=hi,
+        buckets = queries.timeline(db, scope=scope, bucket_s=bucket_s, lo=lo, hi=hi,
                                    with_participants=session.private)
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
@@ -147,18 +171,12 @@ def _csv_chunks(sessions: sessionmaker[Session], scope: Scope) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def _without_small_private(db: Session, scope: Scope, policy: Policy) -> Scope:
-    # Leaving the small private sessions out (rather than suppressing the total) keeps totals useful and
-    # means "course total minus the other sessions" gives nothing that the session itself would not show.
-    small = queries.small_private_sessions(db, scope=scope, min_faces=policy.min_faces)
-    return replace(scope, exclude_sessions=small) if small else scope
-
-
 def _totals(db: Session, scope: Scope, policy: Policy) -> HistogramOut:
-    scope = _without_small_private(db, scope, policy)
-    counts = queries.histogram(db, scope=scope)
-    private = queries.any_private(db, scope=scope)
-    return HistogramOut.of(counts, suppressed=policy.hides(private=private, participants=counts.participants))
+    # Aggregate-only sessions add their released cells only, each already a big-enough group, so a total is
+    # never withheld and "course total minus the other sessions" gives nothing the session would not show.
+    counts = queries.histogram(db, scope=Scope(course_id=scope.course_id, teacher_id=scope.teacher_id,
+                                               since=scope.since, until=scope.until, release=policy.release))
+    return HistogramOut.of(counts, suppressed=False)
 
 
 def course_histogram(db: Session, *, user: User, course_id: int, window: Window, policy: Policy) -> HistogramOut:
@@ -183,13 +201,13 @@ def platform_histogram(db: Session, *, window: Window, policy: Policy) -> Histog
 
 def platform_overview(db: Session, *, window: Window, utc_offset_s: int, policy: Policy) -> OverviewOut:
     """Figures per course, per teacher and per hour of the day (UTC + ``utc_offset_s``)."""
-    scope = _without_small_private(db, Scope(since=window.since, until=window.until), policy)
+    scope = Scope(since=window.since, until=window.until, release=policy.release)
     groups = queries.overview_groups(db, scope=scope, utc_offset_s=utc_offset_s)
     teachers, courses = queries.names(db)
 
     def shown(group: queries.Group) -> HistogramOut:
-        hidden = policy.hides(private=group.aggregate_only, participants=group.counts.participants)
-        return HistogramOut.of(group.counts, suppressed=hidden)
+        # Released cells only (see _totals): nothing left to withhold.
+        return HistogramOut.of(group.counts, suppressed=False)
 
     def course_row(group: queries.Group) -> CourseRow:
         title, teacher_id = courses.get(group.key, ("?", 0))

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, In
 from sqlalchemy.orm import Mapped, mapped_column
 
 from classmood.labels import LABELS
+from classmood.server.analytics.sql import epoch_now_sql
 from classmood.server.db import Base
 
 # Column names of the seven probabilities, in LABELS order: p_angry, p_disgust, ...
@@ -48,6 +49,9 @@ class Observation(Base):
     p_neutral: Mapped[float] = mapped_column(Float)
     p_sad: Mapped[float] = mapped_column(Float)
     p_surprise: Mapped[float] = mapped_column(Float)
+    # When the row was stored, by the database's clock: aggregate-only figures count rows in cells of their
+    # arrival, so that a cell once sealed never changes (classmood.server.analytics.release).
+    received_at: Mapped[float | None] = mapped_column(Float, server_default=epoch_now_sql())
 
     @property
     def probs(self) -> dict[str, float]:

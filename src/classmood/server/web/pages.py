@@ -61,6 +61,8 @@ def page_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "close_codes": close_codes(),
         "live_window_s": settings.live_window_s,
         "smooth_window_s": settings.smooth_window_s,
+        "private_cell_s": settings.private_cell_s,
+        "private_seal_s": settings.private_seal_s,
         "alert_negative_share": settings.alert_negative_share,
         "alert_after_s": settings.alert_after_s,
     }

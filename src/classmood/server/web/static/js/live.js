@@ -45,11 +45,17 @@
   async function refreshHistogram() {
     // Each face counted once, by its readings of the last smooth_window_s seconds: one odd frame flips nothing.
     const smooth = config.smooth_window_s > 0 ? `&smooth_s=${config.smooth_window_s}` : "";
-    const h = await api("GET", `/api/sessions/${sid}/histogram?last_s=${config.live_window_s}${smooth}`);
+    // Aggregate-only figures come in whole cells, each shown once it is sealed: this window overlaps exactly
+    // the newest sealed cell.
+    const span = state.aggregateOnly ? config.private_cell_s + config.private_seal_s : config.live_window_s;
+    const h = await api("GET", `/api/sessions/${sid}/histogram?last_s=${span}${smooth}`);
     state.lastHist = h;
     const note = document.getElementById("hist-note");
-    note.textContent = h.suppressed ? "Too few faces right now to show the class without revealing individuals." : "";
-    show(note, Boolean(h.suppressed));
+    const cells = `Aggregate-only: the class over whole ${config.private_cell_s}-second spans, ` +
+      `each shown ${config.private_seal_s} s after it ends.`;
+    note.textContent = h.suppressed ? "Too few faces right now to show the class without revealing individuals."
+      : state.aggregateOnly ? cells : "";
+    show(note, Boolean(h.suppressed) || state.aggregateOnly);
     CM.plot("histogram", [CM.histogramTrace(h.shares, true)],
       { yaxis: { tickformat: ".0%", range: [0, 1], title: { text: "share of faces" } }, showlegend: false });
     const rows = config.labels.map((l) => el("tr", { "data-label": l }, el("th", { scope: "row" }, l),
