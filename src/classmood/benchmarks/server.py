@@ -220,11 +220,11 @@ def _bulk_rows(rng: np.random.Generator, sessions: list[tuple[int, list[int]]], 
         for j in range(per_session):
             row_id = first_id + k * per_session + j
             yield (row_id, session_id, people[j % len(people)], uuid.UUID(int=row_id), float(ts[j]), int(labels[j]),
-                   0.9, "frame", *probs[j].tolist())
+                   0.9, "frame", *probs[j].tolist(), float(ts[j]))  # sent at once: arrived when seen
 
 
 _COLUMNS = ("id", "session_id", "participant_id", "client_id", "ts", "label", "score", "source",
-            "p_angry", "p_disgust", "p_fear", "p_happy", "p_neutral", "p_sad", "p_surprise")
+            "p_angry", "p_disgust", "p_fear", "p_happy", "p_neutral", "p_sad", "p_surprise", "received_at")
 _SECONDARY = ("ix_observations_session_ts", "ix_observations_participant_ts", "uq_observations_participant_client")
 
 
@@ -290,7 +290,50 @@ def bench_queries(state: ServerState, session_id: int, start_ts: float, repeats:
             "timeline_60s_buckets_ms": _median_ms(
                 lambda: queries.timeline(db, scope=scope, bucket_s=60, lo=start_ts, hi=start_ts + 3599), repeats),
             "participants_ms": _median_ms(lambda: queries.participant_summaries(db, scope=scope), repeats),
+            **bench_private_queries(state, session_id, start_ts, repeats),
         }
+
+
+def bench_private_queries(state: ServerState, session_id: int, start_ts: float, repeats: int) -> dict[str, float]:
+    """The same hour as an aggregate-only session: every figure a sum of released 30 s cells."""
+    from sqlalchemy import update
+
+    from classmood.server.analytics import queries
+    from classmood.server.analytics.release import Release
+    from classmood.server.sessions.models import ClassSession
+
+    release = Release(cell_s=30, seal_s=10.0, min_faces=5)
+    whole = queries.Scope(session_id=session_id, release=release)
+    last_cell = queries.Scope(session_id=session_id, since=start_ts + 3560, release=release)
+    course = queries.Scope(course_id=_course_of(state, session_id), release=release)
+
+    def privately(on: bool) -> None:
+        with state.sessions() as db:
+            db.execute(update(ClassSession).where(ClassSession.id == session_id).values(aggregate_only=on))
+            db.commit()
+
+    privately(True)
+    try:
+        with state.sessions() as db:
+            return {
+                "private_histogram_ms": _median_ms(lambda: queries.histogram(db, scope=whole), repeats),
+                "private_histogram_last_cell_ms": _median_ms(lambda: queries.cell_histogram(db, scope=last_cell),
+                                                             repeats),
+                "private_timeline_60s_buckets_ms": _median_ms(lambda: queries.timeline(
+                    db, scope=whole, bucket_s=60, lo=start_ts, hi=start_ts + 3599), repeats),
+                "private_course_total_ms": _median_ms(lambda: queries.histogram(db, scope=course), repeats),
+            }
+    finally:
+        privately(False)
+
+
+def _course_of(state: ServerState, session_id: int) -> int:
+    from classmood.server.sessions.models import ClassSession
+
+    with state.sessions() as db:
+        session = db.get(ClassSession, session_id)
+        assert session is not None
+        return session.course_id
 
 
 def run_backend(backend: str, config: ServerBenchConfig, log: Callable[[str], None]) -> dict[str, Any]:
