@@ -19,6 +19,7 @@ from starlette.requests import HTTPConnection
 
 from classmood.config import Settings
 from classmood.server.accounts.models import User
+from classmood.server.accounts.service import user_of_login
 from classmood.server.errors import Forbidden, Unauthorized
 from classmood.server.security import (
     CSRF_HEADER,
@@ -71,19 +72,29 @@ class Principal:
     via_cookie: bool = False
 
 
-def _bearer(conn: HTTPConnection) -> str | None:
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or ``None``."""
     header = conn.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def principal_from_token(db: Session, state: ServerState, token: str) -> Principal:
-    """Resolve a bearer token: an API user token or a participant token."""
+    """Resolve a bearer token: an API user token or a participant token.
+
+    An API token names its login (``sid``, a ``login_sessions`` row) and is honoured only while that row
+    lives: logging out with it, or ending all of the user's logins, revokes it at the next request. The
+    check is the query that loads the user anyway (users joined to login_sessions by primary key), so it
+    costs no extra round trip. Tokens without ``sid`` (issued before tokens were revocable) are refused.
+
+    Participant tokens stay stateless: each is scoped to one participant of one session, the participant
+    row is looked up here, and ingestion refuses every score once the session has ended.
+    """
     payload = state.signer.verify("api", token)
     if payload is not None:
-        user = db.get(User, payload.get("uid"))
-        if user is None or not user.is_active:
-            raise Unauthorized("the account of this token no longer exists")
+        user = user_of_login(db, login_id=str(payload.get("sid") or ""), user_id=payload.get("uid"))
+        if user is None:
+            raise Unauthorized("this token was revoked (logged out) or its account is disabled; log in again")
         return Principal(user=user)
     payload = state.signer.verify("participant", token)
     if payload is not None:
@@ -96,7 +107,7 @@ def principal_from_token(db: Session, state: ServerState, token: str) -> Princip
 
 def get_principal(conn: HTTPConnection, db: SessionDep, state: StateDep) -> Principal:
     """Identify the caller from ``Authorization: Bearer`` or the login cookie (with CSRF check)."""
-    token = _bearer(conn)
+    token = bearer_token(conn)
     if token:
         return principal_from_token(db, state, token)
     login = read_login(state.signer, conn.cookies.get(SESSION_COOKIE))
@@ -170,7 +181,7 @@ async def cached_participant(conn: HTTPConnection, state: StateDep) -> Participa
     (or after the end of) its session, and every batch is refused unless its session is live (checked in
     the batch's own transaction).
     """
-    token = _bearer(conn)
+    token = bearer_token(conn)
     now = time.monotonic()
     hit = state.participants.get(token) if token else None
     if token and hit is not None and hit[0] > now and state.signer.verify("participant", token) is not None:

@@ -10,7 +10,7 @@ from classmood.server.accounts import service
 from classmood.server.accounts.models import User
 from classmood.server.accounts.schemas import Credentials, LoginOut, TokenOut, UserCreate, UserPublic
 from classmood.server.accounts.throttle import throttle_of
-from classmood.server.deps import CurrentAdmin, PrincipalDep, SessionDep, StateDep
+from classmood.server.deps import CurrentAdmin, PrincipalDep, SessionDep, StateDep, bearer_token
 from classmood.server.errors import Unauthorized
 from classmood.server.security import CSRF_COOKIE, SESSION_COOKIE, new_login, read_login
 from classmood.server.sessions.schemas import participant_public
@@ -42,19 +42,30 @@ def login(user: CheckedUser, response: Response, db: SessionDep, state: StateDep
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(request: Request, response: Response, db: SessionDep, state: StateDep) -> None:
-    """Log out a browser: ends the login on the server (its cookie is dead from now on) and clears the cookies."""
+    """Log out: ends the login on the server and clears the cookies.
+
+    A browser's login is the one of its ``cm_session`` cookie; an API client's is the one of the bearer token
+    sent (``Authorization: Bearer``). Either is refused from then on; the user's other logins live on.
+    """
     current = read_login(state.signer, request.cookies.get(SESSION_COOKIE))
     if current is not None:
         service.end_login(db, login_id=current.login_id)
+    api = state.signer.verify("api", bearer_token(request))
+    if api is not None and api.get("sid"):
+        service.end_login(db, login_id=str(api["sid"]))
     response.delete_cookie(SESSION_COOKIE)
     response.delete_cookie(CSRF_COOKIE)
 
 
 @router.post("/auth/token")
-def token(user: CheckedUser, state: StateDep) -> TokenOut:
-    """Exchange e-mail and password for a bearer token (API clients; no CSRF needed)."""
+def token(user: CheckedUser, db: SessionDep, state: StateDep) -> TokenOut:
+    """Exchange e-mail and password for a bearer token (API clients; no CSRF needed).
+
+    The token is a login recorded server-side, like a browser's: ``POST /api/auth/logout`` with it revokes it.
+    """
     ttl = state.settings.token_ttl_s
-    return TokenOut(access_token=state.signer.sign("api", {"uid": user.id}, ttl), expires_in=ttl)
+    login_id = service.start_login(db, user=user, ttl_s=ttl)
+    return TokenOut(access_token=state.signer.sign("api", {"uid": user.id, "sid": login_id}, ttl), expires_in=ttl)
 
 
 @router.get("/me")

@@ -1,4 +1,4 @@
-"""Accounts: creating users, checking passwords (throttled), and browser logins recorded server-side.
+"""Accounts: creating users, checking passwords (throttled), and logins (browser and API) recorded server-side.
 
 Data functions take keyword arguments.
 """
@@ -59,23 +59,22 @@ def login(db: Session, *, passwords: Passwords, throttle: LoginThrottle, email: 
           address: str) -> User:
     """The user with these credentials; 429 while the account or the address is throttled, 401 if wrong.
 
-    A throttled attempt is refused before the password is checked, so it costs neither an argon2
-    verification nor a guess.
+    The attempt is reserved from both throttle buckets before the password is checked, so a throttled
+    attempt costs neither an argon2 verification nor a guess, and parallel attempts cannot overtake the count.
     """
     account = email.strip().lower()
-    wait = throttle.wait_s(account=account, address=address)
+    wait = throttle.begin(account=account, address=address)
     if wait > 0:
-        raise RateLimited(f"too many failed logins; try again in {wait:.0f} s", retry_after_s=wait)
+        raise RateLimited(f"too many failed logins; try again in {max(1.0, wait):.0f} s", retry_after_s=wait)
     user = authenticate(db, passwords=passwords, email=account, password=password)
     if user is None:
-        throttle.failed(account=account, address=address)
-        raise Unauthorized("wrong e-mail or password")
-    throttle.succeeded(account=account)
+        raise Unauthorized("wrong e-mail or password")  # the reserved attempt stays taken: it was a failure
+    throttle.succeeded(account=account, address=address)
     return user
 
 
 def start_login(db: Session, *, user: User, ttl_s: int) -> str:
-    """Record a browser login of ``user`` for ``ttl_s`` seconds; return its id (it goes in the cookie).
+    """Record a login of ``user`` for ``ttl_s`` seconds; return its id (it goes in the cookie or the token).
 
     Expired logins are deleted on the way, so the table holds only live ones.
     """
@@ -88,9 +87,33 @@ def start_login(db: Session, *, user: User, ttl_s: int) -> str:
 
 
 def end_login(db: Session, *, login_id: str) -> None:
-    """Log out: the login's cookie is never honoured again."""
+    """Log out: the login's cookie or bearer token is never honoured again."""
     db.execute(delete(LoginSession).where(LoginSession.id == login_id))
     db.commit()
+
+
+def end_all_logins(db: Session, *, user_id: int) -> int:
+    """End every login of a user (browser and API); return how many. For a password change or a disabled
+    account: each cookie and token of the user is refused from the next request on."""
+    ended = db.scalars(delete(LoginSession).where(LoginSession.user_id == user_id).returning(LoginSession.id)).all()
+    db.commit()
+    return len(ended)
+
+
+def user_of_login(db: Session, *, login_id: str, user_id: object) -> User | None:
+    """The active user of a live login (the check behind every API bearer token): one indexed query.
+
+    ``None`` when the login was ended (logout), has expired, belongs to someone else, or the user is disabled.
+    """
+    if not login_id or not isinstance(user_id, int) or isinstance(user_id, bool):
+        return None
+    row = db.execute(select(User, LoginSession.expires_at).join(LoginSession, LoginSession.user_id == User.id)
+                     .where(LoginSession.id == login_id, User.id == user_id)).first()
+    if row is None:
+        return None
+    user, expires_at = row
+    expires = as_utc(expires_at)
+    return user if user.is_active and expires is not None and expires > utcnow() else None
 
 
 class DatabaseLogins:

@@ -1,13 +1,22 @@
-"""Throttling of failed logins, per account and per client address (token buckets of failures).
+"""Throttling of failed logins, per account and per client address, shared by every server process.
 
-Each failed attempt takes a token from the bucket of its account (the e-mail tried) and from the bucket
-of its address. While either bucket is empty, logins are refused with 429 before any password is
-checked, and ``Retry-After`` says when the next attempt is allowed. A success refills the account's
-bucket. The account limit stops guessing one teacher's password from many addresses; the address
-limit stops one address trying many accounts.
+The rule (defined here once): each account (the e-mail tried) and each address has a bucket of
+``burst`` attempts that refills at ``per_s``. A login attempt first *reserves* one attempt from both
+buckets, atomically, before the password is checked; while either is empty the attempt is refused with
+429 and ``Retry-After`` says when the next one is allowed. A wrong password keeps the reservation (it is
+the failure); the right password forgets the account's failures and gives the address its attempt back.
+The account limit stops guessing one teacher's password from many addresses; the address limit stops one
+address trying many accounts. Reserving first means parallel attempts cannot all slip past the check
+before any failure is recorded.
 
-Buckets live in the server process: with ``--workers N`` an attacker gets N times the attempts,
-still far from a brute force.
+Buckets are kept as GCRA "due" times (the time at which the bucket will be full again): taking an attempt
+moves ``due`` forward by ``1 / per_s``, and is allowed while ``max(due, now) + 1 / per_s`` stays within
+``burst / per_s`` of now. That is one number per key, updated by one conditional upsert, so the running
+server keeps them in the database (:class:`DatabaseBuckets`, table ``login_throttle``): every server
+process behind a load balancer, on PostgreSQL or on the embedded SQLite file, draws from the same budget.
+Times are wall-clock epoch seconds, so the processes' clocks must agree (NTP) to within a few seconds.
+Redis is not used even when configured: the database is always shared, failed logins are rare, and one
+store means one behaviour. :class:`MemoryBuckets` is the same rule in one process (unit tests).
 
 >>> t = LoginThrottle(account=Policy(burst=2, per_s=1.0), address=Policy(burst=10, per_s=1.0),
 ...                   clock=lambda: 0.0)
@@ -17,88 +26,236 @@ still far from a brute force.
 1.0
 >>> t.wait_s(account="b@x.org", address="10.0.0.1")
 0.0
+>>> t.begin(account="a@x.org", address="10.0.0.3")  # refused: wait 1 s
+1.0
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-MAX_KEYS = 50_000  # above this, full buckets are forgotten (they carry no information)
+from sqlalchemy import Double, bindparam, case, delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from classmood.server.accounts.models import LoginThrottleRow
+
+EPSILON_S = 1e-6  # float slack in the "fits in the bucket" comparison
+PRUNE_EVERY_S = 60.0  # full buckets (due in the past) are deleted at most this often per process
+MAX_MEMORY_KEYS = 50_000  # the in-memory store forgets full buckets above this
 
 
 @dataclass(frozen=True)
 class Policy:
-    """``burst`` failures at once, then one more every ``1 / per_s`` seconds."""
+    """``burst`` failures at once, then one more every ``1 / per_s`` seconds (``burst`` >= 1)."""
 
     burst: float
     per_s: float
+
+    @property
+    def step_s(self) -> float:
+        """How far one attempt moves the bucket's due time."""
+        return 1.0 / self.per_s
+
+    @property
+    def cap_s(self) -> float:
+        """How far ahead of now the due time may be: a full bucket's worth."""
+        return self.burst / self.per_s
+
+    def wait_s(self, due: float | None, now: float) -> float:
+        """Seconds until one more attempt fits (0.0: now)."""
+        if due is None:
+            return 0.0
+        return max(0.0, due + self.step_s - self.cap_s - now)
 
 
 ACCOUNT_POLICY = Policy(burst=5, per_s=1 / 60)  # 5 tries, then one a minute
 ADDRESS_POLICY = Policy(burst=20, per_s=1 / 10)  # 20 tries, then one every 10 s
 
 
-class _Buckets:
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
-        self.state: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+@dataclass(frozen=True)
+class Take:
+    """One attempt taken from the bucket ``key`` of ``policy``."""
 
-    def tokens(self, key: str, now: float) -> float:
-        tokens, at = self.state.get(key, (self.policy.burst, now))
-        return min(self.policy.burst, tokens + (now - at) * self.policy.per_s)
+    key: str
+    policy: Policy
 
-    def wait_s(self, key: str, now: float) -> float:
-        missing = 1.0 - self.tokens(key, now)
-        return max(0.0, missing / self.policy.per_s)
 
-    def take(self, key: str, now: float) -> None:
-        self.state[key] = (max(0.0, self.tokens(key, now) - 1.0), now)
-        if len(self.state) > MAX_KEYS:
-            self.state = {k: v for k, v in self.state.items() if self.tokens(k, now) < self.policy.burst}
+class BucketStore(Protocol):
+    """Where the due times live; ``take`` is atomic across everyone sharing the store."""
 
-    def reset(self, key: str) -> None:
-        self.state.pop(key, None)
+    def due(self, keys: Sequence[str]) -> dict[str, float]:
+        """The due time of each key that has a bucket (a missing key is a full bucket)."""
+        ...
+
+    def take(self, takes: Sequence[Take], now: float) -> bool:
+        """Take one attempt from every bucket, or from none when any of them is empty; True when taken."""
+        ...
+
+    def give_back(self, take: Take) -> None:
+        """Return one attempt to a bucket (a success that was reserved as an attempt)."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """Refill a bucket completely."""
+        ...
+
+
+def _fits(due: float | None, take: Take, now: float) -> float | None:
+    """The bucket's new due time after taking one attempt, or ``None`` when it is empty."""
+    new_due = max(due if due is not None else now, now) + take.policy.step_s
+    return new_due if new_due <= now + take.policy.cap_s + EPSILON_S else None
+
+
+class MemoryBuckets:
+    """The buckets of one process (tests and single-process tools)."""
+
+    def __init__(self) -> None:
+        self._due: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, keys: Sequence[str]) -> dict[str, float]:
+        with self._lock:
+            return {key: self._due[key] for key in keys if key in self._due}
+
+    def take(self, takes: Sequence[Take], now: float) -> bool:
+        with self._lock:
+            updates = {t.key: _fits(self._due.get(t.key), t, now) for t in takes}
+            if any(value is None for value in updates.values()):
+                return False
+            self._due.update({key: value for key, value in updates.items() if value is not None})
+            if len(self._due) > MAX_MEMORY_KEYS:
+                self._due = {key: value for key, value in self._due.items() if value > now}
+            return True
+
+    def give_back(self, take: Take) -> None:
+        with self._lock:
+            if take.key in self._due:
+                self._due[take.key] -= take.policy.step_s
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._due.pop(key, None)
+
+
+class DatabaseBuckets:
+    """The buckets in the ``login_throttle`` table, shared by every process on the database.
+
+    ``take`` is one transaction of conditional upserts (``INSERT … ON CONFLICT DO UPDATE … WHERE``, on
+    SQLite and PostgreSQL), always account before address so that concurrent logins lock rows in the same
+    order; a refused bucket rolls the whole transaction back.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._pruned = 0.0
+
+    def due(self, keys: Sequence[str]) -> dict[str, float]:
+        with self._sessions() as db:
+            rows = db.execute(select(LoginThrottleRow.key, LoginThrottleRow.due)
+                              .where(LoginThrottleRow.key.in_(list(keys))))
+            return {key: due for key, due in rows}
+
+    def take(self, takes: Sequence[Take], now: float) -> bool:
+        self._prune(now)
+        with self._sessions() as db:
+            for one in takes:
+                if db.execute(_take_statement(db, one, now)).first() is None:
+                    db.rollback()
+                    return False
+            db.commit()
+            return True
+
+    def give_back(self, take: Take) -> None:
+        with self._sessions() as db:
+            db.execute(update(LoginThrottleRow).where(LoginThrottleRow.key == take.key)
+                       .values(due=LoginThrottleRow.due - take.policy.step_s))
+            db.commit()
+
+    def forget(self, key: str) -> None:
+        with self._sessions() as db:
+            db.execute(delete(LoginThrottleRow).where(LoginThrottleRow.key == key))
+            db.commit()
+
+    def _prune(self, now: float) -> None:
+        # Its own short transaction, not inside take's: deleting other keys' rows there could deadlock
+        # with a concurrent take on PostgreSQL.
+        if now - self._pruned < PRUNE_EVERY_S:
+            return
+        self._pruned = now
+        with self._sessions() as db:
+            db.execute(delete(LoginThrottleRow).where(LoginThrottleRow.due < now))
+            db.commit()
+
+
+def _take_statement(db: Session, take: Take, now: float) -> Any:
+    """``INSERT (key, now + step) ON CONFLICT UPDATE due = max(due, now) + step WHERE that fits``, RETURNING.
+
+    No row comes back when the bucket is empty (the WHERE refused the update).
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = LoginThrottleRow.__table__.c
+    at: Any = bindparam("now", now, type_=Double())
+    new_due = case((table.due > at, table.due), else_=at) + take.policy.step_s
+    statement = insert(LoginThrottleRow).values(key=take.key, due=now + take.policy.step_s)
+    return statement.on_conflict_do_update(
+        index_elements=[table.key], set_={"due": new_due},
+        where=new_due <= now + take.policy.cap_s + EPSILON_S).returning(table.due)
 
 
 class LoginThrottle:
-    """Failed-login buckets per account and per address; thread-safe (sync routes run in a thread pool)."""
+    """Failed-login buckets per account and per address (thread-safe; shared when the store is)."""
 
     def __init__(self, account: Policy = ACCOUNT_POLICY, address: Policy = ADDRESS_POLICY,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._accounts, self._addresses = _Buckets(account), _Buckets(address)
+                 clock: Callable[[], float] = time.time, store: BucketStore | None = None) -> None:
+        self.account, self.address = account, address
         self._clock = clock
-        self._lock = threading.Lock()
+        self._store: BucketStore = store if store is not None else MemoryBuckets()
+
+    def _takes(self, account: str, address: str) -> tuple[Take, Take]:
+        # account first: the lock order of DatabaseBuckets.take
+        return Take(f"account:{account}", self.account), Take(f"address:{address}", self.address)
 
     def wait_s(self, *, account: str, address: str) -> float:
         """Seconds until this account may be tried from this address (0.0: now)."""
-        with self._lock:
-            now = self._clock()
-            return max(self._accounts.wait_s(account, now), self._addresses.wait_s(address, now))
+        now = self._clock()
+        takes = self._takes(account, address)
+        due = self._store.due([t.key for t in takes])
+        return max(t.policy.wait_s(due.get(t.key), now) for t in takes)
+
+    def begin(self, *, account: str, address: str) -> float:
+        """Reserve one attempt from both buckets: 0.0 when reserved, else the seconds to wait (> 0)."""
+        if self._store.take(self._takes(account, address), self._clock()):
+            return 0.0
+        # The store refused, so a bucket was empty a moment ago; never answer "wait 0 s" to a refusal.
+        return max(self.wait_s(account=account, address=address), EPSILON_S)
 
     def failed(self, *, account: str, address: str) -> None:
-        """Record a failed attempt."""
-        with self._lock:
-            now = self._clock()
-            self._accounts.take(account, now)
-            self._addresses.take(address, now)
+        """Record a failed attempt that was not reserved with :meth:`begin` (no-op on an empty bucket)."""
+        now = self._clock()
+        for one in self._takes(account, address):
+            self._store.take([one], now)
 
-    def succeeded(self, *, account: str) -> None:
-        """The right password: the account's failures are forgotten (the address's are not)."""
-        with self._lock:
-            self._accounts.reset(account)
+    def succeeded(self, *, account: str, address: str | None = None) -> None:
+        """The right password: the account's failures are forgotten; a reserved address attempt is returned."""
+        account_take, address_take = self._takes(account, address or "")
+        self._store.forget(account_take.key)
+        if address is not None:
+            self._store.give_back(address_take)
 
 
 _CREATE_LOCK = threading.Lock()
 
 
 def throttle_of(app: Any) -> LoginThrottle:
-    """The app's throttle, made on first use and kept on ``app.state`` (one per app, so tests never share)."""
+    """The app's throttle (on its database), made on first use and kept on ``app.state``."""
     with _CREATE_LOCK:
         throttle = getattr(app.state, "login_throttle", None)
         if throttle is None:
-            throttle = app.state.login_throttle = LoginThrottle()
+            throttle = app.state.login_throttle = LoginThrottle(store=DatabaseBuckets(app.state.cm.sessions))
         return throttle
