@@ -81,3 +81,35 @@ def test_privacy_page_is_linked_from_the_consent_text(client: TestClient) -> Non
     privacy = client.get("/privacy").text
     for words in ("not</strong> know how you feel", "Delete my data", "Article 5(1)(f)", "aggregate-only", "grades"):
         assert words in privacy
+
+
+def test_styles_need_no_unsafe_inline(client: TestClient) -> None:
+    import base64
+    import hashlib
+
+    from classmood.server.security_headers import EMPTY_STYLE
+
+    csp = directives(client.get("/login").headers["content-security-policy"])
+    assert "'unsafe-inline'" not in csp["style-src"] and "'unsafe-inline'" not in csp["script-src"]
+    # besides files of this server, only empty <style> elements (which plotly.js fills through the CSSOM)
+    assert csp["style-src"] == ["'self'", EMPTY_STYLE]
+    empty_hash = f"'sha256-{base64.b64encode(hashlib.sha256(b'').digest()).decode()}'"
+    assert empty_hash == EMPTY_STYLE
+    for path in PAGES:
+        html = client.get(path).text
+        assert not re.search(r"\sstyle\s*=", html), path  # style="" attributes would be refused
+        assert not re.search(r"<style[^>]*>\s*[^<\s]", html), path  # so would a <style> with content
+
+
+def test_chart_pages_pre_place_the_styles_plotly_would_inject(client: TestClient) -> None:
+    from classmood.server.web.assets import plotly_js_path, plotly_style_ids
+
+    bundle = plotly_js_path().read_text(encoding="utf-8", errors="replace")
+    ids = plotly_style_ids()
+    assert all(f'getElementById("{i}")' in bundle for i in ids)
+    if "maplibregl-map{" in bundle:  # plotly.js 3+ injects maplibre's CSS at load time
+        assert ids
+    report = client.get("/teacher/sessions/1/report").text
+    assert all(f'<style id="{i}"></style>' in report for i in ids)
+    if ids:  # before plotly.js runs
+        assert report.index(f'<style id="{ids[0]}">') < report.index("plotly.min.js")

@@ -7,17 +7,29 @@ come from this server only. What the pages need beyond ``'self'`` is listed with
   plain ``eval`` stays forbidden;
 - ``worker-src blob:``: onnxruntime-web starts its workers from blob URLs;
 - ``img-src data: blob:``: plotly renders PNG downloads through data URLs, Swagger UI its icons;
-- ``style-src 'unsafe-inline'``: plotly.js and the templates set inline styles (styles cannot run code).
+- ``style-src 'sha256-47DEQpj8…'``: the hash of the empty string, so *empty* ``<style>`` elements only. plotly.js
+  (4.x in plotly 7) creates an empty ``<style id="plotly.js-style-global">`` and fills it through the CSSOM
+  (``sheet.insertRule``), which the CSP does not govern; without the hash Chromium refuses the element and the
+  modebar, hover and drag styles are lost. An empty style element styles nothing, so this opens nothing. The
+  one ``<style>`` plotly.js fills with text (maplibre's CSS, for map traces we never draw) is skipped because
+  the chart pages put an empty element of its id first (``web.assets.plotly_style_ids``). The templates use
+  classes, never ``style=""``, and scripts set styles through the CSSOM (``el.style``), never the attribute.
+  So there is no ``'unsafe-inline'``: an injected ``<style>`` or ``style=""`` is refused (the browser tests
+  fail on any violation). Nonces were not needed (and would make every page response differ).
 
 To allow more, add sources to :data:`CSP` here, with the reason, and nowhere else.
 
 >>> "frame-ancestors 'none'" in content_security_policy()
 True
+>>> "unsafe-inline" in content_security_policy()
+False
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+EMPTY_STYLE = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"  # sha256 of b"": empty <style> only
 
 CSP: dict[str, tuple[str, ...]] = {
     "default-src": ("'self'",),
@@ -26,7 +38,7 @@ CSP: dict[str, tuple[str, ...]] = {
     "connect-src": ("'self'",),
     "img-src": ("'self'", "data:", "blob:"),
     "media-src": ("'self'", "blob:"),
-    "style-src": ("'self'", "'unsafe-inline'"),
+    "style-src": ("'self'", EMPTY_STYLE),
     "font-src": ("'self'",),
     "object-src": ("'none'",),
     "base-uri": ("'none'",),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,27 @@ def plotly_js_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: plotly.min.js missing from the plotly package")
     return path
+
+
+# plotly.js fills a <style> element with fixed CSS at load time unless an element of its id exists already.
+_INJECTED_STYLE = re.compile(
+    rb'getElementById\("([A-Za-z0-9_-]{1,128})"\)\)\{var \w+=document\.createElement\("style"\)')
+
+
+@cache
+def plotly_style_ids() -> tuple[str, ...]:
+    """Ids of the ``<style>`` elements plotly.js would fill with fixed CSS when it loads (maplibre's, for map
+    traces, which ClassMood does not draw).
+
+    The chart pages put an empty ``<style>`` of each id in their head, so plotly.js skips the injection:
+    the CSP's ``style-src`` has no ``'unsafe-inline'`` and would refuse it (a reported violation). Read from
+    the installed bundle, so a plotly upgrade that changes the ids needs nothing here.
+
+    >>> all(isinstance(i, str) for i in plotly_style_ids())
+    True
+    """
+    found = _INJECTED_STYLE.findall(plotly_js_path().read_bytes())
+    return tuple(dict.fromkeys(i.decode() for i in found))
 
 
 def static_file(relative: str) -> Path | None:

@@ -19,7 +19,7 @@ from classmood.config import Settings
 from classmood.labels import EMOTION_COLORS, LABELS, NEGATIVE
 from classmood.server.observations.stream import close_codes
 from classmood.server.security_headers import CROSS_ORIGIN_ISOLATED
-from classmood.server.web.assets import TEMPLATES_DIR, media_type, plotly_js_path, static_file
+from classmood.server.web.assets import TEMPLATES_DIR, media_type, plotly_js_path, plotly_style_ids, static_file
 
 # Join codes and session ids travel in URLs; anything else is refused before it reaches a template.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -35,7 +35,7 @@ def _environment() -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(["html"]),  # user text must never become markup
         undefined=jinja2.StrictUndefined,
     )
-    env.globals.update(asset=asset_url, plotly_url=PLOTLY_URL, labels=LABELS)
+    env.globals.update(asset=asset_url, plotly_url=PLOTLY_URL, plotly_style_ids=plotly_style_ids(), labels=LABELS)
     return env
 
 

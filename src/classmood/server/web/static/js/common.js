@@ -60,6 +60,8 @@ const CM = (() => {
     for (const [key, value] of Object.entries(attrs)) {
       if (value === null || value === undefined || value === false) continue;
       if (key === "class") node.className = value;
+      // through the CSSOM: the CSP (style-src without 'unsafe-inline') refuses style="" attributes, not this
+      else if (key === "style") node.style.cssText = String(value);
       else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
       else node.setAttribute(key, value === true ? "" : String(value));
     }
