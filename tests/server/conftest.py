@@ -174,14 +174,18 @@ def arrived_when_seen(app: Any, session_id: int) -> None:
 
     Aggregate-only figures count rows by the cell of their arrival (classmood.server.analytics.release); tests
     that lay out data in the past use this to place them in known cells, as a device sending at once would.
+    The cells sealed so far are forgotten, as if the rows had been there all along.
     """
-    from sqlalchemy import update
+    from sqlalchemy import delete, update
 
+    from classmood.server.analytics.models import AggregateCell, AggregateSeal
     from classmood.server.observations.models import Observation
 
     with app.state.cm.sessions() as db:
         db.execute(update(Observation).where(Observation.session_id == session_id)
                    .values(received_at=Observation.ts))
+        for table in (AggregateCell, AggregateSeal):
+            db.execute(delete(table).where(table.session_id == session_id))
         db.commit()
 
 

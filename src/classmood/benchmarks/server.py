@@ -225,7 +225,8 @@ def _bulk_rows(rng: np.random.Generator, sessions: list[tuple[int, list[int]]], 
 
 _COLUMNS = ("id", "session_id", "participant_id", "client_id", "ts", "label", "score", "source",
             "p_angry", "p_disgust", "p_fear", "p_happy", "p_neutral", "p_sad", "p_surprise", "received_at")
-_SECONDARY = ("ix_observations_session_ts", "ix_observations_participant_ts", "uq_observations_participant_client")
+_SECONDARY = ("ix_observations_session_ts", "ix_observations_participant_ts", "ix_observations_session_received",
+              "uq_observations_participant_client")
 
 
 def bulk_load(state: ServerState, sessions: list[tuple[int, list[int]]], first_id: int, per_session: int) -> float:
@@ -295,45 +296,49 @@ def bench_queries(state: ServerState, session_id: int, start_ts: float, repeats:
 
 
 def bench_private_queries(state: ServerState, session_id: int, start_ts: float, repeats: int) -> dict[str, float]:
-    """The same hour as an aggregate-only session: every figure a sum of released 30 s cells."""
-    from sqlalchemy import update
+    """The same hour as an aggregate-only session, through the service: sealing its 120 cells of 30 s once,
+    then the dashboard's questions, answered from the cells."""
+    from sqlalchemy import delete, update
 
-    from classmood.server.analytics import queries
-    from classmood.server.analytics.release import Release
+    from classmood.server.analytics import service
+    from classmood.server.analytics.models import AggregateCell, AggregateSeal
+    from classmood.server.analytics.service import Policy, Window
     from classmood.server.sessions.models import ClassSession
 
-    release = Release(cell_s=30, seal_s=10.0, min_faces=5)
-    whole = queries.Scope(session_id=session_id, release=release)
-    last_cell = queries.Scope(session_id=session_id, since=start_ts + 3560, release=release)
-    course = queries.Scope(course_id=_course_of(state, session_id), release=release)
+    rules = Policy(min_faces=5, cell_s=30, seal_s=10.0)
 
     def privately(on: bool) -> None:
         with state.sessions() as db:
             db.execute(update(ClassSession).where(ClassSession.id == session_id).values(aggregate_only=on))
+            for table in (AggregateCell, AggregateSeal):
+                db.execute(delete(table).where(table.session_id == session_id))
             db.commit()
 
     privately(True)
     try:
         with state.sessions() as db:
+            session = db.get(ClassSession, session_id)
+            assert session is not None
+
+            def histogram(window: Window, smooth_s: float | None = None) -> Any:
+                return service.session_histogram(db, session=session, window=window, policy=rules, smooth_s=smooth_s)
+
+            started = time.perf_counter()
+            histogram(Window())
+            sealing = (time.perf_counter() - started) * 1000
             return {
-                "private_histogram_ms": _median_ms(lambda: queries.histogram(db, scope=whole), repeats),
-                "private_histogram_last_cell_ms": _median_ms(lambda: queries.cell_histogram(db, scope=last_cell),
+                "private_seal_hour_ms": sealing,
+                "private_histogram_ms": _median_ms(lambda: histogram(Window()), repeats),
+                "private_histogram_last_cell_ms": _median_ms(lambda: histogram(Window(since=start_ts + 3560), 3.0),
                                                              repeats),
-                "private_timeline_60s_buckets_ms": _median_ms(lambda: queries.timeline(
-                    db, scope=whole, bucket_s=60, lo=start_ts, hi=start_ts + 3599), repeats),
-                "private_course_total_ms": _median_ms(lambda: queries.histogram(db, scope=course), repeats),
+                "private_timeline_60s_buckets_ms": _median_ms(lambda: service.session_timeline(
+                    db, session=session, window=Window(since=start_ts, until=start_ts + 3600), bucket_s=60,
+                    policy=rules), repeats),
+                "platform_total_ms": _median_ms(lambda: service.platform_histogram(db, window=Window(), policy=rules),
+                                                repeats),
             }
     finally:
         privately(False)
-
-
-def _course_of(state: ServerState, session_id: int) -> int:
-    from classmood.server.sessions.models import ClassSession
-
-    with state.sessions() as db:
-        session = db.get(ClassSession, session_id)
-        assert session is not None
-        return session.course_id
 
 
 def run_backend(backend: str, config: ServerBenchConfig, log: Callable[[str], None]) -> dict[str, Any]:

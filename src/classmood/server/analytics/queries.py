@@ -1,9 +1,9 @@
 """Analytics in SQL: histograms, time buckets, per-participant and per-course/teacher/hour figures.
 
 The database counts (GROUP BY label, time bucket, participant...); Python only fills empty
-buckets and computes shares. These functions apply no privacy rule of their own: :mod:`.service` puts
-the aggregate-only cell rule (:mod:`.release`) into the :class:`Scope` and suppresses what they return,
-and routes call only the service.
+buckets and computes shares. These functions know nothing of privacy: :mod:`.service` applies the
+aggregate-only rules (reading aggregate-only sessions through :mod:`.release` instead), and routes call
+only the service.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 
 from classmood.labels import LABELS, top_label
 from classmood.server.accounts.models import User
-from classmood.server.analytics.release import Release, visible
+from classmood.server.analytics.release import private_session_ids
 from classmood.server.analytics.sql import bucket_index
 from classmood.server.courses.models import Course
 from classmood.server.observations.models import PROB_COLUMNS, Observation
@@ -36,8 +36,8 @@ class Scope:
     participant_id: int | None = None
     since: float | None = None
     until: float | None = None
-    # When set, observations of aggregate-only sessions count only in their released cells (:mod:`.release`).
-    release: Release | None = None
+    # Leave out the aggregate-only sessions (totals add their released cells from :mod:`.release` instead).
+    public_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,8 @@ def _scoped(query: Q, scope: Scope) -> Q:
             query = query.join(Course, Course.id == ClassSession.course_id).where(Course.teacher_id == scope.teacher_id)
     if scope.participant_id is not None:
         query = query.where(Observation.participant_id == scope.participant_id)
-    if scope.release is not None:
-        return query.where(visible(scope.release, sessions=_scope_sessions(scope), since=scope.since,
-                                   until=scope.until))
+    if scope.public_only:
+        query = query.where(Observation.session_id.not_in(private_session_ids()))
     if scope.since is not None:
         query = query.where(Observation.ts >= scope.since)
     if scope.until is not None:
@@ -94,7 +93,7 @@ def _scoped(query: Q, scope: Scope) -> Q:
     return query
 
 
-def _scope_sessions(scope: Scope) -> Select[int]:
+def scope_sessions(scope: Scope) -> Select[int]:
     """Ids of the scope's sessions."""
     query = select(ClassSession.id)
     if scope.session_id is not None:
@@ -154,24 +153,6 @@ def smoothed_histogram(db: Session, *, scope: Scope, window_s: float) -> Counts:
     return counts_from(((top_label(probs), 1) for probs in means.values()), len(means))
 
 
-def cell_histogram(db: Session, *, scope: Scope) -> Counts:
-    """Participant-cells per emotion: each participant counted once per cell of ``scope.release``, by the top
-    emotion of the mean of their readings in it (the steadied reading of an aggregate-only session, whose
-    figures are sums of whole cells)."""
-    assert scope.release is not None
-    cell = scope.release.cell()
-    means = [func.avg(getattr(Observation, column)) for column in PROB_COLUMNS]
-    rows = db.execute(_scoped(select(Observation.participant_id, *means), scope)
-                      .group_by(cell, Observation.participant_id)).tuples()
-    people: set[int] = set()
-    labels: dict[int, int] = {}
-    for pid, *probs in rows:
-        people.add(int(pid))
-        label = top_label(tuple(float(p) for p in probs))
-        labels[label] = labels.get(label, 0) + 1
-    return counts_from(labels.items(), len(people))
-
-
 @dataclass(frozen=True)
 class Bucket:
     """One time bucket of a timeline: start (epoch s) and counts."""
@@ -182,12 +163,8 @@ class Bucket:
 
 def timeline(db: Session, *, scope: Scope, bucket_s: float, lo: float | None, hi: float | None,
              with_participants: bool = False) -> list[Bucket]:
-    """Counts per ``bucket_s``-second bucket from ``lo`` to ``hi`` (data range when None), gaps filled.
-
-    Under a release rule (one aggregate-only session) rows fall in the bucket of their arrival, as their cells
-    do; ``bucket_s`` must then be a multiple of the cell.
-    """
-    index = bucket_index(Observation.ts if scope.release is None else scope.release.when(), bucket_s)
+    """Counts per ``bucket_s``-second bucket from ``lo`` to ``hi`` (data range when None), gaps filled."""
+    index = bucket_index(Observation.ts, bucket_s)
     rows = db.execute(_scoped(select(index, Observation.label, func.count()), scope).group_by(index, Observation.label))
     by_bucket: dict[int, list[tuple[int, int]]] = {}
     for bucket, label, n in rows.tuples():
@@ -291,15 +268,8 @@ def grouped(db: Session, *, key: Any, scope: Scope) -> list[Group]:
 
 
 def overview_groups(db: Session, *, scope: Scope, utc_offset_s: int = 0) -> dict[str, list[Group]]:
-    """Counts per course, per teacher and per hour of the day (UTC shifted by ``utc_offset_s``).
-
-    Under a release rule an aggregate-only session's rows fall in the hour of their cell's start (by arrival),
-    so that no cell is split between two hours (whatever the offset) and each hour sums whole cells.
-    """
-    when: Any = Observation.ts
-    if scope.release is not None:
-        when = case((ClassSession.private, scope.release.cell_start()), else_=Observation.ts)
-    hour = bucket_index(when + utc_offset_s, 3600) % 24
+    """Counts per course, per teacher and per hour of the day (UTC shifted by ``utc_offset_s``)."""
+    hour = bucket_index(Observation.ts + utc_offset_s, 3600) % 24
     return {"courses": grouped(db, key=Course.id, scope=scope),
             "teachers": grouped(db, key=Course.teacher_id, scope=scope),
             "hours": grouped(db, key=hour, scope=scope)}

@@ -20,15 +20,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from classmood.labels import LABELS
 from classmood.server.accounts.models import User
 from classmood.server.analytics import queries
-from classmood.server.analytics.queries import Scope
-from classmood.server.analytics.release import Release
+from classmood.server.analytics import release as cells
+from classmood.server.analytics.queries import Counts, Scope
+from classmood.server.analytics.release import CellSums, Release
 from classmood.server.analytics.schemas import (
     BucketOut,
     CourseRow,
@@ -80,12 +82,29 @@ def _refuse_private(session: ClassSession, what: str) -> None:
         raise Forbidden(f"this session is aggregate-only: {what}")
 
 
-def _session_scope(session: ClassSession, window: Window, policy: Policy | None = None) -> Scope:
+def _session_scope(session: ClassSession, window: Window) -> Scope:
     if window.participant_id is not None:
         _refuse_private(session, "no figures about single participants")
-    release = policy.release if policy is not None and session.private else None
     return Scope(session_id=session.id, participant_id=window.participant_id, since=window.since,
-                 until=window.until, release=release)
+                 until=window.until)
+
+
+def _counts(sums: CellSums) -> Counts:
+    return Counts(sums.counts, sums.participants)
+
+
+def _added(a: Counts, b: Counts) -> Counts:
+    return Counts({label: a.counts[label] + b.counts[label] for label in LABELS}, a.participants + b.participants)
+
+
+def _sealed(db: Session, policy: Policy, sessions: Select[int]) -> Release:
+    """Seal what is due among ``sessions`` and return the rule to read their cells with."""
+    cells.seal(db, policy.release, sessions)
+    return policy.release
+
+
+def _only(session: ClassSession) -> Select[int]:
+    return select(ClassSession.id).where(ClassSession.id == session.id)
 
 
 def session_histogram(db: Session, *, session: ClassSession, window: Window, policy: Policy,
@@ -96,9 +115,11 @@ def session_histogram(db: Session, *, session: ClassSession, window: Window, pol
     An aggregate-only session counts its released cells only, and steadies each participant's reading over
     each cell instead of ``smooth_s`` (a sliding window could be subtracted from the next one).
     """
-    scope = _session_scope(session, window, policy)
-    if scope.release is not None:
-        counts = queries.histogram(db, scope=scope) if smooth_s is None else queries.cell_histogram(db, scope=scope)
+    scope = _session_scope(session, window)
+    if session.private:
+        rule = _sealed(db, policy, _only(session))
+        counts = _counts(cells.cell_sums(db, rule, sessions=_only(session), since=window.since, until=window.until,
+                                         steady=smooth_s is not None))
     elif smooth_s is None:
         counts = queries.histogram(db, scope=scope)
     else:
@@ -125,12 +146,17 @@ def session_timeline(db: Session, *, session: ClassSession, window: Window, buck
     An aggregate-only session's buckets are whole cells wide (``bucket_s`` rounded up) and sum released cells.
     """
     lo, hi = _timeline_range(session, window)
-    scope = _session_scope(session, window, policy)
-    if scope.release is not None:
-        bucket_s = scope.release.bucket(bucket_s)
+    scope = _session_scope(session, window)
     try:
-        buckets = queries.timeline(db, scope=scope, bucket_s=bucket_s, lo=lo, hi=hi,
-                                   with_participants=session.private)
+        if session.private:
+            rule = _sealed(db, policy, _only(session))
+            bucket_s = rule.bucket(bucket_s)
+            sums = cells.cell_buckets(db, rule, session_id=session.id, bucket_s=int(bucket_s), since=window.since,
+                                      until=window.until)
+            by_bucket = {k: [(LABELS.index(label), n) for label, n in c.counts.items() if n] for k, c in sums.items()}
+            buckets = queries.fill_buckets(by_bucket, {k: c.participants for k, c in sums.items()}, bucket_s, lo, hi)
+        else:
+            buckets = queries.timeline(db, scope=scope, bucket_s=bucket_s, lo=lo, hi=hi)
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
     return TimelineOut(bucket_s=bucket_s, buckets=[
@@ -174,9 +200,18 @@ def _csv_chunks(sessions: sessionmaker[Session], scope: Scope) -> Iterator[str]:
 def _totals(db: Session, scope: Scope, policy: Policy) -> HistogramOut:
     # Aggregate-only sessions add their released cells only, each already a big-enough group, so a total is
     # never withheld and "course total minus the other sessions" gives nothing the session would not show.
-    counts = queries.histogram(db, scope=Scope(course_id=scope.course_id, teacher_id=scope.teacher_id,
-                                               since=scope.since, until=scope.until, release=policy.release))
-    return HistogramOut.of(counts, suppressed=False)
+    public = queries.histogram(db, scope=replace(scope, public_only=True))
+    sessions = queries.scope_sessions(scope)
+    rule = _sealed(db, policy, sessions)
+    private = cells.cell_sums(db, rule, sessions=sessions, since=scope.since, until=scope.until)
+    return HistogramOut.of(_added(public, _counts(private)), suppressed=False)
+
+
+def _merged_groups(public: list[queries.Group], private: dict[int, CellSums]) -> list[queries.Group]:
+    merged = {group.key: group.counts for group in public}
+    for key, sums in private.items():
+        merged[key] = _added(merged.get(key, queries.counts_from([])), _counts(sums))
+    return [queries.Group(key, counts, False) for key, counts in sorted(merged.items())]
 
 
 def course_histogram(db: Session, *, user: User, course_id: int, window: Window, policy: Policy) -> HistogramOut:
@@ -201,8 +236,12 @@ def platform_histogram(db: Session, *, window: Window, policy: Policy) -> Histog
 
 def platform_overview(db: Session, *, window: Window, utc_offset_s: int, policy: Policy) -> OverviewOut:
     """Figures per course, per teacher and per hour of the day (UTC + ``utc_offset_s``)."""
-    scope = Scope(since=window.since, until=window.until, release=policy.release)
+    scope = Scope(since=window.since, until=window.until, public_only=True)
     groups = queries.overview_groups(db, scope=scope, utc_offset_s=utc_offset_s)
+    rule = _sealed(db, policy, cells.private_session_ids())
+    private = cells.cell_groups(db, rule, since=window.since, until=window.until, utc_offset_s=utc_offset_s)
+    for name, extra in private.items():
+        groups[name] = _merged_groups(groups[name], extra)
     teachers, courses = queries.names(db)
 
     def shown(group: queries.Group) -> HistogramOut:

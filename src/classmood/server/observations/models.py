@@ -28,6 +28,7 @@ class Observation(Base):
     __table_args__ = (
         Index("ix_observations_session_ts", "session_id", "ts", "label", "participant_id"),
         Index("ix_observations_participant_ts", "participant_id", "ts"),
+        Index("ix_observations_session_received", "session_id", "received_at"),
         Index("uq_observations_participant_client", "participant_id", "client_id", unique=True),
         CheckConstraint("source IN ('frame', 'device')", name="source"),
         CheckConstraint("label >= 0 AND label < 7", name="label"),
@@ -50,7 +51,8 @@ class Observation(Base):
     p_sad: Mapped[float] = mapped_column(Float)
     p_surprise: Mapped[float] = mapped_column(Float)
     # When the row was stored, by the database's clock: aggregate-only figures count rows in cells of their
-    # arrival, so that a cell once sealed never changes (classmood.server.analytics.release).
+    # arrival, so that a cell once sealed never changes (classmood.server.analytics.release). The
+    # (session_id, received_at) index finds the rows of the cells being sealed.
     received_at: Mapped[float | None] = mapped_column(Float, server_default=epoch_now_sql())
 
     @property
