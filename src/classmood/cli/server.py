@@ -160,6 +160,11 @@ def bench_load(
     database_url: Annotated[str, typer.Option(help="device mode: PostgreSQL URL (a fresh schema is used)")] = (
         "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
     redis_url: Annotated[str, typer.Option(help="device mode: Redis for several servers")] = "redis://127.0.0.1:6379/0",
+    transport: Annotated[str, typer.Option(help="device mode: ws (the student stream) or http (POST batches)")] = "ws",
+    generators: Annotated[int, typer.Option(help="device mode: load-generator processes (0: one per 1,000 students)")]
+    = 0,
+    ws_impl: Annotated[str, typer.Option(help="device mode: uvicorn's WebSocket protocol (auto, websockets, "
+                                              "websockets-sansio, wsproto)")] = "auto",
 ) -> None:
     """Students stream frames (server mode) or scores (device mode); prints stored, lost/duplicated and delays."""
     from classmood.benchmarks.load import format_load, run_load, save_json
@@ -170,7 +175,8 @@ def bench_load(
         try:
             device = run_device_load(students, seconds, interval_s=interval, drain_s=min(drain, 30.0),
                                      servers_count=servers, dashboards=dashboards, database_url=database_url,
-                                     redis_url=redis_url)
+                                     redis_url=redis_url, transport=transport, generators=generators,
+                                     ws_impl=ws_impl)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         typer.echo(format_device_load(device))
