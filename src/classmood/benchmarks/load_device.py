@@ -82,6 +82,7 @@ class DeviceLoadResult:
     wall_s: float = 0.0
     server_cpu_pct: list[float] = field(default_factory=list)
     generator_cpu_pct: list[float] = field(default_factory=list)
+    dashboard_cpu_pct: float = 0.0  # the process whose SSE clients stand for the dashboards
     machine_busy_pct: float = 0.0  # all cores, 100 = every core busy for the whole run
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -591,10 +592,12 @@ async def _run(procs: list[ServerProcess], email: str, password: str, result: De
             futures = [loop.run_in_executor(pool, generator_main, result.transport, share, plan) for share in shares]
             await asyncio.sleep(max(0.0, start - time.time()))
             cpu0 = [process_cpu_s(p.pid) for p in procs]
+            own0 = time.process_time()
             busy0, total0 = machine_cpu()
             result.load_before = os.getloadavg()
             tallies = list(await asyncio.gather(*futures))
         result.wall_s = time.time() - start
+        result.dashboard_cpu_pct = 100 * (time.process_time() - own0) / result.wall_s
         result.load_after = os.getloadavg()
         busy1, total1 = machine_cpu()
         result.machine_busy_pct = 100 * (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
@@ -655,6 +658,7 @@ def format_device_load(result: DeviceLoadResult) -> str:
         f"score → dashboard: median {ms(s['dashboard_delay_median_s'])}, p95 {ms(s['dashboard_delay_p95_s'])} "
         f"({s['dashboard_events']} events)",
         f"CPU (100 % = one core): server(s) {cpu(result.server_cpu_pct)} · {result.generators} load generator(s) "
-        f"{cpu(result.generator_cpu_pct)} · whole machine {result.machine_busy_pct:.0f} % busy · load average "
+        f"{cpu(result.generator_cpu_pct)} · dashboards {result.dashboard_cpu_pct:.0f} % · "
+        f"whole machine {result.machine_busy_pct:.0f} % busy · load average "
         f"{result.load_before[0]:.2f} before, {result.load_after[0]:.2f} after",
     ])
