@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from classmood.cli import app as cli
 from classmood.server.accounts.models import User
+from classmood.server.analytics.models import COUNT_COLUMNS, STEADY_COLUMNS, AggregateCell
 from classmood.server.app import create_app
 from classmood.server.db import head_revision, make_engine, make_session_factory
 from classmood.server.observations.models import Observation
@@ -72,6 +73,11 @@ def test_purge_deletes_only_expired_data(database_url: str, tmp_path: Path) -> N
         for participant, session, age_days in ((p_old, old, 40), (p_new, recent, 40), (p_new, recent, 1)):
             item = NewObservation(uuid.uuid4(), now - age_days * 86400, tuple(probs_of("Happy").values()))
             insert_observations(db, session_id=session.id, participant_id=participant.id, items=[item])
+        # Sealed aggregate-only figures (as release.seal writes them) 40 days and 1 day old.
+        figures = {c: 1 for c in (*COUNT_COLUMNS, *STEADY_COLUMNS)}
+        db.add_all([AggregateCell(session_id=recent.id, cell_s=30, cell=int((now - days * 86400) // 30),
+                                  participants=5, **figures) for days in (40, 1)])
+        db.commit()
     state.engine.dispose()
     result = runner.invoke(cli, ["purge", "--days", "30", "--database-url", database_url,
                                  "--data-dir", str(tmp_path)])
@@ -82,6 +88,8 @@ def test_purge_deletes_only_expired_data(database_url: str, tmp_path: Path) -> N
         assert db.query(Observation).count() == 1
         assert [p.display_name for p in db.query(Participant)] == ["N"]
         assert db.query(ClassSession).count() == 2
+        [kept] = db.query(AggregateCell).all()
+        assert kept.cell * 30 > now - 2 * 86400
     engine.dispose()
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from classmood.labels import LABELS, top_label
+from classmood.server.analytics.models import AggregateCell
 from classmood.server.db import as_utc, epoch_now
 from classmood.server.errors import Conflict, Invalid, NotFound
 from classmood.server.observations.models import PROB_COLUMNS, Observation
@@ -251,9 +252,12 @@ def delete_own(db: Session, *, participant_id: int) -> int:
 
 
 def purge(db: Session, *, before_ts: float) -> tuple[int, int]:
-    """Retention: delete observations older than ``before_ts`` and the participants of sessions that
-    ended before it and have no observation left. Return (observations, participants) deleted."""
+    """Retention: delete observations older than ``before_ts``, the aggregate-only cells that ended before it,
+    and the participants of sessions that ended before it and have no observation left. Return
+    (observations, participants) deleted."""
     done = db.execute(delete(Observation).where(Observation.ts < before_ts))
+    # The sealed figures of aggregate-only sessions are kept no longer than the observations they sum.
+    db.execute(delete(AggregateCell).where((AggregateCell.cell + 1) * AggregateCell.cell_s <= before_ts))
     cutoff = datetime.fromtimestamp(before_ts, UTC)
     ended_before = select(ClassSession.id).where(ClassSession.status == "ended", ClassSession.ended_at < cutoff)
     has_rows = exists().where(Observation.participant_id == Participant.id)
