@@ -1,4 +1,5 @@
-"""In on-device mode only scores leave the browser: one minute of analysis, every request recorded."""
+"""In on-device mode only scores leave the browser: one minute of analysis, every request and WebSocket frame
+recorded (scores go on the student stream while it is open, else by HTTP)."""
 
 from __future__ import annotations
 
@@ -31,8 +32,14 @@ def test_one_minute_on_device_sends_no_picture(live_server: LiveServer, teacher:
 
     context.route("**/*", record)
     sockets: list[str] = []
+    frames: list[tuple[str, str | bytes]] = []  # (socket URL, payload) of every frame the page sent
+
+    def watch(ws: Any) -> None:
+        sockets.append(ws.url)
+        ws.on("framesent", lambda payload: frames.append((ws.url, payload)))
+
     page = context.new_page()
-    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.on("websocket", watch)
     join(page, f"{live_server.url}/join/{session['code']}", "Priya")
     page.wait_for_function("() => window.cmStudent.acked >= 1", timeout=90_000)  # the model runs and scores arrive
     start = len(requests)
@@ -43,17 +50,34 @@ def test_one_minute_on_device_sends_no_picture(live_server: LiveServer, teacher:
     origin = urlsplit(live_server.url).netloc
     foreign = [r["url"] for r in requests if urlsplit(r["url"]).netloc != origin]
     assert not foreign, f"requests to another origin: {foreign}"
-    assert not sockets, f"on-device mode opened a WebSocket: {sockets}"
+    foreign_sockets = [url for url in sockets if urlsplit(url).netloc != origin]
+    assert not foreign_sockets, f"WebSockets to another origin: {foreign_sockets}"
+    stream = f"/api/sessions/{session['id']}/stream"
+    assert all(urlsplit(url).path == stream for url in sockets), sockets
+    scores_on_stream = 0
+    for url, payload in frames:
+        data = payload.encode() if isinstance(payload, str) else payload
+        assert not any(mark in data for mark in IMAGE_MARKS), f"a frame on {url} carries image data"
+        assert len(data) < 64 * 1024, f"a {len(data)}-byte frame on {url}"
+        message = json.loads(data)
+        assert message["type"] == "scores" and "image" not in message, message
+        for item in message["observations"]:
+            assert set(item) == SCORE_KEYS and len(item["probs"]) == 7
+            scores_on_stream += 1
     for r in requests:
         body: bytes = r["body"]
         assert not any(mark in body for mark in IMAGE_MARKS), f"{r['method']} {r['url']} carries image data"
         assert len(body) < 64 * 1024, f"{r['url']}: a {len(body)}-byte body"
     during = requests[start:]
     posts = [r for r in during if r["method"] != "GET"]
-    assert posts and all(r["url"].endswith(f"/api/sessions/{session['id']}/observations") for r in posts)
+    assert all(r["url"].endswith(f"/api/sessions/{session['id']}/observations") for r in posts)
+    scores_by_http = 0
     for r in posts:
         for item in json.loads(r["body"])["observations"]:
             assert set(item) == SCORE_KEYS and len(item["probs"]) == 7  # seven numbers, a time, an id
+            scores_by_http += 1
+    assert scores_on_stream > 0, "the scores did not go on the student stream"  # it was open all along
+    assert scores_on_stream + scores_by_http >= delivered
     with live_server.client(teacher.email, teacher.password) as api:
         stored = api.get(f"/api/sessions/{session['id']}/histogram").raise_for_status().json()["total"]
     assert stored >= delivered

@@ -1,8 +1,10 @@
 /*
  * Student page: explanation and consent, then the camera. In on-device mode (the default) ondevice.js analyses
- * each picture in this browser and only scores leave it: batches through the idempotent observations API, kept
- * in IndexedDB until acknowledged (they survive a reload and an unreachable server). In server mode, or as the
- * teacher's allowed fallback, frames go over a WebSocket with an acknowledged queue.
+ * each picture in this browser and only scores leave it, kept in IndexedDB until acknowledged (they survive a
+ * reload and an unreachable server): as {type: "scores"} batches on the student stream (one WebSocket, one
+ * answer per batch after the server's COMMIT) while it is open, else through POST .../observations; both paths
+ * are idempotent by score id, so a batch sent again after a reconnect is stored once. In server mode, or as the
+ * teacher's allowed fallback, frames go over the same WebSocket with an acknowledged queue.
  */
 "use strict";
 
@@ -23,6 +25,8 @@
     // on-device mode
     mode: "server", pipeline: null, busy: false, frameMs: [], skipped: 0, outbox: null, flushing: false,
     flushTimer: null, offline: false, shed: 0,
+    scoreWs: null, wsAttempt: 0, wsTimer: null, // the stream carrying score batches
+    inflight: new Map(), inflightIds: new Set(), // batch name -> score ids sent on the stream, not yet answered
   };
   window.cmStudent = st; // read by the browser tests and handy in the devtools console
   const $ = (id) => document.getElementById(id);
@@ -132,12 +136,15 @@
     if (st.ws && st.ws.readyState === WebSocket.OPEN) st.ws.send(JSON.stringify(msg));
   }
 
+  function streamUrl() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    return `${proto}://${location.host}/api/sessions/${st.join.session_id}/stream?token=` +
+      encodeURIComponent(st.join.token);
+  }
+
   function connect() {
     if (st.leaving || st.ended) return;
-    const proto = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${proto}://${location.host}/api/sessions/${st.join.session_id}/stream?token=` +
-      encodeURIComponent(st.join.token);
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(streamUrl());
     st.ws = ws;
     setConn(st.attempt ? "reconnecting…" : "connecting…");
     ws.onopen = () => {
@@ -209,9 +216,11 @@
     await startCamera(analyseFrame);
     if (!st.stream) return;
     setConn("analysing on this device", "live");
+    openScoreStream();
   }
 
   function cannotAnalyse(reason) {
+    closeScoreStream();
     if (st.info.allow_server_fallback) {
       fail(`Your browser cannot analyse the picture on this device: ${reason}. Your teacher allows analysis on ` +
         "the server instead, so small pictures are now sent to the server, analysed and thrown away.");
@@ -275,12 +284,96 @@
     st.flushTimer = setTimeout(flush, delay);
   }
 
+  // ---- score delivery: the stream while it is open, HTTP otherwise ------------------------------------------
+
+  /** Open the student stream for score batches; a closed one is opened again with a backoff. */
+  function openScoreStream() {
+    if (st.leaving || st.ended || !st.join || st.mode !== "device") return;
+    const ws = new WebSocket(streamUrl());
+    st.scoreWs = ws;
+    ws.onopen = () => { st.wsAttempt = 0; scheduleFlush(0); };
+    ws.onmessage = (event) => onScoresReply(JSON.parse(event.data));
+    ws.onclose = (event) => {
+      if (st.scoreWs !== ws) return;
+      st.scoreWs = null;
+      // Unanswered batches are still in the outbox: they go again (stream or HTTP), stored once by their ids.
+      st.inflight.clear(); st.inflightIds.clear();
+      if (event.code === CLOSE.session_over) { endOfClass(); return; }
+      if (event.code === CLOSE.unauthorized || event.code === CLOSE.forbidden) return; // HTTP says why
+      if (!st.offline) scheduleFlush(0); // HTTP meanwhile: it notices an unreachable server and backs off
+      const delay = Math.min(BACKOFF_MAX_MS, 500 * 2 ** st.wsAttempt) * (0.75 + Math.random() / 2);
+      st.wsAttempt += 1;
+      clearTimeout(st.wsTimer);
+      st.wsTimer = setTimeout(openScoreStream, delay);
+    };
+  }
+
+  function closeScoreStream() {
+    const ws = st.scoreWs;
+    st.scoreWs = null;
+    clearTimeout(st.wsTimer);
+    st.inflight.clear(); st.inflightIds.clear();
+    if (ws) ws.close(1000, "left");
+  }
+
+  function streamOpen() { return Boolean(st.scoreWs && st.scoreWs.readyState === WebSocket.OPEN); }
+
+  /** Scores of this page's own join can go on its stream; those of an earlier visit have another token. */
+  function ownScore(item) {
+    return Boolean(st.join) && item.sid === st.join.session_id && item.token === st.join.token;
+  }
+
+  function deliveredAgain() {
+    if (st.offline || st.attempt) {
+      st.offline = false; st.attempt = 0;
+      if (st.stream) setConn("analysing on this device", "live");
+    }
+  }
+
+  /** One batch message per BATCH queued scores not yet on their way; each answer removes its scores. */
+  function sendOnStream() {
+    const waiting = (item) => ownScore(item) && !st.inflightIds.has(item.obs.id);
+    for (let items = st.outbox.oldest(BATCH, waiting); items.length; items = st.outbox.oldest(BATCH, waiting)) {
+      const batch = CM.uuid();
+      const ids = items.map((i) => i.obs.id);
+      st.inflight.set(batch, ids);
+      ids.forEach((id) => st.inflightIds.add(id));
+      st.scoreWs.send(JSON.stringify({ type: "scores", batch, observations: items.map((i) => i.obs) }));
+    }
+  }
+
+  async function onScoresReply(reply) {
+    const ids = reply && st.inflight.get(reply.batch);
+    if (!ids) return; // not a batch answer, or one of a batch already given up (the stream closed)
+    const settle = () => { st.inflight.delete(reply.batch); ids.forEach((id) => st.inflightIds.delete(id)); };
+    if (reply.type === "scores_ack") {
+      await st.outbox.remove(ids); // first out of IndexedDB, then out of flight: never sent again after this
+      settle();
+      st.acked += ids.length;
+      deliveredAgain();
+      counters();
+      return;
+    }
+    settle();
+    if (reply.status === 429 || reply.status >= 500) { scheduleFlush(2000); return; } // busy: kept, sent later
+    // Refused for good (a time outside the class, bad values, the class ended): sending again cannot help.
+    console.warn("scores refused", reply.status, reply.detail);
+    st.dropped += ids.length;
+    await st.outbox.remove(ids);
+    if (reply.status === 409) endOfClass();
+    counters();
+  }
+
   /** Send queued scores, oldest first; each is deleted from IndexedDB once the server acknowledged it. */
   async function flush() {
     if (st.flushing || !st.outbox) return;
     st.flushing = true;
     try {
-      for (let items = st.outbox.oldest(BATCH); items.length; items = st.outbox.oldest(BATCH)) {
+      const onStream = streamOpen();
+      if (onStream) sendOnStream();
+      // HTTP for the rest: everything while the stream is closed, and scores of an earlier visit.
+      const viaHttp = (item) => !st.inflightIds.has(item.obs.id) && !(onStream && ownScore(item));
+      for (let items = st.outbox.oldest(BATCH, viaHttp); items.length; items = st.outbox.oldest(BATCH, viaHttp)) {
         const { sid, token } = items[0];
         const same = items.filter((i) => i.sid === sid && i.token === token);
         let reply;
@@ -305,11 +398,9 @@
         }
         st.acked += reply.accepted + reply.duplicates;
         await st.outbox.remove(same.map((i) => i.obs.id));
-        if (st.offline || st.attempt) {
-          st.offline = false; st.attempt = 0;
-          if (st.stream) setConn("analysing on this device", "live");
-        }
+        deliveredAgain();
         counters();
+        if (streamOpen() && !onStream) break; // the stream is back: it takes the rest
       }
     } finally { st.flushing = false; counters(); }
   }
@@ -336,7 +427,14 @@
       }) : Promise.resolve();
       return {
         size: () => items.size,
-        oldest: (n) => Array.from(items.values()).slice(0, n),
+        oldest(n, keep = () => true) { // the n oldest that ``keep`` accepts
+          const out = [];
+          for (const item of items.values()) {
+            if (out.length >= n) break;
+            if (keep(item)) out.push(item);
+          }
+          return out;
+        },
         ids: () => Array.from(items.keys()),
         async add(sid, token, batch) {
           const rows = batch.map((obs) => ({ sid, token, obs }));
@@ -388,7 +486,11 @@
     for (let i = 0; i < 20 && st.pending.size && st.ws && st.ws.readyState === WebSocket.OPEN; i += 1) {
       await new Promise((r) => setTimeout(r, 150));
     }
-    if (st.mode === "device") await flush(); // what cannot go now stays in IndexedDB for the next visit
+    if (st.mode === "device") {
+      await flush(); // what cannot go now stays in IndexedDB for the next visit
+      for (let i = 0; i < 20 && st.inflight.size && streamOpen(); i += 1) await new Promise((r) => setTimeout(r, 150));
+      closeScoreStream();
+    }
     if (st.ws) st.ws.close(1000, "left");
     show($("camera-card"), false);
     show($("left"));
