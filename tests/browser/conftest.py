@@ -68,7 +68,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     email, password = "admin@example.org", secrets.token_urlsafe(12)
     settings = Settings(data_dir=tmp_path_factory.mktemp("cm-browser"), dev=True, admin_email=email,
                         admin_password=password, argon2_time_cost=1, argon2_memory_kib=8192,
-                        analysis_mode="server").resolved()  # sessions of the on-device tests say "device" themselves
+                        # sessions of the on-device tests say "device" themselves; aggregate-only cells short
+                        # enough to watch them seal
+                        analysis_mode="server", private_cell_s=2, private_seal_s=0.5).resolved()
     prepare_server(settings)  # migrations and the first admin, as `classmood serve` does
     app = create_app(settings)
     port = _free_port()

@@ -70,6 +70,19 @@ def test_aggregate_only_hides_students(live_server: LiveServer, teacher: Teacher
     expect(page.locator("#aggregate-only")).to_be_checked()
     expect(page.locator("#tiles")).to_be_hidden()
     assert page.locator(".tile", has_text="Frank").count() == 0
+    # The class as a whole appears once a sealed cell holds min_faces (5) students: 2 s cells in these tests.
+    expect(page.locator("#hist-note")).to_contain_text("Too few faces")
+    students = [_participant(live_server, session, f"Quiet{k}") for k in range(5)]
+    happy = page.locator("#hist-table tr[data-label='Happy'] td").first
+    deadline = time.time() + 20
+    while time.time() < deadline and happy.text_content() in (None, "0"):
+        for joined in students:
+            _send_scores(live_server, joined, "Happy", n=1)
+        page.wait_for_timeout(400)
+    expect(happy).not_to_have_text("0", timeout=5000)
+    expect(page.locator("#hist-note")).to_contain_text("whole 2-second spans")
+    expect(page.locator("#top-label")).to_have_text("Happy")
+    assert page.locator(".tile").count() == 0
 
 
 def test_negative_share_alert(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
