@@ -55,3 +55,38 @@ def test_small_load_run_loses_and_duplicates_nothing(live_server: LiveServer) ->
     assert result.stored == result.expected == result.frames_sent  # every astronaut frame has one face
     assert len(result.dashboard_delays) == result.frames_sent  # the dashboard heard of every frame
     assert all(d > 0 for d in result.dashboard_delays)
+
+
+def _postgres_or_skip() -> None:
+    psycopg = pytest.importorskip("psycopg")
+    from classmood.benchmarks.load_device import DEFAULT_POSTGRES
+
+    try:
+        psycopg.connect(DEFAULT_POSTGRES.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+
+
+def test_device_load_refuses_an_unknown_transport() -> None:
+    from classmood.benchmarks.load_device import run_device_load
+
+    with pytest.raises(ValueError, match="transport"):
+        run_device_load(1, 1.0, transport="carrier pigeon")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("transport", "servers"), [("ws", 1), ("http", 1), ("ws", 2)])
+def test_small_device_load_run_loses_and_duplicates_nothing(transport: str, servers: int) -> None:
+    from classmood.benchmarks.load_device import format_device_load, run_device_load
+
+    _postgres_or_skip()
+    with ThreadPoolExecutor(1) as pool:  # own thread: see above
+        result = pool.submit(run_device_load, 6, 3.0, drain_s=10.0, transport=transport, servers_count=servers,
+                             generators=2).result()
+    print(format_device_load(result))
+    assert result.scores_sent >= 6 * 3 and result.acknowledged == result.scores_sent
+    assert result.lost == 0 and result.duplicated == 0 and result.unacked == 0 and result.errors == 0
+    assert result.stored == result.scores_sent
+    assert len(result.dashboard_delays) == result.scores_sent  # the dashboard heard of every score
+    assert len(result.generator_cpu_pct) == 2 and len(result.server_cpu_pct) == servers
