@@ -83,6 +83,7 @@ class DeviceLoadResult:
     server_cpu_pct: list[float] = field(default_factory=list)
     generator_cpu_pct: list[float] = field(default_factory=list)
     dashboard_cpu_pct: float = 0.0  # the process whose SSE clients stand for the dashboards
+    postgres_cpu_pct: float = 0.0  # every PostgreSQL process of the machine (other users' queries too)
     machine_busy_pct: float = 0.0  # all cores, 100 = every core busy for the whole run
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -189,6 +190,17 @@ def process_cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_s() -> dict[int, float]:
+    """CPU seconds so far of every PostgreSQL process of this machine, by pid (empty where /proc is missing)."""
+    out: dict[int, float] = {}
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry.name}/comm") as f:
+                if f.read().strip() in ("postgres", "postmaster"):
+                    out[int(entry.name)] = process_cpu_s(int(entry.name))
+    return out
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -593,11 +605,14 @@ async def _run(procs: list[ServerProcess], email: str, password: str, result: De
             await asyncio.sleep(max(0.0, start - time.time()))
             cpu0 = [process_cpu_s(p.pid) for p in procs]
             own0 = time.process_time()
+            pg0 = postgres_cpu_s()
             busy0, total0 = machine_cpu()
             result.load_before = os.getloadavg()
             tallies = list(await asyncio.gather(*futures))
         result.wall_s = time.time() - start
         result.dashboard_cpu_pct = 100 * (time.process_time() - own0) / result.wall_s
+        pg1 = postgres_cpu_s()
+        result.postgres_cpu_pct = 100 * sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items()) / result.wall_s
         result.load_after = os.getloadavg()
         busy1, total1 = machine_cpu()
         result.machine_busy_pct = 100 * (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
@@ -658,7 +673,8 @@ def format_device_load(result: DeviceLoadResult) -> str:
         f"score → dashboard: median {ms(s['dashboard_delay_median_s'])}, p95 {ms(s['dashboard_delay_p95_s'])} "
         f"({s['dashboard_events']} events)",
         f"CPU (100 % = one core): server(s) {cpu(result.server_cpu_pct)} · {result.generators} load generator(s) "
-        f"{cpu(result.generator_cpu_pct)} · dashboards {result.dashboard_cpu_pct:.0f} % · "
+        f"{cpu(result.generator_cpu_pct)} · dashboards {result.dashboard_cpu_pct:.0f} % · PostgreSQL "
+        f"{result.postgres_cpu_pct:.0f} % · "
         f"whole machine {result.machine_busy_pct:.0f} % busy · load average "
         f"{result.load_before[0]:.2f} before, {result.load_after[0]:.2f} after",
     ])
