@@ -153,10 +153,12 @@ async def handle_scores(websocket: WebSocket, state: ServerState, sender: Sender
     The answer goes out only after the batch's COMMIT (the group writer's), so an acknowledged score is stored.
     """
     batch = message.get("batch")
-    batch = batch if isinstance(batch, str | int) and not isinstance(batch, bool) else None  # echoed as is
+    batch = batch if isinstance(batch, str) and len(batch) <= 100 else None  # echoed as is
     try:
+        observations = message.get("observations")
+        # Counted before they are validated: a message can be far larger than an HTTP batch body may be.
+        check_batch_size(len(observations) if isinstance(observations, list) else 0, state.settings)
         body = ScoresMessage.model_validate(message)
-        check_batch_size(len(body.observations), state.settings)
         result = await ingest_batch(state, sender, device_items(body.observations))
     except ValidationError as exc:
         await _send(websocket, scores_error(batch, 422, validation_detail(exc.errors())))
