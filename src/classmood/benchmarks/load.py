@@ -131,12 +131,12 @@ def free_port() -> int:
 _SERVER_CODE = """
 import sys, uvicorn
 from classmood.config import Settings
-from classmood.server.app import create_app
+from classmood.server.app import create_app, uvicorn_options
 from classmood.server.bootstrap import prepare_server
 settings = Settings().resolved()
 prepare_server(settings)
 app = create_app(settings.model_copy(update={"auto_migrate": False}))
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", ws_max_size=4 * 1024 * 1024)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", **uvicorn_options(settings))
 """
 
 

@@ -126,7 +126,7 @@ def pg_schema(url: str) -> Iterator[str]:
 _SERVER_CODE = """
 import cProfile, os, signal, sys, uvicorn
 from classmood.config import Settings
-from classmood.server.app import create_app
+from classmood.server.app import create_app, uvicorn_options
 from classmood.server.bootstrap import prepare_server
 settings = Settings().resolved()
 prepare_server(settings)
@@ -141,7 +141,8 @@ if profile:
         os._exit(0)
     signal.signal(signal.SIGTERM, dump)
     profiler.enable()
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", ws=sys.argv[2], backlog=4096)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", ws=sys.argv[2], backlog=4096,
+            **uvicorn_options(settings))
 """
 
 

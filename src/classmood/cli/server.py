@@ -35,6 +35,7 @@ def serve(
     """Run the classroom server; on first start it creates an admin and a demo teacher and prints their logins."""
     import uvicorn
 
+    from classmood.server.app import uvicorn_options
     from classmood.server.bootstrap import prepare_server
 
     settings = server_settings(data_dir, database_url, host=host, port=port, dev=dev, workers=workers)
@@ -53,11 +54,12 @@ def serve(
     if settings.workers > 1:
         _export_settings(settings)
         uvicorn.run("classmood.server.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-                    workers=settings.workers, log_level="info")
+                    workers=settings.workers, log_level="info", **uvicorn_options(settings))
         return
     from classmood.server.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+                **uvicorn_options(settings))
 
 
 def _export_settings(settings: Settings) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
@@ -87,6 +88,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     mount_web(app, settings)
     return app
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn settings every ClassMood server runs with (``classmood serve`` and the benchmarks).
+
+    - ``ws_max_size``: the largest student-stream message that can be valid (a base64 frame at the frame
+      limit, or a full score batch), so a bigger one is refused by the protocol before it is buffered whole;
+    - ``ws_per_message_deflate`` off: browsers ask for compression, and a score message of a few hundred bytes
+      gains nothing from it while deflate costs CPU on every message of thousands of students (and the
+      load benchmark's clients do not ask for it, so with it on the benchmark would not measure what
+      browsers cost).
+
+    >>> uvicorn_options(Settings(secret_key="x" * 32))["ws_per_message_deflate"]
+    False
+    """
+    frame_text = settings.max_frame_bytes * 4 // 3 + 1024  # base64 and the JSON around it
+    batch_text = settings.batch_max * 1024  # far above a score's ~300 bytes of JSON
+    return {"ws_max_size": max(frame_text, batch_text) + 64 * 1024, "ws_per_message_deflate": False}
 
 
 def app_from_env() -> FastAPI:
