@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -24,8 +25,8 @@ NOT_WALKED = {"/api/sessions/{session_id}/live"}
 
 
 def send(world: World, header: dict[str, str], label: str, n: int = 2, session_id: int | None = None,
-         ago_s: float = 0.0) -> None:
-    now = time.time() - ago_s
+         ago_s: float = 0.0, at: float | None = None) -> None:
+    now = time.time() - ago_s if at is None else at
     body = {"observations": [{"id": str(uuid.uuid4()), "ts": now - i, "probs": probs_of(label)} for i in range(n)]}
     sid = session_id or world.session_id
     response = world.client.post(f"/api/sessions/{sid}/observations", json=body, headers=header)
@@ -39,8 +40,16 @@ def private_session(world: World, students: int) -> tuple[int, str, list[tuple[d
     world.client.post(f"/api/sessions/{created['id']}/start", headers=world.teacher_a)
     people = [world.join(f"Hidden{k}", code=created["code"]) for k in range(students)]
     for header, _ in people:
-        send(world, header, MARK, session_id=created["id"], ago_s=120)
+        send(world, header, MARK, session_id=created["id"], at=quiet_ts(world, created["id"]))
     return created["id"], created["code"], people
+
+
+def quiet_ts(world: World, sid: int) -> float:
+    """When the private session's scores were seen: inside one minute cell before its start, the same minute
+    for every student whenever they send (derived from the start, not from the clock)."""
+    started = world.client.get(f"/api/sessions/{sid}", headers=world.teacher_a).json()["started_at"]
+    start = datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp()
+    return (start - 150) // 60 * 60 + 30
 
 
 def arrived(world: World, sid: int) -> None:
@@ -128,7 +137,7 @@ def test_totals_cannot_be_subtracted_down_to_a_small_private_session(mixed: tupl
         assert difference == dict.fromkeys(LABELS, 0), total  # the attack finds nothing
     # With a third student the session is shown on its own, and the totals include it again.
     third, _ = world.join("Hidden2", code=code)
-    send(world, third, MARK, session_id=sid, ago_s=120)
+    send(world, third, MARK, session_id=sid, at=quiet_ts(world, sid))
     arrived(world, sid)
     shown = counts(f"/api/sessions/{sid}/histogram")
     assert shown[MARK] == 6

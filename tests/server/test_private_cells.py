@@ -137,7 +137,9 @@ def test_cells_show_once_sealed_and_never_change(fast_cells: tuple[World, int]) 
     for header in group:
         send(world, header, sid, [(time.time(), "Happy")])
     assert time.time() < start + cell_s, "the machine was too slow to send three scores within one cell"
-    assert world.client.get(url, headers=world.teacher_a).json()["suppressed"] is True  # the cell is still open
+    open_cell = world.client.get(url, headers=world.teacher_a).json()
+    if time.time() < start + cell_s + 0.5:  # answered before the seal (always, unless the machine stalled)
+        assert open_cell["suppressed"] is True
     time.sleep(max(0.0, start + cell_s + 0.5 + 0.3 - time.time()))
     shown = world.client.get(url, headers=world.teacher_a).json()
     assert shown["suppressed"] is False and shown["counts"]["Happy"] == 3 and shown["participants"] == 3
