@@ -117,11 +117,11 @@ def histogram(db: Session, *, scope: Scope) -> Counts:
     if db.get_bind().dialect.name == "sqlite":
         rows = db.execute(_scoped(select(Observation.label, func.count()), scope).group_by(Observation.label))
         participants = db.scalar(_scoped(select(func.count(func.distinct(Observation.participant_id))), scope))
-        return counts_from(rows.tuples(), int(participants or 0))
+        return counts_from(rows, int(participants or 0))
     query = _scoped(select(Observation.label, Observation.participant_id, func.count()), scope)
     per_label: dict[int, int] = {}
     people: set[int] = set()
-    for label, participant, n in db.execute(query.group_by(Observation.label, Observation.participant_id)).tuples():
+    for label, participant, n in db.execute(query.group_by(Observation.label, Observation.participant_id)):
         per_label[label] = per_label.get(label, 0) + n
         people.add(participant)
     return counts_from(per_label.items(), len(people))
@@ -167,12 +167,12 @@ def timeline(db: Session, *, scope: Scope, bucket_s: float, lo: float | None, hi
     index = bucket_index(Observation.ts, bucket_s)
     rows = db.execute(_scoped(select(index, Observation.label, func.count()), scope).group_by(index, Observation.label))
     by_bucket: dict[int, list[tuple[int, int]]] = {}
-    for bucket, label, n in rows.tuples():
+    for bucket, label, n in rows:
         by_bucket.setdefault(int(bucket), []).append((label, n))
     people: dict[int, int] = {}
     if with_participants:
         query = _scoped(select(index, func.count(func.distinct(Observation.participant_id))), scope).group_by(index)
-        people = {int(b): int(n) for b, n in db.execute(query).tuples()}
+        people = {int(b): int(n) for b, n in db.execute(query)}
     return fill_buckets(by_bucket, people, bucket_s, lo, hi)
 
 
@@ -222,7 +222,7 @@ def participant_summaries(db: Session, *, scope: Scope, smooth_s: float = 0.0) -
     assert scope.session_id is not None
     grouped = _scoped(select(Observation.participant_id, Observation.label, func.count()), scope)
     per: dict[int, list[tuple[int, int]]] = {}
-    for pid, label, n in db.execute(grouped.group_by(Observation.participant_id, Observation.label)).tuples():
+    for pid, label, n in db.execute(grouped.group_by(Observation.participant_id, Observation.label)):
         per.setdefault(int(pid), []).append((label, n))
     # The newest observation of each participant: a correlated lookup on the (participant_id, ts) index.
     inner = aliased(Observation)
@@ -239,7 +239,7 @@ def participant_summaries(db: Session, *, scope: Scope, smooth_s: float = 0.0) -
     return [ParticipantSummary(pid, name, counts_from(per.get(pid, []), 1 if pid in per else 0),
                                None if ts is None else float(ts), None if label is None else LABELS[label],
                                steadied.get(pid))
-            for pid, name, ts, label in rows.tuples()
+            for pid, name, ts, label in rows
             if scope.participant_id is None or pid == scope.participant_id]
 
 
@@ -260,11 +260,11 @@ def grouped(db: Session, *, key: Any, scope: Scope) -> list[Group]:
     base = _scoped(base, scope)
     labels = db.execute(base.add_columns(Observation.label, func.count()).group_by(key, Observation.label))
     per: dict[int, list[tuple[int, int]]] = {}
-    for k, label, n in labels.tuples():
+    for k, label, n in labels:
         per.setdefault(int(k), []).append((label, n))
     flag = func.max(case((ClassSession.private, 1), else_=0))
     people = db.execute(base.add_columns(func.count(func.distinct(Observation.participant_id)), flag).group_by(key))
-    return [Group(int(k), counts_from(per.get(int(k), []), int(n)), bool(agg)) for k, n, agg in people.tuples()]
+    return [Group(int(k), counts_from(per.get(int(k), []), int(n)), bool(agg)) for k, n, agg in people]
 
 
 def overview_groups(db: Session, *, scope: Scope, utc_offset_s: int = 0) -> dict[str, list[Group]]:
@@ -277,8 +277,8 @@ def overview_groups(db: Session, *, scope: Scope, utc_offset_s: int = 0) -> dict
 
 def names(db: Session) -> tuple[dict[int, str], dict[int, tuple[str, int]]]:
     """Teacher names by id and (course title, teacher id) by course id."""
-    teachers = {uid: name for uid, name in db.execute(select(User.id, User.name)).tuples()}
-    rows = db.execute(select(Course.id, Course.title, Course.teacher_id)).tuples()
+    teachers = {uid: name for uid, name in db.execute(select(User.id, User.name))}
+    rows = db.execute(select(Course.id, Course.title, Course.teacher_id))
     courses = {cid: (title, tid) for cid, title, tid in rows}
     return teachers, courses
 
@@ -295,5 +295,5 @@ def export_rows(db: Session, *, scope: Scope, chunk: int = 5000) -> Iterator[tup
                            Observation.score, *(getattr(Observation, c) for c in PROB_COLUMNS))
                     .join(Participant, Participant.id == Observation.participant_id), scope)
     result = db.execute(query.order_by(Observation.ts, Observation.id).execution_options(yield_per=chunk))
-    for row in result.tuples():
+    for row in result:
         yield (*row[:7], LABELS[row[7]], *row[8:])

@@ -84,7 +84,7 @@ def seal(db: Session, release: Release, sessions: Select[int]) -> None:
     seals = select(AggregateSeal.until_cell).where(AggregateSeal.session_id == ClassSession.id,
                                                    AggregateSeal.cell_s == release.cell_s).scalar_subquery()
     rows = db.execute(select(ClassSession.id, ClassSession.status, ClassSession.ended_at, seals)
-                      .where(ClassSession.private, ClassSession.id.in_(sessions))).tuples().all()
+                      .where(ClassSession.private, ClassSession.id.in_(sessions))).all()
     wrote = False
     for session_id, status, ended_at, done in rows:
         ended = as_utc(ended_at)
@@ -109,7 +109,7 @@ def _write_cells(db: Session, release: Release, session_id: int, first: int | No
     if first is not None:
         query = query.where(Observation.received_at >= first * release.cell_s)
     cells: dict[int, dict[str, int]] = {}
-    for row in db.execute(query.group_by(cell, Observation.participant_id)).tuples():
+    for row in db.execute(query.group_by(cell, Observation.participant_id)):
         figures = cells.setdefault(int(row[0]), _empty_figures())
         figures["participants"] += 1
         for column, n in zip(COUNT_COLUMNS, row[2:2 + len(LABELS)], strict=True):
@@ -182,7 +182,7 @@ def cell_sums(db: Session, release: Release, *, sessions: Select[int], since: fl
     """The released cells of ``sessions`` overlapping ``[since, until)``, added up."""
     figures = [func.sum(getattr(AggregateCell, c)) for c in _columns(steady)]
     query = select(func.max(AggregateCell.participants), *figures).where(*_released(release, sessions, since, until))
-    return _sums(db.execute(query).tuples())
+    return _sums(db.execute(query))
 
 
 def cell_buckets(db: Session, release: Release, *, session_id: int, bucket_s: int, since: float | None,
@@ -194,7 +194,7 @@ def cell_buckets(db: Session, release: Release, *, session_id: int, bucket_s: in
     query = (select(bucket, func.max(AggregateCell.participants), *figures)
              .where(*_released(release, select(ClassSession.id).where(ClassSession.id == session_id), since, until))
              .group_by(bucket))
-    return {int(row[0]): _sums([row[1:]]) for row in db.execute(query).tuples()}
+    return {int(row[0]): _sums([row[1:]]) for row in db.execute(query)}
 
 
 def cell_groups(db: Session, release: Release, *, since: float | None, until: float | None,
@@ -209,5 +209,5 @@ def cell_groups(db: Session, release: Release, *, since: float | None, until: fl
                  .join(ClassSession, ClassSession.id == AggregateCell.session_id)
                  .join(Course, Course.id == ClassSession.course_id)
                  .where(*_released(release, private_session_ids(), since, until)).group_by(key))
-        out[name] = {int(row[0]): _sums([row[1:]]) for row in db.execute(query).tuples()}
+        out[name] = {int(row[0]): _sums([row[1:]]) for row in db.execute(query)}
     return out

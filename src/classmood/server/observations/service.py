@@ -116,11 +116,11 @@ def _insert_rows(db: Session, session_id: int, participant_id: int,
     unique = list({item.client_id: item for item in items}.values())
     if unique and db.get_bind().dialect.name == "postgresql":
         result = db.execute(_PG_UNNEST_INSERT, _columns(session_id, participant_id, unique))
-        return {client_id: row_id for row_id, client_id in result.tuples()}
+        return {client_id: row_id for row_id, client_id in result}
     if unique:
         rows = [_row(session_id, participant_id, item) for item in unique]
         result = db.execute(_insert_ignoring_duplicates(db), rows)
-        return {client_id: row_id for row_id, client_id in result.tuples()}
+        return {client_id: row_id for row_id, client_id in result}
     return {}
 
 
