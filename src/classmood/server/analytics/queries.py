@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from classmood.labels import LABELS, top_label
@@ -161,19 +161,14 @@ class Bucket:
     counts: Counts
 
 
-def timeline(db: Session, *, scope: Scope, bucket_s: float, lo: float | None, hi: float | None,
-             with_participants: bool = False) -> list[Bucket]:
+def timeline(db: Session, *, scope: Scope, bucket_s: float, lo: float | None, hi: float | None) -> list[Bucket]:
     """Counts per ``bucket_s``-second bucket from ``lo`` to ``hi`` (data range when None), gaps filled."""
     index = bucket_index(Observation.ts, bucket_s)
     rows = db.execute(_scoped(select(index, Observation.label, func.count()), scope).group_by(index, Observation.label))
     by_bucket: dict[int, list[tuple[int, int]]] = {}
     for bucket, label, n in rows:
         by_bucket.setdefault(int(bucket), []).append((label, n))
-    people: dict[int, int] = {}
-    if with_participants:
-        query = _scoped(select(index, func.count(func.distinct(Observation.participant_id))), scope).group_by(index)
-        people = {int(b): int(n) for b, n in db.execute(query)}
-    return fill_buckets(by_bucket, people, bucket_s, lo, hi)
+    return fill_buckets(by_bucket, {}, bucket_s, lo, hi)
 
 
 def fill_buckets(by_bucket: dict[int, list[tuple[int, int]]], people: dict[int, int], bucket_s: float,
@@ -249,7 +244,6 @@ class Group:
 
     key: int
     counts: Counts
-    aggregate_only: bool
 
 
 def grouped(db: Session, *, key: Any, scope: Scope) -> list[Group]:
@@ -262,9 +256,8 @@ def grouped(db: Session, *, key: Any, scope: Scope) -> list[Group]:
     per: dict[int, list[tuple[int, int]]] = {}
     for k, label, n in labels:
         per.setdefault(int(k), []).append((label, n))
-    flag = func.max(case((ClassSession.private, 1), else_=0))
-    people = db.execute(base.add_columns(func.count(func.distinct(Observation.participant_id)), flag).group_by(key))
-    return [Group(int(k), counts_from(per.get(int(k), []), int(n)), bool(agg)) for k, n, agg in people]
+    people = db.execute(base.add_columns(func.count(func.distinct(Observation.participant_id))).group_by(key))
+    return [Group(int(k), counts_from(per.get(int(k), []), int(n))) for k, n in people]
 
 
 def overview_groups(db: Session, *, scope: Scope, utc_offset_s: int = 0) -> dict[str, list[Group]]:

@@ -211,7 +211,7 @@ def _merged_groups(public: list[queries.Group], private: dict[int, CellSums]) ->
     merged = {group.key: group.counts for group in public}
     for key, sums in private.items():
         merged[key] = _added(merged.get(key, queries.counts_from([])), _counts(sums))
-    return [queries.Group(key, counts, False) for key, counts in sorted(merged.items())]
+    return [queries.Group(key, counts) for key, counts in sorted(merged.items())]
 
 
 def course_histogram(db: Session, *, user: User, course_id: int, window: Window, policy: Policy) -> HistogramOut:
@@ -254,7 +254,7 @@ def platform_overview(db: Session, *, window: Window, utc_offset_s: int, policy:
                          teacher=teachers.get(teacher_id, "?"))
 
     by_hour = {g.key: g for g in groups["hours"]}
-    empty = queries.Group(0, queries.counts_from([]), False)
+    empty = queries.Group(0, queries.counts_from([]))
     return OverviewOut(
         courses=[course_row(g) for g in groups["courses"]],
         teachers=[TeacherRow(**shown(g).model_dump(), teacher_id=g.key, name=teachers.get(g.key, "?"))
