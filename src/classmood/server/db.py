@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, Float, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 
 from classmood.config import Settings
 
@@ -48,6 +50,27 @@ def utcnow() -> datetime:
 def epoch_now() -> float:
     """The current time in UTC epoch seconds (the unit of observation timestamps)."""
     return time.time()
+
+
+class epoch_now_sql(FunctionElement[float]):
+    """The database's current time in epoch seconds, on every dialect: the default of
+    ``observations.received_at`` and the clock of the aggregate-only seal (analytics.release), the one clock
+    every server process shares."""
+
+    type = Float()
+    inherit_cache = True
+    name = "epoch_now_sql"
+
+
+@compiles(epoch_now_sql)
+def _epoch_default(element: epoch_now_sql, compiler: Any, **kw: Any) -> str:
+    return "CAST(extract(epoch from now()) AS DOUBLE PRECISION)"
+
+
+@compiles(epoch_now_sql, "sqlite")
+def _epoch_sqlite(element: epoch_now_sql, compiler: Any, **kw: Any) -> str:
+    # julianday() has sub-millisecond precision and exists in every SQLite build (unixepoch() needs 3.38).
+    return "((julianday('now') - 2440587.5) * 86400.0)"
 
 
 def as_utc(value: datetime | None) -> datetime | None:

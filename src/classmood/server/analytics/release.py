@@ -35,9 +35,9 @@ from sqlalchemy.orm import Session
 
 from classmood.labels import LABELS, top_label
 from classmood.server.analytics.models import COUNT_COLUMNS, STEADY_COLUMNS, AggregateCell, AggregateSeal
-from classmood.server.analytics.sql import bucket_index, epoch_now_sql
+from classmood.server.analytics.sql import bucket_index
 from classmood.server.courses.models import Course
-from classmood.server.db import as_utc
+from classmood.server.db import as_utc, epoch_now_sql
 from classmood.server.observations.models import PROB_COLUMNS, Observation
 from classmood.server.sessions.models import ClassSession
 
@@ -80,15 +80,16 @@ def seal(db: Session, release: Release, sessions: Select[int]) -> None:
     Two processes sealing at once compute the same cells (a sealed cell's rows are all committed) and the
     second one's inserts are ignored.
     """
-    now = float(db.scalar(select(epoch_now_sql())) or 0.0)
     seals = select(AggregateSeal.until_cell).where(AggregateSeal.session_id == ClassSession.id,
                                                    AggregateSeal.cell_s == release.cell_s).scalar_subquery()
-    rows = db.execute(select(ClassSession.id, ClassSession.status, ClassSession.ended_at, seals)
+    # The database's clock comes with the sessions (one round trip on every aggregate-only answer).
+    rows = db.execute(select(ClassSession.id, ClassSession.status, ClassSession.ended_at, seals, epoch_now_sql())
                       .where(ClassSession.private, ClassSession.id.in_(sessions))).all()
     wrote = False
-    for session_id, status, ended_at, done in rows:
+    for session_id, status, ended_at, done, now in rows:
         ended = as_utc(ended_at)
-        target = release.sealed_until(now=now, status=status, ended_at=ended.timestamp() if ended else None)
+        target = release.sealed_until(now=float(now), status=status,
+                                      ended_at=ended.timestamp() if ended else None)
         if done is None or done < target:
             _write_cells(db, release, session_id, done, target)
             wrote = True
@@ -168,6 +169,11 @@ def _columns(steady: bool) -> Sequence[str]:
     return STEADY_COLUMNS if steady else COUNT_COLUMNS
 
 
+def _figures(columns: Sequence[str]) -> list[ColumnElement[Any]]:
+    """The largest head count of the cells, then the sum of each of ``columns``: what :func:`_sums` reads."""
+    return [func.max(AggregateCell.participants), *(func.sum(getattr(AggregateCell, c)) for c in columns)]
+
+
 def _sums(rows: Iterable[Sequence[Any]]) -> CellSums:
     counts, people = dict.fromkeys(LABELS, 0), 0
     for row in rows:
@@ -180,8 +186,7 @@ def _sums(rows: Iterable[Sequence[Any]]) -> CellSums:
 def cell_sums(db: Session, release: Release, *, sessions: Select[int], since: float | None, until: float | None,
               steady: bool = False) -> CellSums:
     """The released cells of ``sessions`` overlapping ``[since, until)``, added up."""
-    figures = [func.sum(getattr(AggregateCell, c)) for c in _columns(steady)]
-    query = select(func.max(AggregateCell.participants), *figures).where(*_released(release, sessions, since, until))
+    query = select(*_figures(_columns(steady))).where(*_released(release, sessions, since, until))
     return _sums(db.execute(query))
 
 
@@ -190,8 +195,7 @@ def cell_buckets(db: Session, release: Release, *, session_id: int, bucket_s: in
     """Released cells of one session added up per ``bucket_s``-second bucket (a multiple of the cell)."""
     per = bucket_s // release.cell_s
     bucket = bucket_index(AggregateCell.cell, per)
-    figures = [func.sum(getattr(AggregateCell, c)) for c in COUNT_COLUMNS]
-    query = (select(bucket, func.max(AggregateCell.participants), *figures)
+    query = (select(bucket, *_figures(COUNT_COLUMNS))
              .where(*_released(release, select(ClassSession.id).where(ClassSession.id == session_id), since, until))
              .group_by(bucket))
     return {int(row[0]): _sums([row[1:]]) for row in db.execute(query)}
@@ -204,8 +208,7 @@ def cell_groups(db: Session, release: Release, *, since: float | None, until: fl
     hour = bucket_index(AggregateCell.cell * release.cell_s + utc_offset_s, 3600) % 24
     out: dict[str, dict[int, CellSums]] = {}
     for name, key in (("courses", Course.id), ("teachers", Course.teacher_id), ("hours", hour)):
-        figures = [func.sum(getattr(AggregateCell, c)) for c in COUNT_COLUMNS]
-        query = (select(key, func.max(AggregateCell.participants), *figures)
+        query = (select(key, *_figures(COUNT_COLUMNS))
                  .join(ClassSession, ClassSession.id == AggregateCell.session_id)
                  .join(Course, Course.id == ClassSession.course_id)
                  .where(*_released(release, private_session_ids(), since, until)).group_by(key))

@@ -8,8 +8,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, In
 from sqlalchemy.orm import Mapped, mapped_column
 
 from classmood.labels import LABELS
-from classmood.server.analytics.sql import epoch_now_sql
-from classmood.server.db import Base
+from classmood.server.db import Base, epoch_now_sql
 
 # Column names of the seven probabilities, in LABELS order: p_angry, p_disgust, ...
 PROB_COLUMNS: tuple[str, ...] = tuple(f"p_{label.lower()}" for label in LABELS)

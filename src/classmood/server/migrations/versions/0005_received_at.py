@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from classmood.labels import LABELS
-from classmood.server.analytics.sql import epoch_now_sql
+from classmood.server.db import epoch_now_sql
 
 revision = "0005_received_at"
 down_revision = "0004_analysis_mode"
