@@ -37,7 +37,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from multiprocessing import get_context
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,8 +54,22 @@ TRANSPORTS = ("ws", "http")
 BATCH = 100  # scores per message or request at most, as on the student page
 
 
+@dataclass(kw_only=True)
+class _Counters:
+    """What the students counted: each generator process keeps its own, the run adds them up."""
+
+    requests: int = 0
+    scores_sent: int = 0
+    acknowledged: int = 0
+    duplicates_acked: int = 0
+    retried: int = 0
+    reconnects: int = 0
+    errors: int = 0
+    unacked: int = 0
+
+
 @dataclass
-class DeviceLoadResult:
+class DeviceLoadResult(_Counters):
     """Figures of one on-device load run; delays in seconds, CPU in percent of one core."""
 
     students: int
@@ -65,14 +79,6 @@ class DeviceLoadResult:
     dashboards: int
     transport: str = "ws"
     generators: int = 1
-    requests: int = 0
-    scores_sent: int = 0
-    acknowledged: int = 0
-    duplicates_acked: int = 0
-    retried: int = 0
-    reconnects: int = 0
-    errors: int = 0
-    unacked: int = 0
     stored: int = 0
     lost: int = 0
     duplicated: int = 0
@@ -326,17 +332,9 @@ class _WebSocket:
 # -- students (in the generator processes) -------------------------------------------------------------
 
 @dataclass
-class _Tally:
+class _Tally(_Counters):
     """What one generator process saw; sent back to the parent."""
 
-    requests: int = 0
-    scores_sent: int = 0
-    acknowledged: int = 0
-    duplicates_acked: int = 0
-    retried: int = 0
-    reconnects: int = 0
-    errors: int = 0
-    unacked: int = 0
     sent: dict[str, float] = field(default_factory=dict)  # score id -> its ts (= its send time)
     acked: list[str] = field(default_factory=list)
     ack_delays: list[float] = field(default_factory=list)
@@ -561,9 +559,8 @@ def _account(result: DeviceLoadResult, tallies: list[_Tally], heard: list[tuple[
     sent: dict[str, float] = {}
     acked: set[str] = set()
     for t in tallies:
-        for name in ("requests", "scores_sent", "acknowledged", "duplicates_acked", "retried", "reconnects",
-                     "errors", "unacked"):
-            setattr(result, name, getattr(result, name) + getattr(t, name))
+        for counter in fields(_Counters):
+            setattr(result, counter.name, getattr(result, counter.name) + getattr(t, counter.name))
         sent.update(t.sent)
         acked.update(t.acked)
         result.ack_delays.extend(t.ack_delays)
