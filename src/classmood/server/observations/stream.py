@@ -143,7 +143,8 @@ def scores_error(batch: Any, status: int, detail: Any) -> dict[str, Any]:
 
 
 async def _send(websocket: WebSocket, reply: dict[str, Any]) -> None:
-    # The text frame straight away: send_json would re-encode through an extra layer for every message.
+    # Every reply of the stream goes out here, as one text frame straight away (send_json adds a layer per
+    # message). ASCII escapes: a reply that echoes a client's lone surrogate still encodes.
     await websocket.send_text(json.dumps(reply, separators=(",", ":")))
 
 
@@ -183,9 +184,9 @@ async def handle_message(websocket: WebSocket, state: ServerState, sender: Sende
         outcome = await ingest_frame(state, sender, frame.image, client_id=frame.client_id, ts=frame.ts,
                                      rate_wait_s=RATE_WAIT_S)
     except DomainError as exc:
-        await websocket.send_json(error(str(message.get("id", "")), exc))
+        await _send(websocket, error(str(message.get("id", "")), exc))
         return exc.status != 409
-    await websocket.send_json(ack(frame.raw_id or str(frame.client_id), outcome))
+    await _send(websocket, ack(frame.raw_id or str(frame.client_id), outcome))
     return True
 
 
@@ -204,7 +205,7 @@ async def serve_stream(websocket: WebSocket, state: ServerState, session_id: int
     try:
         sender = await to_thread.run_sync(_authenticate, state, token, session_id)
     except (Unauthorized, Forbidden) as exc:
-        await websocket.send_json(error(None, exc))
+        await _send(websocket, error(None, exc))
         await websocket.close(code=CloseCode.UNAUTHORIZED if exc.status == 401 else CloseCode.FORBIDDEN)
         return
     while True:
@@ -213,7 +214,7 @@ async def serve_stream(websocket: WebSocket, state: ServerState, session_id: int
             return
         text = received.get("text")
         if text is None:
-            await websocket.send_json({"type": "error", "id": None, "detail": "send JSON text messages", "status": 400})
+            await _send(websocket, {"type": "error", "id": None, "detail": "send JSON text messages", "status": 400})
             continue
         try:
             if not await handle_message(websocket, state, sender, text):
