@@ -5,6 +5,7 @@ PyTorch is imported inside ``train`` and ``export`` only, so the other commands 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -81,16 +82,23 @@ def finetune(
     data: DataOpt = DEFAULT_DATA,
     base: Annotated[Path, typer.Option(help="the trained single-head ONNX model to start from")] = Path(
         "models/cm-small-1.onnx"),
-    out: Annotated[Path, typer.Option(help="folder for best.pt and the summary")] = Path("runs/cm-small-2"),
-    epochs: Annotated[int, typer.Option(help="fine-tuning epochs over the cached views (the recipe: 5)")] = 5,
+    out: Annotated[Path, typer.Option(help="folder of the stages (resumable), best.pt and recipe.json")] = Path(
+        "runs/cm-small-3"),
+    epochs: Annotated[int, typer.Option(help="fine-tuning epochs of each run over the cached views")] = 5,
     limit: Annotated[int | None, typer.Option(help="use only the first N Training rows")] = None,
 ) -> None:
-    """Grow the crowd head on a trained network: cache its trunk, fine-tune the last stage and both heads."""
-    from classmood.ml.finetune import FinetuneConfig
-    from classmood.ml.finetune import finetune as run_finetune
+    """The shipped recipe: cache the trunk of BASE, fine-tune an ensemble, distil it into one student, choose."""
+    import dataclasses
 
-    summary = run_finetune(base, data, out, FinetuneConfig(epochs=epochs, limit=limit), log=typer.echo)
-    typer.echo(f"chosen: {summary['best']}; checkpoint {out / 'best.pt'} (next: classmood export {out / 'best.pt'})")
+    from classmood.ml.distill import RecipeConfig, run_recipe
+
+    rc = RecipeConfig()
+    rc.finetune = dataclasses.replace(rc.finetune, epochs=epochs, limit=limit)
+    summary = run_recipe(base, data, out, rc, log=typer.echo)
+    for row in summary["ablation"]:
+        typer.echo(json.dumps(row))
+    typer.echo(f"chosen: {summary['chosen']} {summary['best']}; checkpoint {out / 'best.pt'} "
+               f"(next: classmood export {out / 'best.pt'})")
 
 
 def bench_model(

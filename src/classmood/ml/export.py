@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from classmood.calibration import fit_temperature, prior_correction, tta_probs
+from classmood.calibration import fit_temperature, prior_correction, tta_probs, uncalibrate
 from classmood.datasets import FaceDataset, crowd_majority, crowd_targets
 from classmood.metrics import compute_metrics
 from classmood.ml.model import EmotionNet, count_macs, count_parameters
@@ -109,27 +110,49 @@ MIN_RECALL = 0.40  # the release rule's floor for every class of a head, on Publ
 STRENGTHS = tuple(round(0.05 * k, 2) for k in range(21))  # prior-correction strengths tried, 0 to 1
 
 
-def fit_head_adjustments(model: EmotionNet, train: FaceDataset, val: FaceDataset) -> dict[str, Adjustment]:
+HeadViews = dict[str, list[np.ndarray]]  # per head: its logits (N, 7) on PublicTest, the faces then their mirrors
+
+
+def torch_views(model: EmotionNet, val: FaceDataset) -> HeadViews:
+    """Each head's PublicTest logits from the PyTorch network, face and mirror image."""
+    from classmood.ml.train import predict_logits
+
+    views = [predict_logits(model, val.pixels), predict_logits(model, val.pixels, mirror=True)]
+    return {name: [v[:, model.head_index(name)] for v in views] for name in model.config.heads}
+
+
+def onnx_views(path: str | Path, val: FaceDataset) -> HeadViews:
+    """Each head's PublicTest logits as an exported file computes them (an int8 copy rounds differently from
+    the network): its probabilities with the graph's own bias and temperature undone."""
+    from classmood.vision.classifier import EmotionClassifier
+
+    clf = EmotionClassifier(path, flip_tta=False, precision="int8" if ".int8." in Path(path).name else "fp32")
+    views = [clf.predict_heads(val.pixels), clf.predict_heads(np.ascontiguousarray(val.pixels[:, :, ::-1]))]
+    out: HeadViews = {}
+    for spec in clf.contract.heads:
+        out[spec.name] = [np.log(np.clip(uncalibrate(v[spec.name], spec.temperature, spec.bias), 1e-12, 1.0))
+                          for v in views]
+    return out
+
+
+def fit_head_adjustments(views: HeadViews, train: FaceDataset, val: FaceDataset) -> dict[str, Adjustment]:
     """Per head, on ``val`` (PublicTest) with the mirror test-time augmentation, by a rule fixed in advance:
     the weakest prior correction (``strength`` in :data:`STRENGTHS`, against the head's class prior on
     Training) that lifts every class's recall to :data:`MIN_RECALL`, or none if no strength does; then the
     temperature that minimises the NLL. The ``crowd`` head is judged against the FER+ majority, the ``fer2013``
-    head against the original labels."""
-    from classmood.ml.train import predict_logits
-
-    views = [predict_logits(model, val.pixels), predict_logits(model, val.pixels, mirror=True)]
+    head against the original labels. ``views``: the heads' logits (:func:`torch_views`, :func:`onnx_views`)."""
+    n = next(iter(views.values()))[0].shape[1]
     truth, priors = {"fer2013": (val.labels, np.ones(len(val), bool))}, {
-        "fer2013": np.bincount(train.labels, minlength=model.config.num_classes) / max(len(train), 1)}
+        "fer2013": np.bincount(train.labels, minlength=n) / max(len(train), 1)}
     if val.votes is not None and train.votes is not None:
         majority = crowd_majority(val.votes)
         truth["crowd"] = (majority, majority >= 0)
         targets, has = crowd_targets(train.votes)
         priors["crowd"] = targets[has].mean(axis=0)
     out = {}
-    for name in model.config.heads:
+    for name, head_views in views.items():
         labels, keep = truth.get(name, truth["fer2013"])
-        head_views = [v[keep, model.head_index(name)] for v in views]
-        out[name] = _fit_one(head_views, labels[keep], priors.get(name, priors["fer2013"]))
+        out[name] = _fit_one([v[keep] for v in head_views], labels[keep], priors.get(name, priors["fer2013"]))
     return out
 
 
@@ -147,24 +170,43 @@ def _fit_one(views: list[np.ndarray], labels: np.ndarray, prior: np.ndarray) -> 
 
 def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, int8: bool = True,
                    log: Callable[[str], None] = print) -> dict[str, Any]:
-    """The release step: fit each head's temperature on PublicTest, export fp32 with the contract, write the
-    int8 copy calibrated on Training faces, and check both files on PublicTest (never on PrivateTest)."""
+    """The release step: fit each head's prior correction and temperature on PublicTest, export fp32 with the
+    contract, write the int8 copy calibrated on Training faces, and check both files on PublicTest (never on
+    PrivateTest).
+
+    With ``int8`` the adjustments are fitted on the int8 copy's own outputs (it is the default file, and its
+    rounding moves the rare classes' recall): a first int8 copy without adjustments gives them, then both
+    files are written with them (the quantised weights depend only on the network and the calibration faces).
+    """
     from classmood.evaluation import evaluate_onnx
     from classmood.ml.quantize import calibration_sample, quantize_int8
     from classmood.vision.classifier import int8_path
 
-    adjustments = fit_head_adjustments(model, data.split("Training"), data.split("PublicTest"))
-    log("fitted on PublicTest: " + ", ".join(f"{k} prior correction {a.strength:.2f}, temperature {a.temperature:.3f}"
-                                               for k, a in adjustments.items()))
+    train, val = data.split("Training"), data.split("PublicTest")
+    calibration = calibration_sample(train.pixels)
+    if int8:
+        with tempfile.TemporaryDirectory() as tmp:
+            plain = Path(tmp) / "plain.onnx"
+            export_onnx(model, plain)
+            views = onnx_views(quantize_int8(plain, int8_path(plain), calibration), val)
+    else:
+        views = torch_views(model, val)
+    adjustments = fit_head_adjustments(views, train, val)
+    log(f"fitted on PublicTest ({'int8 copy' if int8 else 'fp32'}): " + ", ".join(
+        f"{k} prior correction {a.strength:.2f}, temperature {a.temperature:.3f}" for k, a in adjustments.items()))
     report = export_onnx(model, target, adjustments=adjustments)
     log(json.dumps({k: report[k] for k in ("path", "bytes", "parameters", "macs", "max_abs_diff")}))
     paths = [Path(target)]
     if int8:
-        paths.append(quantize_int8(target, int8_path(target), calibration_sample(data.split("Training").pixels)))
+        paths.append(quantize_int8(target, int8_path(target), calibration))
     checks = {}
     for path in paths:
-        ev = evaluate_onnx(data, model_path=path, split="PublicTest")
+        ev = evaluate_onnx(data, model_path=path, split="PublicTest", precision="int8" if ".int8." in path.name
+                           else "fp32")
         checks[str(path)] = {h: {s.labels: s.metrics.accuracy for s in he.scores.values()}
                              for h, he in ev.heads.items()}
+        # each head against its own labels (a head is named after the labels it learnt)
+        checks[str(path)]["min_recall"] = {h: min(he.scores[h].metrics.recall) for h, he in ev.heads.items()
+                                           if h in he.scores}
         log(f"{path}: PublicTest {checks[str(path)]}, {path.stat().st_size} bytes")
     return {"adjustments": {k: asdict(a) for k, a in adjustments.items()}, "export": report, "public_test": checks}

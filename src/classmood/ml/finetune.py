@@ -25,7 +25,7 @@ import json
 import math
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ class FinetuneConfig:
     webcam_views: int = 2  # corrupted copies of each Training face, besides the face and its mirror
     seed: int = 0
     limit: int | None = None
+    kd_alpha: float = 0.0  # distillation: weight of the teacher's probabilities in each head's target
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(max_rotation_deg=8.0, erase_prob=0.0))
     webcam: WebcamConfig = field(default_factory=lambda: WebcamConfig(
         photometric_prob=0.8, blur_prob=0.35, noise_prob=0.4, jpeg_prob=0.4, rescale_prob=0.35,
@@ -88,6 +89,9 @@ def net_from_onnx(path: str | Path, config: ModelConfig, source_head: str = "fer
     """
     model = onnx.load(str(path))
     weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in model.graph.node:  # the exporter shares equal constants (e.g. zero biases) through Identity nodes
+        if node.op_type == "Identity" and node.input[0] in weights:
+            weights[node.output[0]] = weights[node.input[0]]
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
     net = EmotionNet(config)
@@ -177,14 +181,58 @@ def cache_trunk(trunk: nn.Module, train: FaceDataset, val: FaceDataset, cfg: Fin
                       val_cached, val.labels, crowd_majority(val.require_votes()))
 
 
+def cache_key(base_onnx: str | Path, cfg: FinetuneConfig) -> str:
+    """What the cached activations depend on: the base network and the views' recipe."""
+    views = {k: v for k, v in cfg.to_dict().items() if k in ("seed", "limit", "webcam_views", "augment", "webcam")}
+    return json.dumps({"base": Path(base_onnx).name, "base_bytes": Path(base_onnx).stat().st_size, **views},
+                      sort_keys=True)
+
+
+def save_cache(cache: TrunkCache, path: Path, key: str) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, key=np.array(key), **{f.name: getattr(cache, f.name) for f in fields(TrunkCache)})
+    tmp.replace(path)
+
+
+def load_cache(path: Path, key: str) -> TrunkCache | None:
+    """The cache saved at ``path`` if it was made with the same ``key``, else ``None``."""
+    if not path.exists():
+        return None
+    with np.load(path) as saved:
+        if str(saved["key"]) != key:
+            return None
+        return TrunkCache(**{f.name: saved[f.name] for f in fields(TrunkCache)})
+
+
+def cached_trunk(base_onnx: str | Path, data_path: str | Path, cfg: FinetuneConfig, path: Path | None = None,
+                 config: ModelConfig | None = None, log: Logger = print) -> TrunkCache:
+    """The trunk activations of ``base_onnx`` over the Training views and PublicTest, read from ``path``
+    when it holds them for the same recipe, else computed (and saved there)."""
+    key = cache_key(base_onnx, cfg)
+    if path is not None and (cache := load_cache(path, key)) is not None:
+        log(f"trunk activations read from {path}")
+        return cache
+    data = load_fer2013(data_path)
+    train_set, val_set = data.split("Training"), data.split("PublicTest")
+    if cfg.limit:
+        train_set, val_set = train_set.subset(slice(0, cfg.limit)), val_set.subset(slice(0, cfg.limit))
+    trunk, _ = split_at_last_stage(net_from_onnx(base_onnx, config or ModelConfig()))
+    cache = cache_trunk(trunk, train_set, val_set, cfg, log)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_cache(cache, path, key)
+    return cache
+
+
 # --- 3. Fine-tuning ---------------------------------------------------------------------------------------------
 
 class TopNet(nn.Module):
     """The trainable part: the last stage, pooling and the heads of an :class:`EmotionNet`."""
 
-    def __init__(self, net: EmotionNet, top: nn.Sequential) -> None:
+    def __init__(self, net: EmotionNet) -> None:
         super().__init__()
-        self.top, self.pool, self.heads = top, net.pool, net.heads
+        _, self.top = split_at_last_stage(net)
+        self.pool, self.heads, self.head_names = net.pool, net.heads, net.config.heads
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = self.pool(self.top(x))
@@ -192,12 +240,17 @@ class TopNet(nn.Module):
 
 
 @torch.no_grad()
-def _val_scores(top: TopNet, cache: TrunkCache, heads: tuple[str, ...]) -> dict[str, float]:
+def cached_logits(top: TopNet, x: npt.NDArray[np.float16], batch: int = 1024) -> npt.NDArray[np.float32]:
+    """Logits (N, heads, 7) of the top of the network over cached trunk activations."""
     top.eval()
-    logits = np.concatenate([top(torch.from_numpy(cache.val[i : i + 1024].astype(np.float32))).numpy()
-                             for i in range(0, len(cache.val), 1024)])
-    m = len(cache.val_labels)
-    return head_scores(tta_probs([logits[:m], logits[m:]]), heads, cache.val_labels, cache.val_majority)
+    return np.concatenate([top(torch.from_numpy(x[i : i + batch].astype(np.float32))).numpy()
+                           for i in range(0, len(x), batch)])
+
+
+def val_probs(top: TopNet, cache: TrunkCache) -> npt.NDArray[np.float64]:
+    """PublicTest probabilities (M, heads, 7), each face averaged with its mirror image (the TTA)."""
+    logits, m = cached_logits(top, cache.val), len(cache.val_labels)
+    return tta_probs([logits[:m], logits[m:]])
 
 
 def _set_bn_eval(module: nn.Module) -> None:
@@ -207,46 +260,68 @@ def _set_bn_eval(module: nn.Module) -> None:
             m.eval()
 
 
+def head_losses(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, has_target: torch.Tensor,
+                teacher: torch.Tensor | None, heads: tuple[str, ...], cfg: FinetuneConfig) -> torch.Tensor:
+    """Both heads' loss. Without a teacher, :func:`~classmood.ml.train.two_head_loss`; with one
+    (distillation), each head's target is mixed with the teacher's probabilities for that head, weight
+    ``kd_alpha``: the fer2013 head's smoothed label and the crowd head's vote distribution."""
+    loss, fer, crowd = two_head_loss(logits, labels, targets, has_target, heads,
+                                     label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
+    if teacher is None or cfg.kd_alpha == 0.0:
+        return loss
+    f, c, everyone = heads.index("fer2013"), heads.index("crowd"), torch.ones_like(has_target)
+    fer_kd = soft_cross_entropy(logits[:, f], teacher[:, f], everyone)
+    crowd_kd = soft_cross_entropy(logits[:, c], teacher[:, c], has_target)
+    a = cfg.kd_alpha
+    return (1 - a) * fer + a * fer_kd + cfg.crowd_weight * ((1 - a) * crowd + a * crowd_kd)
+
+
 def finetune(base_onnx: str | Path, data_path: str | Path, out_dir: str | Path, cfg: FinetuneConfig,
-             config: ModelConfig | None = None, log: Logger = print) -> dict[str, Any]:
-    """Warm-start from ``base_onnx``, fine-tune the last stage and both heads; ``best.pt`` by the rule."""
+             config: ModelConfig | None = None, log: Logger = print, *, cache: TrunkCache | None = None,
+             teacher: npt.NDArray[np.float16] | None = None) -> dict[str, Any]:
+    """Warm-start from ``base_onnx``, fine-tune the last stage and both heads; ``best.pt`` by the rule.
+
+    ``teacher`` (probabilities (views * N, heads, 7) over the cached Training views) turns on distillation.
+    Each epoch ends with ``last.pt``; a run that finds one in ``out_dir`` resumes after its epoch.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     net = net_from_onnx(base_onnx, config or ModelConfig())
     heads = net.config.heads
-    data = load_fer2013(data_path)
-    train_set, val_set = data.split("Training"), data.split("PublicTest")
-    if cfg.limit:
-        train_set, val_set = train_set.subset(slice(0, cfg.limit)), val_set.subset(slice(0, cfg.limit))
-    trunk, top_layers = split_at_last_stage(net)
-    cache = cache_trunk(trunk, train_set, val_set, cfg, log)
-    top = TopNet(net, top_layers)
-    # Only the crowd head is new: it learns first on the frozen features (a linear probe), which is
-    # also the first candidate of the selection rule.
-    _fit_probe(top, cache, cfg, heads, log)
-    history: list[dict[str, Any]] = [{"epoch": 0, "stage": "probe", "val": _val_scores(top, cache, heads)}]
-    best = _maybe_keep(net, history[-1], None, cfg, out)
-    log(json.dumps(history[-1]))
+    cache = cache if cache is not None else cached_trunk(base_onnx, data_path, cfg, config=config, log=log)
+    top = TopNet(net)
     opt = torch.optim.SGD(top.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
+    run = _resume(out, net, opt, gen, cfg)
+    if run is None:
+        # Only the crowd head is new: it learns first on the frozen features (a linear probe), which is
+        # also the first candidate of the selection rule.
+        _fit_probe(top, cache, heads, log)
+        run = {"history": [{"epoch": 0, "stage": "probe", "val": _scores(top, cache, heads)}], "best": None}
+        run["best"] = _maybe_keep(net, run["history"][-1], None, cfg, out)
+        log(json.dumps(run["history"][-1]))
     steps = math.ceil(len(cache.labels) / cfg.batch_size)
-    for epoch in range(cfg.epochs):
+    for epoch in range(len(run["history"]) - 1, cfg.epochs):
         t0 = time.perf_counter()
-        loss = _epoch(top, opt, cache, cfg, heads, gen, epoch * steps, steps * cfg.epochs)
+        loss = _epoch(top, opt, cache, teacher, cfg, heads, gen, epoch * steps, steps * cfg.epochs)
         record = {"epoch": epoch + 1, "stage": "finetune", "loss": loss, "seconds": time.perf_counter() - t0,
-                  "val": _val_scores(top, cache, heads)}
-        history.append(record)
-        best = _maybe_keep(net, record, best, cfg, out)
+                  "val": _scores(top, cache, heads)}
+        run["history"].append(record)
+        run["best"] = _maybe_keep(net, record, run["best"], cfg, out)
+        _save_last(out, net, opt, gen, run, cfg)
         log(json.dumps(record))
-    summary = {"best": best, "history": history, "finetune_config": cfg.to_dict(), "base": str(base_onnx),
-               "model_config": net.config.to_dict()}
+    summary = {**run, "finetune_config": cfg.to_dict(), "base": str(base_onnx), "model_config": net.config.to_dict()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
-def _fit_probe(top: TopNet, cache: TrunkCache, cfg: FinetuneConfig, heads: tuple[str, ...], log: Logger) -> None:
+def _scores(top: TopNet, cache: TrunkCache, heads: tuple[str, ...]) -> dict[str, float]:
+    return head_scores(val_probs(top, cache), heads, cache.val_labels, cache.val_majority)
+
+
+def _fit_probe(top: TopNet, cache: TrunkCache, heads: tuple[str, ...], log: Logger) -> None:
     """Train the crowd head alone on the pooled features of the (frozen) warm-started network."""
     with torch.no_grad():
         top.eval()
@@ -265,8 +340,8 @@ def _fit_probe(top: TopNet, cache: TrunkCache, cfg: FinetuneConfig, heads: tuple
             log(f"probe step {step + 1}: crowd loss {float(loss.detach()):.4f}")
 
 
-def _epoch(top: TopNet, opt: torch.optim.Optimizer, cache: TrunkCache, cfg: FinetuneConfig,
-           heads: tuple[str, ...], gen: torch.Generator, step: int, total: int) -> float:
+def _epoch(top: TopNet, opt: torch.optim.Optimizer, cache: TrunkCache, teacher: npt.NDArray[np.float16] | None,
+           cfg: FinetuneConfig, heads: tuple[str, ...], gen: torch.Generator, step: int, total: int) -> float:
     top.train()
     _set_bn_eval(top)
     order = torch.randperm(len(cache.labels), generator=gen)
@@ -275,17 +350,41 @@ def _epoch(top: TopNet, opt: torch.optim.Optimizer, cache: TrunkCache, cfg: Fine
         idx = order[start : start + cfg.batch_size].numpy()
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, 0, cfg.lr)
-        x = torch.from_numpy(cache.train[idx].astype(np.float32))
-        logits = top(x)
-        loss, _, _ = two_head_loss(logits, torch.from_numpy(cache.labels[idx]),
-                                   torch.from_numpy(cache.targets[idx]), torch.from_numpy(cache.has_target[idx]),
-                                   heads, label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
+        logits = top(torch.from_numpy(cache.train[idx].astype(np.float32)))
+        soft = torch.from_numpy(teacher[idx].astype(np.float32)) if teacher is not None else None
+        loss = head_losses(logits, torch.from_numpy(cache.labels[idx]), torch.from_numpy(cache.targets[idx]),
+                           torch.from_numpy(cache.has_target[idx]), soft, heads, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
         step += 1
     return float(np.mean(losses))
+
+
+def _save_last(out: Path, net: EmotionNet, opt: torch.optim.Optimizer, gen: torch.Generator, run: dict[str, Any],
+               cfg: FinetuneConfig) -> None:
+    tmp = out / "last.pt.tmp"
+    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                "run": run, "finetune_config": cfg.to_dict()}, tmp)
+    tmp.replace(out / "last.pt")
+
+
+def _resume(out: Path, net: EmotionNet, opt: torch.optim.Optimizer, gen: torch.Generator,
+            cfg: FinetuneConfig) -> dict[str, Any] | None:
+    """The run so far from ``last.pt`` (restoring the weights, optimiser and shuffling), if it was made by
+    the same recipe; a different recipe starts afresh."""
+    path = out / "last.pt"
+    if not path.exists():
+        return None
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if saved["finetune_config"] != cfg.to_dict():
+        return None
+    net.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    gen.set_state(saved["generator"])
+    run: dict[str, Any] = saved["run"]
+    return run
 
 
 def _maybe_keep(net: EmotionNet, record: dict[str, Any], best: dict[str, Any] | None, cfg: FinetuneConfig,

@@ -42,24 +42,34 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration_faces
 
     Weights use 7 of their 8 bits (``reduce_range``): CPUs without VNNI (AVX2 only, e.g. many AMD EPYC and
     older Intel parts) multiply uint8 by int8 with a 16-bit saturating instruction, and full-range weights
-    overflow it; on such a CPU the full-range copy lost 1.5 points of accuracy. The softmax layers stay in
-    float, so probabilities are not rounded to steps of 1/256 (calibration and averaging need them exact).
+    overflow it; on such a CPU the full-range copy lost 1.5 points of accuracy. Everything after the logits
+    stays in float (:func:`after_logits`).
     """
     src, out = Path(fp32_path), Path(out_path)
     session = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
-    softmaxes = [n.name for n in onnx.load(str(src)).graph.node if n.op_type == "Softmax"]
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre))
-        softmaxes = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Softmax"] or softmaxes
         quantize_static(str(pre), str(out), _FaceReader(input_name, faces_to_input(calibration_faces)),
                         quant_format=QuantFormat.QOperator, per_channel=True, reduce_range=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=softmaxes)
-    _copy_metadata(src, out, {"precision": "int8 (static, per-channel 7-bit weights, float softmax, "
-                                           "calibrated on 2048 Training faces)"})
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=after_logits(onnx.load(str(pre))))
+    _copy_metadata(src, out, {"precision": "int8 (static, per-channel 7-bit weights, float bias, temperature and "
+                                           "softmax, calibrated on 2048 Training faces)"})
     return out
+
+
+def after_logits(model: onnx.ModelProto) -> list[str]:
+    """The nodes after the heads' last linear layer (bias, temperature, softmax, per-head outputs): they stay in
+    float. So the probabilities are not rounded to steps of 1/256, and the int8 logits do not depend on the
+    release step's bias and temperature, which are fitted on those very logits."""
+    nodes = list(model.graph.node)
+    last = max(i for i, n in enumerate(nodes) if n.op_type in ("Gemm", "MatMul"))
+    names = [n.name for n in nodes[last + 1 :]]
+    if not all(names):
+        raise ValueError("the graph has unnamed nodes after its logits; they could not be kept in float")
+    return names
 
 
 def _copy_metadata(src: Path, out: Path, extra: dict[str, Any]) -> None:

@@ -1,0 +1,155 @@
+"""The shipped recipe's parts: distillation loss, the ensemble teacher, the resumable recipe, the int8 release."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from classmood.calibration import uncalibrate  # noqa: E402
+from classmood.ml.distill import Member, RecipeConfig, run_recipe, teacher_probs  # noqa: E402
+from classmood.ml.export import Adjustment, export_onnx  # noqa: E402
+from classmood.ml.finetune import FinetuneConfig, TopNet, TrunkCache, finetune, head_losses  # noqa: E402
+from classmood.ml.model import build_model  # noqa: E402
+from classmood.ml.quantize import quantize_int8  # noqa: E402
+from classmood.ml.train import soft_cross_entropy, two_head_loss  # noqa: E402
+from classmood.vision.classifier import EmotionClassifier  # noqa: E402
+
+HEADS = ("crowd", "fer2013")
+
+
+def _batch(seed: int = 0) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(16, 2, 7, generator=gen)
+    labels = torch.randint(0, 7, (16,), generator=gen)
+    targets = torch.softmax(torch.randn(16, 7, generator=gen), dim=1)
+    has = torch.arange(16) % 4 != 0
+    teacher = torch.softmax(torch.randn(16, 2, 7, generator=gen), dim=2)
+    return logits, labels, targets, has, teacher
+
+
+def test_without_a_teacher_the_loss_is_the_two_head_loss() -> None:
+    logits, labels, targets, has, teacher = _batch()
+    cfg = FinetuneConfig(crowd_weight=0.7)
+    plain, _, _ = two_head_loss(logits, labels, targets, has, HEADS, label_smoothing=0.1, crowd_weight=0.7)
+    assert torch.isclose(head_losses(logits, labels, targets, has, None, HEADS, cfg), plain)
+    # A teacher changes nothing while its weight is 0.
+    assert torch.isclose(head_losses(logits, labels, targets, has, teacher, HEADS, cfg), plain)
+
+
+def test_distillation_mixes_each_head_target_with_the_teacher() -> None:
+    logits, labels, targets, has, teacher = _batch()
+    only_teacher = FinetuneConfig(kd_alpha=1.0, crowd_weight=2.0)
+    expected = (soft_cross_entropy(logits[:, 1], teacher[:, 1], torch.ones_like(has))
+                + 2.0 * soft_cross_entropy(logits[:, 0], teacher[:, 0], has))
+    assert torch.isclose(head_losses(logits, labels, targets, has, teacher, HEADS, only_teacher), expected)
+    # With the whole weight on the teacher, the labels and votes no longer matter; half-way they do.
+    other_labels, other_targets = (labels + 1) % 7, targets.flip(0)
+    assert torch.isclose(head_losses(logits, other_labels, other_targets, has, teacher, HEADS, only_teacher),
+                         expected)
+    half = FinetuneConfig(kd_alpha=0.5)
+    assert not torch.isclose(head_losses(logits, labels, targets, has, teacher, HEADS, half),
+                             head_losses(logits, other_labels, targets, has, teacher, HEADS, half))
+    # Its gradient pulls the student towards the teacher's distribution.
+    student = torch.zeros(16, 2, 7, requires_grad=True)
+    head_losses(student, labels, targets, has, teacher, HEADS, only_teacher).backward()
+    assert student.grad is not None
+    towards = (-student.grad).argmax(2) == teacher.argmax(2)
+    assert bool(towards[:, 1].all()) and bool(towards[has, 0].all())
+    assert float(student.grad[~has, 0].abs().max()) == 0.0  # rows without crowd votes: no crowd teacher either
+
+
+def test_the_teacher_averages_its_members_and_shares_a_face_with_its_mirror() -> None:
+    torch.manual_seed(0)
+    tops = [TopNet(build_model("cm-small").eval()) for _ in range(2)]
+    rows, views = 5, 3
+    x = np.random.default_rng(0).standard_normal((rows * views, 96, 6, 6)).astype(np.float16)
+    cache = TrunkCache(x, np.tile(np.arange(rows), views), np.zeros((rows * views, 7), np.float32),
+                       np.ones(rows * views, bool), x[:2], np.arange(2), np.arange(2))
+    probs = teacher_probs(tops, cache, views).astype(np.float64)
+    assert probs.shape == (rows * views, 2, 7)
+    np.testing.assert_allclose(probs.sum(axis=2), 1.0, atol=2e-3)
+    with torch.no_grad():
+        each = [torch.softmax(top(torch.from_numpy(x.astype(np.float32))), dim=2).numpy() for top in tops]
+    mean = np.mean(each, axis=0)
+    np.testing.assert_allclose(probs[: rows], (mean[:rows] + mean[rows : 2 * rows]) / 2, atol=2e-3)
+    np.testing.assert_array_equal(probs[:rows], probs[rows : 2 * rows])
+    np.testing.assert_allclose(probs[2 * rows :], mean[2 * rows :], atol=2e-3)  # webcam views: their own
+
+
+@pytest.fixture(scope="module")
+def base_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("base") / "base.onnx"
+    export_onnx(build_model("cm-small").eval(), path)
+    return path
+
+
+def test_the_recipe_runs_every_stage_chooses_by_the_rule_and_resumes(learnable_npz: Path, base_onnx: Path,
+                                                                    tmp_path: Path) -> None:
+    quick = FinetuneConfig(epochs=1, batch_size=64, lr=0.05, webcam_views=1, min_fer_acc=0.0)
+    rc = RecipeConfig(members=(Member(1.0, 0), Member(0.5, 1)), finetune=quick)
+    lines: list[str] = []
+    summary = run_recipe(base_onnx, learnable_npz, tmp_path, rc, log=lines.append)
+    names = [row["run"] for row in summary["ablation"]]
+    assert names == ["member-0", "member-1", "student", "ensemble (teacher)"]
+    student = next(row for row in summary["ablation"] if row["run"] == "student")
+    assert student["kd_alpha"] == 0.5
+    teacher = np.load(tmp_path / "teacher.npy")
+    assert teacher.shape == (3 * 350, 2, 7)  # three views of the 350 Training faces
+    runs = {row["run"]: row for row in summary["ablation"][:-1]}
+    assert summary["chosen"] == max(runs, key=lambda r: runs[r]["crowd_agree"])  # every run clears the floor
+    assert (tmp_path / "best.pt").exists() and (tmp_path / "recipe.json").exists()
+    history = json.loads((tmp_path / "student" / "summary.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [0, 1]
+    # Everything is on disk: a second run reads it back and trains nothing.
+    again: list[str] = []
+    assert run_recipe(base_onnx, learnable_npz, tmp_path, rc, log=again.append)["chosen"] == summary["chosen"]
+    assert any("read from" in line for line in again)
+    assert sum("done before" in line for line in again) == 3
+    assert not any('"stage": "finetune"' in line for line in again)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_fine_tune_resumes_after_its_last_epoch(learnable_npz: Path, base_onnx: Path,
+                                                               tmp_path: Path) -> None:
+    cfg = FinetuneConfig(epochs=2, batch_size=64, lr=0.05, webcam_views=0, min_fer_acc=0.0)
+
+    def stop_after_first_epoch(line: str) -> None:
+        if '"epoch": 1' in line:
+            raise _Stop  # as if the machine went away once epoch 1 was saved
+
+    with pytest.raises(_Stop):
+        finetune(base_onnx, learnable_npz, tmp_path, cfg, log=stop_after_first_epoch)
+    assert not (tmp_path / "summary.json").exists()
+    lines: list[str] = []
+    summary = finetune(base_onnx, learnable_npz, tmp_path, cfg, log=lines.append)
+    assert [h["epoch"] for h in summary["history"]] == [0, 1, 2]
+    assert not any("probe" in line for line in lines)  # the probe and epoch 1 were not run again
+    assert sum('"stage": "finetune"' in line for line in lines) == 1
+    # A different recipe in the same folder starts afresh.
+    other = finetune(base_onnx, learnable_npz, tmp_path, dataclasses.replace(cfg, epochs=1), log=lambda _: None)
+    assert [h["epoch"] for h in other["history"]] == [0, 1]
+
+
+def test_int8_logits_do_not_depend_on_the_release_adjustments(base_onnx: Path, tmp_path: Path) -> None:
+    # The release step fits bias and temperature on an int8 copy's logits: they must be the shipped copy's.
+    torch.manual_seed(0)
+    model = build_model("cm-small").eval()
+    faces = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    outputs = []
+    for adjust in (Adjustment(), Adjustment(0.6, (0.4, 1.2, 0.3, -0.5, -0.6, 0.1, -0.9), 0.5)):
+        fp32 = tmp_path / f"m{len(outputs)}.onnx"
+        export_onnx(model, fp32, adjustments={"crowd": adjust})
+        clf = EmotionClassifier(quantize_int8(fp32, tmp_path / f"m{len(outputs)}.int8.onnx", faces),
+                                head="crowd", flip_tta=False, precision="int8")
+        outputs.append(uncalibrate(clf.predict(faces), clf.head_spec.temperature, clf.head_spec.bias))
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-4)
