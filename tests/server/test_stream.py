@@ -66,6 +66,11 @@ def test_stream_reports_bad_messages_and_keeps_going(world: World, astronaut_jpe
         assert ws.receive_json()["status"] == 415
         ws.send_bytes(b"\x00\x01")
         assert ws.receive_json()["type"] == "error"
+        # Nesting deeper than the JSON parser recurses (a 20 kB message) is an error like any bad JSON.
+        for deep in ("[" * 10_000 + "]" * 10_000, '{"type": "scores", "observations": ' + "[" * 10_000):
+            ws.send_text(deep)
+            assert ws.receive_json() == {"type": "error", "id": "", "detail": "messages must be JSON objects",
+                                         "status": 400}
         ws.send_text(message(astronaut_jpeg))
         assert ws.receive_json()["type"] == "ack"
 

@@ -87,7 +87,7 @@ def decode(text: str) -> dict[str, Any]:
     """The JSON object of a message; :class:`DomainError` (400) for anything else."""
     try:
         message = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser recurses
         raise DomainError("messages must be JSON objects") from exc
     if not isinstance(message, dict):
         raise DomainError("messages must be JSON objects")
