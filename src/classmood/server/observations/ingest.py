@@ -7,6 +7,7 @@ analysed in the thread pool, stored in one idempotent INSERT, and announced to l
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -234,11 +235,18 @@ class GroupWriter:
     """
 
     MAX_JOBS = 500
+    # Groups start at most this often. A group's fixed cost (its session check, participants' last-seen
+    # update, COMMIT, a pool checkout) is paid per group, in the writer thread, holding the GIL for its
+    # Python part: written back to back, small groups kept the thread busy and starved the event loop at
+    # a few hundred students. Waiting for company costs a score at most this much; a quiet server, whose
+    # last group is older than this, writes at once.
+    LINGER_S = 0.02
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self._queue: list[_Job] = []
         self._task: asyncio.Task[None] | None = None
+        self._last_start = -math.inf
 
     async def write(self, sender: Sender, items: Sequence[NewObservation]) -> tuple[SessionMeta,
                                                                                    service.InsertResult]:
@@ -250,23 +258,34 @@ class GroupWriter:
         return await job.done
 
     async def _run(self) -> None:
-        while self._queue:
-            jobs, self._queue = self._queue[: self.MAX_JOBS], self._queue[self.MAX_JOBS :]
-            try:
-                outcomes = await to_thread.run_sync(_write_group, self.state, jobs)
-            except asyncio.CancelledError:  # server shutdown: nobody waits in vain
-                for job in [*jobs, *self._queue]:
-                    job.done.cancel()
-                raise
-            except Exception as exc:  # every waiting request must get an answer (its 5xx)
-                outcomes = [exc] * len(jobs)
-            for job, outcome in zip(jobs, outcomes, strict=True):
-                if job.done.done():  # its request was cancelled (client gone): the rows are stored anyway
-                    continue
-                if isinstance(outcome, BaseException):
-                    job.done.set_exception(outcome)
-                else:
-                    job.done.set_result(outcome)
+        jobs: list[_Job] = []
+        try:
+            while self._queue:
+                if (wait := self._last_start + self.LINGER_S - time.monotonic()) > 0 and \
+                        len(self._queue) < self.MAX_JOBS:
+                    await asyncio.sleep(wait)
+                self._last_start = time.monotonic()
+                jobs, self._queue = self._queue[: self.MAX_JOBS], self._queue[self.MAX_JOBS :]
+                try:
+                    outcomes: list[Outcome] = await to_thread.run_sync(_write_group, self.state, jobs)
+                except Exception as exc:  # every waiting request must get an answer (its 5xx)
+                    outcomes = [exc] * len(jobs)
+                self._answer(jobs, outcomes)
+                jobs = []
+        except asyncio.CancelledError:  # server shutdown: nobody waits in vain
+            for job in [*jobs, *self._queue]:
+                job.done.cancel()
+            raise
+
+    @staticmethod
+    def _answer(jobs: Sequence[_Job], outcomes: Sequence[Outcome]) -> None:
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if job.done.done():  # its request was cancelled (client gone): the rows are stored anyway
+                continue
+            if isinstance(outcome, BaseException):
+                job.done.set_exception(outcome)
+            else:
+                job.done.set_result(outcome)
 
 
 def group_writer(state: ServerState) -> GroupWriter:
