@@ -29,7 +29,23 @@ def check_probs(value: dict[str, float]) -> dict[str, float]:
     return value
 
 
-class ObservationIn(InputModel):
+class _TypedBatch(InputModel):
+    """A device batch, or one of its observations: validated without InputModel's walk over every value.
+
+    The walk finds text no database can store and non-finite numbers anywhere in a body; on this hot path,
+    thousands of times a second, it was 40 % of the validation, and nothing of a batch is stored as free
+    text: its numbers are refused unless finite (``allow_inf_nan=False``), its ids are uuids, its
+    probabilities' keys must be exactly the seven labels, unknown keys are dropped, and the stream's
+    ``batch`` name is only echoed back (as ASCII JSON).
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return data
+
+
+class ObservationIn(_TypedBatch):
     """One score computed on the student's device; ``id`` makes retries idempotent."""
 
     id: uuid.UUID
@@ -39,15 +55,8 @@ class ObservationIn(InputModel):
 
     _probs = field_validator("probs")(check_probs)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        # Only ever validated inside a batch, whose own walk (InputModel) has already checked every value of
-        # this observation: walking it again per item doubled the cost of the hot path (cProfile).
-        return data
 
-
-class BatchIn(InputModel):
+class BatchIn(_TypedBatch):
     """A batch of device-computed observations."""
 
     observations: list[ObservationIn]
