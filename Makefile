@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 
-.PHONY: run test install install-test check lint fuzz bench bench-model clean
+.PHONY: run test install install-test check lint fuzz bench bench-model model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ check: lint
 lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict
+
+# The shipped model, reproduced from FER2013 and its FER+ votes (../shared/data/fer2013) with one command: the
+# recipe (resumable: run it again after an interruption), the release step on PublicTest, then PrivateTest once.
+model: install-test
+	$(BIN)/classmood finetune --out runs/cm-small-3
+	$(BIN)/classmood export runs/cm-small-3/best.pt
+	$(BIN)/classmood evaluate --json reports/evaluate-PrivateTest.json
 
 # Model benchmark against the `fer` package, in its own environment (fer's needs are not ClassMood's).
 bench-model: $(BIN)/python
