@@ -18,6 +18,7 @@ The shipped checkpoint is chosen among every member's and the student's by
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ class Member:
 class RecipeConfig:
     """The shipped recipe (defaults)."""
 
-    members: tuple[Member, ...] = (Member(1.0, 0), Member(0.5, 1), Member(2.0, 2))
+    members: tuple[Member, ...] = (Member(1.0, 0), Member(0.5, 1))
     student_seed: int = 3
     kd_alpha: float = 0.5
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
@@ -60,9 +61,10 @@ def run_recipe(base_onnx: str | Path, data_path: str | Path, out_dir: str | Path
     cache = cached_trunk(base_onnx, data_path, rc.finetune, out / "trunk_cache.npz", config, log)
     members = [_run_member(base_onnx, data_path, out / f"member-{i}", rc.member_config(m), config, log, cache)
                for i, m in enumerate(rc.members)]
-    teacher, ensemble_scores = _teacher(out, members, cache, rc.finetune.webcam_views + 2, log)
+    teacher, ensemble_scores, key = _teacher(out, members, cache, rc.finetune.webcam_views + 2, log)
     weight = max(members, key=lambda s: tuple(s["best"]["key"]))["finetune_config"]["crowd_weight"]
-    student_cfg = dataclasses.replace(rc.finetune, crowd_weight=weight, seed=rc.student_seed, kd_alpha=rc.kd_alpha)
+    student_cfg = dataclasses.replace(rc.finetune, crowd_weight=weight, seed=rc.student_seed, kd_alpha=rc.kd_alpha,
+                                      teacher=key)
     student = _run_member(base_onnx, data_path, out / "student", student_cfg, config, log, cache, teacher)
     runs = {**{f"member-{i}": s for i, s in enumerate(members)}, "student": student}
     chosen = max(runs, key=lambda name: tuple(runs[name]["best"]["key"]))
@@ -113,20 +115,28 @@ def _top(checkpoint: Path) -> TopNet:
     return TopNet(net).eval()
 
 
+def teacher_key(members: list[dict[str, Any]]) -> str:
+    """Names the teacher by its members (their recipes and chosen epochs): a student distilled from another
+    ensemble is another run, never one found on disk."""
+    described = [{"config": m["finetune_config"], "best": m["best"]} for m in members]
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def _teacher(out: Path, members: list[dict[str, Any]], cache: TrunkCache, views: int,
-             log: Logger) -> tuple[npt.NDArray[np.float16], dict[str, float]]:
-    """The ensemble's Training-view probabilities (saved as ``teacher.npy``) and its PublicTest scores."""
+             log: Logger) -> tuple[npt.NDArray[np.float16], dict[str, float], str]:
+    """The ensemble's Training-view probabilities (saved as ``teacher-KEY.npy``), its PublicTest scores, its key."""
     tops = [_top(out / f"member-{i}" / "best.pt") for i in range(len(members))]
     heads = tops[0].head_names
     probs = np.mean([val_probs(top, cache) for top in tops], axis=0)
     scores = head_scores(probs, heads, cache.val_labels, cache.val_majority)
-    path = out / "teacher.npy"
+    key = teacher_key(members)
+    path = out / f"teacher-{key}.npy"
     if path.exists() and len(saved := np.load(path)) == len(cache.labels):
-        return saved, scores
+        return saved, scores, key
     teacher = teacher_probs(tops, cache, views)
     np.save(path, teacher)
-    log(f"teacher: ensemble of {len(tops)} members, PublicTest {scores}")
-    return teacher, scores
+    log(f"teacher {key}: ensemble of {len(tops)} members, PublicTest {scores}")
+    return teacher, scores, key
 
 
 def ablation_rows(runs: dict[str, dict[str, Any]], ensemble: dict[str, float]) -> list[dict[str, Any]]:

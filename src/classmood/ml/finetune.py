@@ -2,7 +2,8 @@
 
 The full recipe (:mod:`classmood.ml.train`) trains both heads from scratch: about 72 epochs, which takes an
 hour on a CPU with bf16 matrix units or a few minutes on a GPU, but a day on a 2-core AVX2 CPU. This module is
-the CPU path used for the shipped ``cm-small-2``:
+the CPU path of the shipped model (``cm-small-2`` was one such fine-tune; ``cm-small-3`` distils an ensemble of
+them, see :mod:`classmood.ml.distill`):
 
 1. **Warm start** (:func:`net_from_onnx`): the trained single-head ``cm-small-1`` is rebuilt from its ONNX
    file (batch norm was folded into the convolutions at export, so each BN becomes a shift), and its head
@@ -48,7 +49,7 @@ from classmood.vision.preprocess import faces_to_input, standardize
 
 @dataclass
 class FinetuneConfig:
-    """The recipe of the shipped ``cm-small-2`` (defaults), on top of ``cm-small-1``."""
+    """One fine-tune on top of ``cm-small-1`` (defaults: the recipe of a member of the shipped ensemble)."""
 
     epochs: int = 5
     batch_size: int = 256
@@ -62,6 +63,7 @@ class FinetuneConfig:
     seed: int = 0
     limit: int | None = None
     kd_alpha: float = 0.0  # distillation: weight of the teacher's probabilities in each head's target
+    teacher: str = ""  # which teacher (distill.teacher_key), part of the recipe so that resuming never mixes two
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(max_rotation_deg=8.0, erase_prob=0.0))
     webcam: WebcamConfig = field(default_factory=lambda: WebcamConfig(
         photometric_prob=0.8, blur_prob=0.35, noise_prob=0.4, jpeg_prob=0.4, rescale_prob=0.35,
