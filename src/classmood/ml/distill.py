@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from classmood.calibration import softmax
 from classmood.ml.finetune import FinetuneConfig, TopNet, TrunkCache, cached_logits, cached_trunk, finetune, val_probs
 from classmood.ml.model import EmotionNet, ModelConfig
 from classmood.ml.train import Logger, head_scores, load_checkpoint
@@ -96,17 +97,11 @@ def teacher_probs(tops: list[TopNet], cache: TrunkCache, views: int) -> npt.NDAr
     """The members' average probabilities (views * N, heads, 7) over the cached Training views; the first
     two views (each face and its mirror image, see :func:`~classmood.ml.finetune.cache_trunk`) share the
     average of both."""
-    probs: npt.NDArray[np.float64] = np.mean([_softmax(cached_logits(top, cache.train)) for top in tops], axis=0)
+    probs: npt.NDArray[np.float64] = np.mean([softmax(cached_logits(top, cache.train)) for top in tops], axis=0)
     rows = len(cache.labels) // views
     both = (probs[:rows] + probs[rows : 2 * rows]) / 2
     probs[:rows], probs[rows : 2 * rows] = both, both
     return probs.astype(np.float16)
-
-
-def _softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-    z = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return np.asarray(e / e.sum(axis=-1, keepdims=True))
 
 
 def _top(checkpoint: Path) -> TopNet:

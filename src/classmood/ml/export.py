@@ -126,7 +126,7 @@ def onnx_views(path: str | Path, val: FaceDataset) -> HeadViews:
     the network): its probabilities with the graph's own bias and temperature undone."""
     from classmood.vision.classifier import EmotionClassifier
 
-    clf = EmotionClassifier(path, flip_tta=False, precision="int8" if ".int8." in Path(path).name else "fp32")
+    clf = EmotionClassifier(path, flip_tta=False)
     views = [clf.predict_heads(val.pixels), clf.predict_heads(np.ascontiguousarray(val.pixels[:, :, ::-1]))]
     out: HeadViews = {}
     for spec in clf.contract.heads:
@@ -201,8 +201,7 @@ def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, 
         paths.append(quantize_int8(target, int8_path(target), calibration))
     checks = {}
     for path in paths:
-        ev = evaluate_onnx(data, model_path=path, split="PublicTest", precision="int8" if ".int8." in path.name
-                           else "fp32")
+        ev = evaluate_onnx(data, model_path=path, split="PublicTest")
         checks[str(path)] = {h: {s.labels: s.metrics.accuracy for s in he.scores.values()}
                              for h, he in ev.heads.items()}
         # each head against its own labels (a head is named after the labels it learnt)
