@@ -6,7 +6,7 @@ import math
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator
 
 from classmood.labels import LABELS
 from classmood.server.validation import InputModel
@@ -39,10 +39,7 @@ class _TypedBatch(InputModel):
     ``batch`` name is only echoed back (as ASCII JSON).
     """
 
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        return data
+    walk_values = False
 
 
 class ObservationIn(_TypedBatch):
