@@ -26,6 +26,10 @@ def train(
     resume: Annotated[bool, typer.Option(help="continue from OUT/last.pt if present")] = False,
     threads: Annotated[int | None, typer.Option(help="PyTorch CPU threads")] = None,
     bf16: Annotated[bool, typer.Option(help="bfloat16 autocast on the CPU")] = True,
+    warmup_epochs: Annotated[float, typer.Option(help="linear warm-up before the cosine decay")] = 2.0,
+    init: Annotated[Path | None, typer.Option(help="start from this checkpoint (a second stage)")] = None,
+    teacher: Annotated[Path | None, typer.Option(help="distil from these probabilities (`classmood teacher`)")] = None,
+    kd_alpha: Annotated[float, typer.Option(help="weight of the teacher in each head's target")] = 0.5,
 ) -> None:
     """Train the emotion CNN on FER2013 Training, choosing checkpoints on PublicTest."""
     import torch
@@ -35,7 +39,9 @@ def train(
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, limit=limit, bf16=bf16)
+    cfg = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, limit=limit, bf16=bf16,
+                      warmup_epochs=warmup_epochs, init=str(init or ""), teacher=str(teacher or ""),
+                      kd_alpha=kd_alpha if teacher else 0.0)
     summary = run_training(data, out, cfg, resume=resume, log=typer.echo)
     best = summary["best"] or {}
     typer.echo(f"chosen checkpoint: epoch {best.get('epoch')}, PublicTest {best.get('scores')}; {out / 'best.pt'}")
@@ -99,6 +105,36 @@ def finetune(
         typer.echo(json.dumps(row))
     typer.echo(f"chosen: {summary['chosen']} {summary['best']}; checkpoint {out / 'best.pt'} "
                f"(next: classmood export {out / 'best.pt'})")
+
+
+def teacher(
+    members: Annotated[list[Path], typer.Argument(help="checkpoints (best.pt) or exported ONNX files")],
+    out: Annotated[Path, typer.Option(help="where the Training probabilities go (.npy)")] = Path(
+        "runs/teacher.npy"),
+    data: DataOpt = DEFAULT_DATA,
+    json_out: JsonOpt = None,
+) -> None:
+    """An ensemble teacher for `classmood train --teacher`: the members' probabilities on Training, averaged;
+    prints each member's and the ensemble's PublicTest scores."""
+    from classmood.ml.ensemble import build_teacher
+
+    scores = build_teacher(members, data, out, log=typer.echo)
+    typer.echo(f"teacher written to {out}")
+    write_json(scores, json_out)
+
+
+def choose(
+    candidates: Annotated[list[Path], typer.Argument(help="checkpoints (best.pt) or exported ONNX files")],
+    out: Annotated[Path, typer.Option(help="the winning checkpoint is copied here")] = Path("runs/release.pt"),
+    data: DataOpt = DEFAULT_DATA,
+) -> None:
+    """The selection rule among candidates, all scored the same way on PublicTest (mirror TTA): fer2013 at
+    least 0.690, then the best crowd agreement with the FER+ majority."""
+    from classmood.ml.ensemble import choose as run_choice
+
+    winner = run_choice(candidates, data, out, log=typer.echo)
+    where = f"copied to {out}" if winner.suffix == ".pt" else "an exported file: nothing to export again"
+    typer.echo(f"chosen: {winner} ({where})")
 
 
 def bench_model(

@@ -42,7 +42,7 @@ from classmood.calibration import tta_probs
 from classmood.datasets import FaceDataset, crowd_majority, crowd_targets, load_fer2013
 from classmood.ml.augment import AugmentConfig, WebcamConfig, random_affine, webcam_corrupt
 from classmood.ml.model import EmotionNet, ModelConfig
-from classmood.ml.train import Logger, head_scores, lr_at, selection_key, soft_cross_entropy, two_head_loss
+from classmood.ml.train import Logger, head_losses, head_scores, lr_at, selection_key, soft_cross_entropy
 from classmood.vision.contract import INPUT_SIZE
 from classmood.vision.preprocess import faces_to_input, standardize
 
@@ -260,22 +260,6 @@ def _set_bn_eval(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.eval()
-
-
-def head_losses(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, has_target: torch.Tensor,
-                teacher: torch.Tensor | None, heads: tuple[str, ...], cfg: FinetuneConfig) -> torch.Tensor:
-    """Both heads' loss. Without a teacher, :func:`~classmood.ml.train.two_head_loss`; with one
-    (distillation), each head's target is mixed with the teacher's probabilities for that head, weight
-    ``kd_alpha``: the fer2013 head's smoothed label and the crowd head's vote distribution."""
-    loss, fer, crowd = two_head_loss(logits, labels, targets, has_target, heads,
-                                     label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
-    if teacher is None or cfg.kd_alpha == 0.0:
-        return loss
-    f, c, everyone = heads.index("fer2013"), heads.index("crowd"), torch.ones_like(has_target)
-    fer_kd = soft_cross_entropy(logits[:, f], teacher[:, f], everyone)
-    crowd_kd = soft_cross_entropy(logits[:, c], teacher[:, c], has_target)
-    a = cfg.kd_alpha
-    return (1 - a) * fer + a * fer_kd + cfg.crowd_weight * ((1 - a) * crowd + a * crowd_kd)
 
 
 def finetune(base_onnx: str | Path, data_path: str | Path, out_dir: str | Path, cfg: FinetuneConfig,

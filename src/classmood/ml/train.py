@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -53,6 +53,11 @@ class TrainConfig:
     limit: int | None = None  # train on the first N Training rows only (smoke tests)
     crowd_weight: float = 1.0
     min_fer_acc: float = 0.690  # today's fer2013 PublicTest accuracy with mirror TTA: the selection floor
+    # Distillation (a second stage): warm start from the checkpoint ``init`` and mix each head's target with
+    # the teacher's probabilities (a .npy (Training rows, heads, 7) from classmood.ml.ensemble), weight kd_alpha.
+    init: str = ""
+    teacher: str = ""
+    kd_alpha: float = 0.0
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(erase_prob=0.35))
     webcam: WebcamConfig | None = field(default_factory=WebcamConfig)
 
@@ -158,7 +163,10 @@ def train(data_path: str | Path, out_dir: str | Path, cfg: TrainConfig, *, resum
     if cfg.limit:
         train_set, val_set = train_set.subset(slice(0, cfg.limit)), val_set.subset(slice(0, cfg.limit))
     targets, has_target = crowd_targets(train_set.require_votes())
+    teacher = _load_teacher(cfg.teacher, len(data.split("Training")))
     model = build_model(cfg.model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    if cfg.init:  # a second stage (distillation) starts from the first one's chosen checkpoint
+        model.load_state_dict(load_checkpoint(cfg.init).state_dict())
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     ema = EMA(model, cfg.ema_decay)
@@ -174,12 +182,15 @@ def train(data_path: str | Path, out_dir: str | Path, cfg: TrainConfig, *, resum
         state = ckpt["state"]
         log(f"resumed from {out / 'last.pt'} after epoch {state['epoch']}")
     batches = Batches(torch.from_numpy(train_set.pixels), torch.from_numpy(train_set.labels),
-                      torch.from_numpy(targets), torch.from_numpy(has_target))
+                      torch.from_numpy(targets), torch.from_numpy(has_target),
+                      None if teacher is None else torch.from_numpy(teacher[: len(train_set)]))
     steps_per_epoch = math.ceil(len(batches.labels) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
     log(f"training {cfg.model} on {len(batches.labels)} faces ({int(has_target.sum())} with crowd targets), "
-        f"validating on {len(val_set)} PublicTest faces, {cfg.epochs} epochs of {steps_per_epoch} steps")
+        f"validating on {len(val_set)} PublicTest faces, {cfg.epochs} epochs of {steps_per_epoch} steps"
+        + (f", from {cfg.init}" if cfg.init else "")
+        + (f", distilled from {cfg.teacher} (weight {cfg.kd_alpha})" if teacher is not None else ""))
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.perf_counter()
         losses = _train_epoch(model, ema, opt, batches, cfg, gen, epoch * steps_per_epoch, total, warmup)
@@ -215,6 +226,17 @@ class Batches:
     labels: torch.Tensor
     targets: torch.Tensor
     has_target: torch.Tensor
+    teacher: torch.Tensor | None = None  # distillation: the teacher's probabilities (rows, heads, 7)
+
+
+def _load_teacher(path: str, rows: int) -> np.ndarray | None:
+    """The teacher's probabilities for every Training row, checked against the split's size."""
+    if not path:
+        return None
+    teacher: np.ndarray = np.load(path).astype(np.float32)
+    if teacher.ndim != 3 or len(teacher) != rows:
+        raise ValueError(f"{path}: teacher probabilities {teacher.shape}, expected ({rows}, heads, 7)")
+    return teacher
 
 
 def two_head_loss(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, has_target: torch.Tensor,
@@ -224,6 +246,30 @@ def two_head_loss(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Ten
     fer = F.cross_entropy(logits[:, heads.index("fer2013")], labels, label_smoothing=label_smoothing)
     crowd = soft_cross_entropy(logits[:, heads.index("crowd")], targets, has_target)
     return fer + crowd_weight * crowd, fer, crowd
+
+
+class LossWeights(Protocol):
+    """What :func:`head_losses` reads of a recipe (TrainConfig and FinetuneConfig both have it)."""
+
+    label_smoothing: float
+    crowd_weight: float
+    kd_alpha: float
+
+
+def head_losses(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, has_target: torch.Tensor,
+                teacher: torch.Tensor | None, heads: tuple[str, ...], cfg: LossWeights) -> torch.Tensor:
+    """Both heads' loss. Without a teacher, :func:`two_head_loss`; with one (distillation), each head's
+    target is mixed with the teacher's probabilities for that head, weight ``kd_alpha``: the fer2013 head's
+    smoothed label and the crowd head's vote distribution."""
+    loss, fer, crowd = two_head_loss(logits, labels, targets, has_target, heads,
+                                     label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
+    if teacher is None or cfg.kd_alpha == 0.0:
+        return loss
+    f, c, everyone = heads.index("fer2013"), heads.index("crowd"), torch.ones_like(has_target)
+    fer_kd = soft_cross_entropy(logits[:, f], teacher[:, f], everyone)
+    crowd_kd = soft_cross_entropy(logits[:, c], teacher[:, c], has_target)
+    a = cfg.kd_alpha
+    return (1 - a) * fer + a * fer_kd + cfg.crowd_weight * ((1 - a) * crowd + a * crowd_kd)
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, has_target: torch.Tensor) -> torch.Tensor:
@@ -245,9 +291,13 @@ def _train_epoch(model: EmotionNet, ema: EMA, opt: torch.optim.Optimizer, data: 
             group["lr"] = lr_at(step, total, warmup, cfg.lr)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = model(x)
-        loss, fer, crowd = two_head_loss(logits.float(), data.labels[idx], data.targets[idx],
+        logits = logits.float()
+        loss, fer, crowd = two_head_loss(logits, data.labels[idx], data.targets[idx],
                                          data.has_target[idx], model.config.heads,
                                          label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
+        if data.teacher is not None:
+            loss = head_losses(logits, data.labels[idx], data.targets[idx], data.has_target[idx],
+                               data.teacher[idx], model.config.heads, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
