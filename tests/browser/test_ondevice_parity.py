@@ -26,6 +26,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 BOX_PX = 3.0  # boxes within a few pixels
 PROB_ABS = 0.03  # probabilities within 0.03 (max absolute difference)
 TOP_AGREEMENT = 0.98
+# A face whose two likeliest emotions are this close is a tie at the pipeline's precision (the browser's resize
+# and float arithmetic move probabilities by a few thousandths): its top label is not a parity question, so it is
+# left out of the label agreement (counted and printed) while its probabilities are still held to PROB_ABS.
+TIE_MARGIN = 0.01
 SAMPLES = 18
 
 
@@ -89,7 +93,7 @@ def test_browser_matches_python(live_server: LiveServer, teacher: Teacher, camer
     python = EmotionAnalyzer(classifier=EmotionClassifier(emotion_model_path()))  # the file the browser runs
 
     seen: set[str] = set()
-    faces = boxes = agree = 0
+    faces = boxes = agree = ties = 0
     worst_box = worst_prob = 0.0
     kinds: dict[str, int] = {}
     times: list[float] = []
@@ -113,15 +117,20 @@ def test_browser_matches_python(live_server: LiveServer, teacher: Teacher, camer
             prob_diff = float(np.abs(py.probs - np.array(js["probs"])).max())
             worst_box, worst_prob = max(worst_box, box_diff), max(worst_prob, prob_diff)
             boxes += box_diff <= BOX_PX
-            agree += py.label == js["label"]
+            top_two = np.sort(py.probs)[-2:]
+            if float(top_two[1] - top_two[0]) < TIE_MARGIN:
+                ties += 1
+            else:
+                agree += py.label == js["label"]
             assert prob_diff <= PROB_ABS, f"{kind}: probabilities differ by {prob_diff:.4f}"
     figures = {"frames": len(seen), "faces": faces, "kinds": kinds, "max_box_px": worst_box,
-               "max_prob_abs": worst_prob, "top_label_agreement": agree / max(faces, 1),
+               "max_prob_abs": worst_prob, "ties": ties, "top_label_agreement": agree / max(faces - ties, 1),
                "browser_ms_median": float(np.median(times)) if times else None}
     ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
     Path(ARTIFACTS.parent / "ondevice-parity.json").write_text(json.dumps(figures, indent=1))
     print("on-device parity:", figures)
     assert {"multi", "dark", "tilted"} <= set(kinds), f"the camera pictures covered only {kinds}"
     assert boxes == faces, f"boxes differ by up to {worst_box:.2f} px"
-    assert agree / faces >= TOP_AGREEMENT
+    assert faces - ties >= 6, f"only {faces - ties} of {faces} faces have a clear top label"
+    assert agree / (faces - ties) >= TOP_AGREEMENT
     context.close()
