@@ -20,10 +20,10 @@ import numpy as np
 import numpy.typing as npt
 
 from classmood.calibration import tta_probs
-from classmood.datasets import FaceDataset, crowd_majority, load_fer2013
+from classmood.datasets import FaceDataset, load_fer2013
 from classmood.ml.export import HeadViews, onnx_views, torch_views
 from classmood.ml.model import HEADS
-from classmood.ml.train import Logger, head_scores, load_checkpoint, selection_key
+from classmood.ml.train import Logger, load_checkpoint, public_scores, selection_key
 
 
 def member_views(path: str | Path, data: FaceDataset) -> HeadViews:
@@ -40,13 +40,6 @@ def member_probs(path: str | Path, data: FaceDataset, heads: tuple[str, ...] = H
     if missing:
         raise ValueError(f"{path}: no head {', '.join(missing)} (it has {', '.join(views)})")
     return np.stack([tta_probs(views[h]) for h in heads], axis=1)
-
-
-def public_scores(probs: npt.NDArray[np.float64], val: FaceDataset,
-                  heads: tuple[str, ...] = HEADS) -> dict[str, float]:
-    """The selection figures on PublicTest: fer2013 accuracy and crowd agreement with the FER+ majority."""
-    majority = crowd_majority(val.votes) if val.votes is not None else None
-    return head_scores(probs, heads, val.labels, majority)
 
 
 def build_teacher(members: Sequence[str | Path], data_path: str | Path, out: str | Path,

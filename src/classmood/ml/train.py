@@ -33,7 +33,7 @@ from torch import nn
 from classmood.calibration import tta_probs
 from classmood.datasets import FaceDataset, crowd_majority, crowd_targets, load_fer2013
 from classmood.ml.augment import AugmentConfig, WebcamConfig, random_affine, random_erase, webcam_corrupt
-from classmood.ml.model import VARIANTS, EmotionNet, ModelConfig, build_model
+from classmood.ml.model import HEADS, VARIANTS, EmotionNet, ModelConfig, build_model
 from classmood.vision.preprocess import faces_to_input, standardize
 
 
@@ -109,8 +109,14 @@ def validation_scores(model: nn.Module, data: FaceDataset) -> dict[str, float]:
     """PublicTest figures of both heads with mirror TTA: fer2013 accuracy, crowd agreement with FER+."""
     assert isinstance(model, EmotionNet)
     probs = tta_probs([predict_logits(model, data.pixels), predict_logits(model, data.pixels, mirror=True)])
+    return public_scores(probs, data, model.config.heads)
+
+
+def public_scores(probs: np.ndarray, data: FaceDataset, heads: tuple[str, ...] = HEADS) -> dict[str, float]:
+    """The selection figures of probabilities (N, heads, 7) on ``data`` (PublicTest): fer2013 accuracy and,
+    where the split has FER+ votes, crowd agreement with their majority."""
     majority = crowd_majority(data.votes) if data.votes is not None else None
-    return head_scores(probs, model.config.heads, data.labels, majority)
+    return head_scores(probs, heads, data.labels, majority)
 
 
 def accuracy_on(model: nn.Module, data: FaceDataset) -> float:
@@ -160,10 +166,10 @@ def train(data_path: str | Path, out_dir: str | Path, cfg: TrainConfig, *, resum
     torch.manual_seed(cfg.seed)
     data = load_fer2013(data_path)
     train_set, val_set = data.split("Training"), data.split("PublicTest")
+    teacher = _load_teacher(cfg.teacher, len(train_set))
     if cfg.limit:
         train_set, val_set = train_set.subset(slice(0, cfg.limit)), val_set.subset(slice(0, cfg.limit))
     targets, has_target = crowd_targets(train_set.require_votes())
-    teacher = _load_teacher(cfg.teacher, len(data.split("Training")))
     model = build_model(cfg.model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     if cfg.init:  # a second stage (distillation) starts from the first one's chosen checkpoint
         model.load_state_dict(load_checkpoint(cfg.init).state_dict())
@@ -265,6 +271,13 @@ def head_losses(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tenso
                                      label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
     if teacher is None or cfg.kd_alpha == 0.0:
         return loss
+    return with_teacher(fer, crowd, logits, teacher, has_target, heads, cfg)
+
+
+def with_teacher(fer: torch.Tensor, crowd: torch.Tensor, logits: torch.Tensor, teacher: torch.Tensor,
+                 has_target: torch.Tensor, heads: tuple[str, ...], cfg: LossWeights) -> torch.Tensor:
+    """The distillation loss from the two label losses of :func:`two_head_loss` and the teacher's
+    probabilities (see :func:`head_losses`)."""
     f, c, everyone = heads.index("fer2013"), heads.index("crowd"), torch.ones_like(has_target)
     fer_kd = soft_cross_entropy(logits[:, f], teacher[:, f], everyone)
     crowd_kd = soft_cross_entropy(logits[:, c], teacher[:, c], has_target)
@@ -295,9 +308,9 @@ def _train_epoch(model: EmotionNet, ema: EMA, opt: torch.optim.Optimizer, data: 
         loss, fer, crowd = two_head_loss(logits, data.labels[idx], data.targets[idx],
                                          data.has_target[idx], model.config.heads,
                                          label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
-        if data.teacher is not None:
-            loss = head_losses(logits, data.labels[idx], data.targets[idx], data.has_target[idx],
-                               data.teacher[idx], model.config.heads, cfg)
+        if data.teacher is not None and cfg.kd_alpha:
+            loss = with_teacher(fer, crowd, logits, data.teacher[idx], data.has_target[idx], model.config.heads,
+                                cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
