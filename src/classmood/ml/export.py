@@ -106,7 +106,9 @@ def check_parity(wrapped: nn.Module, onnx_path: Path, n: int = 37, seed: int = 0
     return float(max(np.abs(g - e).max() for g, e in zip(got, expected, strict=True)))
 
 
-MIN_RECALL = 0.40  # the release rule's floor for every class of a head, on PublicTest
+# The release rule's floor for every class of a head, on PublicTest: the issue's floor for that head (a
+# prior correction that lifts the rarest class costs accuracy, so each head is lifted only as far as asked).
+MIN_RECALL = {"crowd": 0.40, "fer2013": 0.45}
 STRENGTHS = tuple(round(0.05 * k, 2) for k in range(21))  # prior-correction strengths tried, 0 to 1
 
 
@@ -138,7 +140,7 @@ def onnx_views(path: str | Path, val: FaceDataset) -> HeadViews:
 def fit_head_adjustments(views: HeadViews, train: FaceDataset, val: FaceDataset) -> dict[str, Adjustment]:
     """Per head, on ``val`` (PublicTest) with the mirror test-time augmentation, by a rule fixed in advance:
     the weakest prior correction (``strength`` in :data:`STRENGTHS`, against the head's class prior on
-    Training) that lifts every class's recall to :data:`MIN_RECALL`, or none if no strength does; then the
+    Training) that lifts every class's recall to the head's :data:`MIN_RECALL`, or none if no strength does; then the
     temperature that minimises the NLL. The ``crowd`` head is judged against the FER+ majority, the ``fer2013``
     head against the original labels. ``views``: the heads' logits (:func:`torch_views`, :func:`onnx_views`)."""
     n = next(iter(views.values()))[0].shape[1]
@@ -152,15 +154,16 @@ def fit_head_adjustments(views: HeadViews, train: FaceDataset, val: FaceDataset)
     out = {}
     for name, head_views in views.items():
         labels, keep = truth.get(name, truth["fer2013"])
-        out[name] = _fit_one([v[keep] for v in head_views], labels[keep], priors.get(name, priors["fer2013"]))
+        out[name] = _fit_one([v[keep] for v in head_views], labels[keep], priors.get(name, priors["fer2013"]),
+                             MIN_RECALL.get(name, MIN_RECALL["fer2013"]))
     return out
 
 
-def _fit_one(views: list[np.ndarray], labels: np.ndarray, prior: np.ndarray) -> Adjustment:
+def _fit_one(views: list[np.ndarray], labels: np.ndarray, prior: np.ndarray, floor: float) -> Adjustment:
     for strength in STRENGTHS:
         bias = prior_correction(prior, strength) if strength else np.zeros(len(prior))
         shifted = [v + bias for v in views]
-        if min(compute_metrics(labels, tta_probs(shifted).argmax(axis=1)).recall) >= MIN_RECALL:
+        if min(compute_metrics(labels, tta_probs(shifted).argmax(axis=1)).recall) >= floor:
             break
     else:
         strength, bias, shifted = 0.0, np.zeros(len(prior)), views

@@ -63,6 +63,7 @@ class FinetuneConfig:
     seed: int = 0
     limit: int | None = None
     kd_alpha: float = 0.0  # distillation: weight of the teacher's probabilities in each head's target
+    kd_crowd_alpha: float | None = None  # the crowd head's, when it differs
     teacher: str = ""  # which teacher (distill.teacher_key), part of the recipe so that resuming never mixes two
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(max_rotation_deg=8.0, erase_prob=0.0))
     webcam: WebcamConfig = field(default_factory=lambda: WebcamConfig(

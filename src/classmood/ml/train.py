@@ -52,12 +52,16 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None  # train on the first N Training rows only (smoke tests)
     crowd_weight: float = 1.0
-    min_fer_acc: float = 0.690  # today's fer2013 PublicTest accuracy with mirror TTA: the selection floor
+    # The selection floor on the fer2013 head's PublicTest accuracy (mirror TTA). The rule asks for at
+    # least 0.690 (the accuracy when it was written); the recipe of cm-small-5 states 0.700 up front, because
+    # a candidate at 0.690 on PublicTest cannot be expected to reach the head's 0.715 on PrivateTest.
+    min_fer_acc: float = 0.690
     # Distillation (a second stage): warm start from the checkpoint ``init`` and mix each head's target with
     # the teacher's probabilities (a .npy (Training rows, heads, 7) from classmood.ml.ensemble), weight kd_alpha.
     init: str = ""
     teacher: str = ""
     kd_alpha: float = 0.0
+    kd_crowd_alpha: float | None = None  # the crowd head's teacher weight, when it differs from kd_alpha
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(erase_prob=0.35))
     webcam: WebcamConfig | None = field(default_factory=WebcamConfig)
 
@@ -196,7 +200,8 @@ def train(data_path: str | Path, out_dir: str | Path, cfg: TrainConfig, *, resum
     log(f"training {cfg.model} on {len(batches.labels)} faces ({int(has_target.sum())} with crowd targets), "
         f"validating on {len(val_set)} PublicTest faces, {cfg.epochs} epochs of {steps_per_epoch} steps"
         + (f", from {cfg.init}" if cfg.init else "")
-        + (f", distilled from {cfg.teacher} (weight {cfg.kd_alpha})" if teacher is not None else ""))
+        + (f", distilled from {cfg.teacher} (weight {cfg.kd_alpha}, crowd head {cfg.kd_crowd_alpha})"
+           if teacher is not None else ""))
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.perf_counter()
         losses = _train_epoch(model, ema, opt, batches, cfg, gen, epoch * steps_per_epoch, total, warmup)
@@ -260,6 +265,7 @@ class LossWeights(Protocol):
     label_smoothing: float
     crowd_weight: float
     kd_alpha: float
+    kd_crowd_alpha: float | None
 
 
 def head_losses(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, has_target: torch.Tensor,
@@ -282,7 +288,9 @@ def with_teacher(fer: torch.Tensor, crowd: torch.Tensor, logits: torch.Tensor, t
     fer_kd = soft_cross_entropy(logits[:, f], teacher[:, f], everyone)
     crowd_kd = soft_cross_entropy(logits[:, c], teacher[:, c], has_target)
     a = cfg.kd_alpha
-    return (1 - a) * fer + a * fer_kd + cfg.crowd_weight * ((1 - a) * crowd + a * crowd_kd)
+    # The crowd head has its own target, the vote distribution, already soft: it may want less of the teacher.
+    b = a if cfg.kd_crowd_alpha is None else cfg.kd_crowd_alpha
+    return (1 - a) * fer + a * fer_kd + cfg.crowd_weight * ((1 - b) * crowd + b * crowd_kd)
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, has_target: torch.Tensor) -> torch.Tensor:
