@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from classmood.calibration import uncalibrate  # noqa: E402
 from classmood.datasets import FaceDataset  # noqa: E402
 from classmood.ml.distill import Member, RecipeConfig, run_recipe, teacher_probs  # noqa: E402
-from classmood.ml.export import MIN_RECALL, Adjustment, export_onnx, fit_head_adjustments  # noqa: E402
+from classmood.ml.export import MIN_RECALL, Adjustment, export_onnx, fit_head_adjustments, floor_bias  # noqa: E402
 from classmood.ml.finetune import FinetuneConfig, TopNet, TrunkCache, finetune, head_losses  # noqa: E402
 from classmood.ml.model import build_model  # noqa: E402
 from classmood.ml.quantize import quantize_int8  # noqa: E402
@@ -98,6 +98,25 @@ def test_the_release_floor_on_recall_is_each_heads_own() -> None:
     assert fitted["fer2013"].strength > 0.0
     shifted = logits + np.array(fitted["fer2013"].bias)
     assert (shifted[labels == 6].argmax(axis=1) == 6).mean() >= MIN_RECALL["fer2013"]
+
+
+def test_a_weak_class_that_is_common_on_training_gets_the_class_lift() -> None:
+    # Class 0 is read right on 40 of its 100 faces (the others read 1, by 0.22 logits) and is the most common
+    # class on Training: a prior correction only pushes it down, so the class lift raises it alone.
+    labels = np.repeat(np.arange(7), 100)
+    logits = np.eye(7)[labels] * 3.0
+    missed = np.flatnonzero(labels == 0)[40:]
+    logits[missed] = 0.0
+    logits[missed, 0], logits[missed, 1] = 0.8, 1.02
+    prior = np.array([0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    strength, bias = floor_bias([logits, logits], labels, prior, 0.45)
+    assert strength == 0.0 and abs(bias.sum()) < 1e-9
+    assert 0.22 < bias[0] - bias[1] < 0.3 and np.allclose(bias[1:], bias[1])  # the fewest rounds that flip them
+    assert ((logits + bias).argmax(axis=1) == labels).all()
+    # A floor no lift within MAX_LIFT can reach: no bias at all.
+    hopeless = logits.copy()
+    hopeless[missed, 1] = 3.0
+    assert not floor_bias([hopeless, hopeless], labels, prior, 0.45)[1].any()
 
 
 def test_the_teacher_averages_its_members_and_shares_a_face_with_its_mirror() -> None:
