@@ -23,7 +23,7 @@ from classmood.vision.contract import CONTRACT_KEY, INPUT_SIZE, HeadSpec, ModelC
 from classmood.vision.preprocess import DEFAULT_GEOMETRY
 
 OPSET = 17
-MODEL_VERSION = "cm-small-4"
+MODEL_VERSION = "cm-small-5"
 TRAINING_DATA = ("FER2013 Training (35,887-row release, original labels) with the FER+ crowd votes of its rows; "
                  "temperatures fitted on PublicTest")
 HEAD_TARGETS = {"crowd": "FER+ crowd vote distributions (seven shared emotions)",
