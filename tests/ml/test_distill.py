@@ -73,6 +73,12 @@ def test_the_crowd_head_may_take_its_own_share_of_the_teacher() -> None:
                 TrainConfig(kd_alpha=1.0, kd_crowd_alpha=0.0, crowd_weight=2.0)):
         loss = head_losses(logits, labels, targets, has, teacher, HEADS, cfg)
         assert torch.isclose(loss, fer_kd + 2.0 * votes_only)  # the fer2013 head all teacher, the crowd head none
+    # The crowd head's share counts even when the fer2013 head takes none of the teacher.
+    _, fer_label, _ = two_head_loss(logits, labels, targets, has, HEADS, label_smoothing=0.1, crowd_weight=2.0)
+    crowd_kd = soft_cross_entropy(logits[:, 0], teacher[:, 0], has)
+    crowd_only = TrainConfig(kd_alpha=0.0, kd_crowd_alpha=1.0, crowd_weight=2.0)
+    assert torch.isclose(head_losses(logits, labels, targets, has, teacher, HEADS, crowd_only),
+                         fer_label + 2.0 * crowd_kd)
     # Unset, the crowd head takes the same share as the fer2013 head.
     same = FinetuneConfig(kd_alpha=0.3, crowd_weight=2.0)
     explicit = FinetuneConfig(kd_alpha=0.3, kd_crowd_alpha=0.3, crowd_weight=2.0)

@@ -32,15 +32,15 @@ def train(
     kd_alpha: Annotated[float, typer.Option(help="weight of the teacher in each head's target")] = 0.5,
     kd_crowd_alpha: Annotated[float | None, typer.Option(help="the crowd head's teacher weight (default: kd-alpha)")
                               ] = None,
-    min_fer_acc: Annotated[float, typer.Option(help="selection floor on the fer2013 head's PublicTest accuracy")
-                           ] = 0.690,
+    min_fer_acc: Annotated[float | None, typer.Option(
+        help="selection floor on the fer2013 head's PublicTest accuracy (default: the issue's)")] = None,
     crowd_weight: Annotated[float, typer.Option(help="weight of the crowd head's loss against the fer2013 head's")
                             ] = 1.0,
 ) -> None:
     """Train the emotion CNN on FER2013 Training, choosing checkpoints on PublicTest."""
     import torch
 
-    from classmood.ml.train import TrainConfig
+    from classmood.ml.train import MIN_FER_ACC, TrainConfig
     from classmood.ml.train import train as run_training
 
     if threads:
@@ -48,7 +48,7 @@ def train(
     cfg = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, limit=limit, bf16=bf16,
                       warmup_epochs=warmup_epochs, init=str(init or ""), teacher=str(teacher or ""),
                       kd_alpha=kd_alpha if teacher else 0.0, kd_crowd_alpha=kd_crowd_alpha if teacher else None,
-                      min_fer_acc=min_fer_acc, crowd_weight=crowd_weight)
+                      min_fer_acc=MIN_FER_ACC if min_fer_acc is None else min_fer_acc, crowd_weight=crowd_weight)
     summary = run_training(data, out, cfg, resume=resume, log=typer.echo)
     best = summary["best"] or {}
     typer.echo(f"chosen checkpoint: epoch {best.get('epoch')}, PublicTest {best.get('scores')}; {out / 'best.pt'}")
@@ -134,13 +134,16 @@ def choose(
     candidates: Annotated[list[Path], typer.Argument(help="checkpoints (best.pt) or exported ONNX files")],
     out: Annotated[Path, typer.Option(help="the winning checkpoint is copied here")] = Path("runs/release.pt"),
     data: DataOpt = DEFAULT_DATA,
-    min_fer_acc: Annotated[float, typer.Option(help="the floor on the fer2013 head's PublicTest accuracy")] = 0.690,
+    min_fer_acc: Annotated[float | None, typer.Option(
+        help="the floor on the fer2013 head's PublicTest accuracy (default: the issue's)")] = None,
 ) -> None:
     """The selection rule among candidates, all scored the same way on PublicTest (mirror TTA): the fer2013
     head at least at the floor, then the best crowd agreement with the FER+ majority."""
     from classmood.ml.ensemble import choose as run_choice
+    from classmood.ml.train import MIN_FER_ACC
 
-    winner = run_choice(candidates, data, out, min_fer_acc=min_fer_acc, log=typer.echo)
+    winner = run_choice(candidates, data, out, min_fer_acc=MIN_FER_ACC if min_fer_acc is None else min_fer_acc,
+                        log=typer.echo)
     where = f"copied to {out}" if winner.suffix == ".pt" else "an exported file: nothing to export again"
     typer.echo(f"chosen: {winner} ({where})")
 

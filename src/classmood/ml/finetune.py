@@ -42,7 +42,7 @@ from classmood.calibration import tta_probs
 from classmood.datasets import FaceDataset, crowd_majority, crowd_targets, load_fer2013
 from classmood.ml.augment import AugmentConfig, WebcamConfig, random_affine, webcam_corrupt
 from classmood.ml.model import EmotionNet, ModelConfig
-from classmood.ml.train import Logger, head_losses, head_scores, lr_at, selection_key, soft_cross_entropy
+from classmood.ml.train import MIN_FER_ACC, Logger, head_losses, head_scores, lr_at, selection_key, soft_cross_entropy
 from classmood.vision.contract import INPUT_SIZE
 from classmood.vision.preprocess import faces_to_input, standardize
 
@@ -58,7 +58,7 @@ class FinetuneConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     crowd_weight: float = 1.0
-    min_fer_acc: float = 0.690
+    min_fer_acc: float = MIN_FER_ACC
     webcam_views: int = 2  # corrupted copies of each Training face, besides the face and its mirror
     seed: int = 0
     limit: int | None = None

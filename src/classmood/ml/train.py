@@ -36,6 +36,11 @@ from classmood.ml.augment import AugmentConfig, WebcamConfig, random_affine, ran
 from classmood.ml.model import HEADS, VARIANTS, EmotionNet, ModelConfig, build_model
 from classmood.vision.preprocess import faces_to_input, standardize
 
+# The selection floor on the fer2013 head's PublicTest accuracy (mirror TTA) that the issue's rule asks for: the
+# accuracy when it was written. The recipe of cm-small-5 states 0.700 up front (``--min-fer-acc``), because a
+# candidate at 0.690 on PublicTest cannot be expected to reach the head's 0.715 on PrivateTest.
+MIN_FER_ACC = 0.690
+
 
 @dataclass
 class TrainConfig:
@@ -52,10 +57,7 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None  # train on the first N Training rows only (smoke tests)
     crowd_weight: float = 1.0
-    # The selection floor on the fer2013 head's PublicTest accuracy (mirror TTA). The issue's rule asks for at
-    # least 0.690 (the accuracy when it was written); the recipe of cm-small-5 states 0.700 up front, because
-    # a candidate at 0.690 on PublicTest cannot be expected to reach the head's 0.715 on PrivateTest.
-    min_fer_acc: float = 0.690
+    min_fer_acc: float = MIN_FER_ACC
     # Distillation (a second stage): warm start from the checkpoint ``init`` and mix each head's target with
     # the teacher's probabilities (a .npy (Training rows, heads, 7) from classmood.ml.ensemble), weight kd_alpha.
     init: str = ""
@@ -275,7 +277,7 @@ def head_losses(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tenso
     smoothed label and the crowd head's vote distribution."""
     loss, fer, crowd = two_head_loss(logits, labels, targets, has_target, heads,
                                      label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
-    if teacher is None or cfg.kd_alpha == 0.0:
+    if teacher is None or not any(teacher_weights(cfg)):
         return loss
     return with_teacher(fer, crowd, logits, teacher, has_target, heads, cfg)
 
@@ -287,10 +289,14 @@ def with_teacher(fer: torch.Tensor, crowd: torch.Tensor, logits: torch.Tensor, t
     f, c, everyone = heads.index("fer2013"), heads.index("crowd"), torch.ones_like(has_target)
     fer_kd = soft_cross_entropy(logits[:, f], teacher[:, f], everyone)
     crowd_kd = soft_cross_entropy(logits[:, c], teacher[:, c], has_target)
-    a = cfg.kd_alpha
-    # The crowd head has its own target, the vote distribution, already soft: it may want less of the teacher.
-    b = a if cfg.kd_crowd_alpha is None else cfg.kd_crowd_alpha
+    a, b = teacher_weights(cfg)
     return (1 - a) * fer + a * fer_kd + cfg.crowd_weight * ((1 - b) * crowd + b * crowd_kd)
+
+
+def teacher_weights(cfg: LossWeights) -> tuple[float, float]:
+    """The teacher's weight in the fer2013 head's target and in the crowd head's. The crowd head has its own
+    target, the vote distribution, already soft: it may want less of the teacher (``kd_crowd_alpha``)."""
+    return cfg.kd_alpha, cfg.kd_alpha if cfg.kd_crowd_alpha is None else cfg.kd_crowd_alpha
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, has_target: torch.Tensor) -> torch.Tensor:
@@ -316,7 +322,7 @@ def _train_epoch(model: EmotionNet, ema: EMA, opt: torch.optim.Optimizer, data: 
         loss, fer, crowd = two_head_loss(logits, data.labels[idx], data.targets[idx],
                                          data.has_target[idx], model.config.heads,
                                          label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
-        if data.teacher is not None and cfg.kd_alpha:
+        if data.teacher is not None and any(teacher_weights(cfg)):
             loss = with_teacher(fer, crowd, logits, data.teacher[idx], data.has_target[idx], model.config.heads,
                                 cfg)
         opt.zero_grad(set_to_none=True)
