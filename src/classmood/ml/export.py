@@ -109,6 +109,9 @@ def check_parity(wrapped: nn.Module, onnx_path: Path, n: int = 37, seed: int = 0
 # The release rule's floor for every class of a head, on PublicTest: the issue's floor for that head (a
 # prior correction that lifts the rarest class costs accuracy, so each head is lifted only as far as asked).
 MIN_RECALL = {"crowd": 0.40, "fer2013": 0.45}
+# ... aimed at with a margin: a class's recall moves between PublicTest and PrivateTest (cm-small-5's Fear: 0.458 on
+# PublicTest after the class lift, 0.432 on PrivateTest; one binomial standard error at 0.45 and 500 faces is 0.022).
+RECALL_MARGIN = 0.02
 STRENGTHS = tuple(round(0.05 * k, 2) for k in range(21))  # prior-correction strengths tried, 0 to 1
 
 
@@ -140,9 +143,10 @@ def onnx_views(path: str | Path, val: FaceDataset) -> HeadViews:
 def fit_head_adjustments(views: HeadViews, train: FaceDataset, val: FaceDataset) -> dict[str, Adjustment]:
     """Per head, on ``val`` (PublicTest) with the mirror test-time augmentation, by a rule fixed in advance:
     the bias of :func:`floor_bias` (a prior correction against the head's class prior on Training, or a lift
-    of the weakest classes) that lifts every class's recall to the head's :data:`MIN_RECALL`; then the
-    temperature that minimises the NLL. The ``crowd`` head is judged against the FER+ majority, the ``fer2013``
-    head against the original labels. ``views``: the heads' logits (:func:`torch_views`, :func:`onnx_views`)."""
+    of the weakest classes) that lifts every class's recall to :func:`release_floor` (the head's
+    :data:`MIN_RECALL` and a margin); then the temperature that minimises the NLL. The ``crowd`` head is judged
+    against the FER+ majority, the ``fer2013`` head against the original labels. ``views``: the heads' logits
+    (:func:`torch_views`, :func:`onnx_views`)."""
     n = next(iter(views.values()))[0].shape[1]
     truth, priors = {"fer2013": (val.labels, np.ones(len(val), bool))}, {
         "fer2013": np.bincount(train.labels, minlength=n) / max(len(train), 1)}
@@ -155,8 +159,13 @@ def fit_head_adjustments(views: HeadViews, train: FaceDataset, val: FaceDataset)
     for name, head_views in views.items():
         labels, keep = truth.get(name, truth["fer2013"])
         out[name] = _fit_one([v[keep] for v in head_views], labels[keep], priors.get(name, priors["fer2013"]),
-                             MIN_RECALL.get(name, MIN_RECALL["fer2013"]))
+                             release_floor(name))
     return out
+
+
+def release_floor(head: str) -> float:
+    """The recall every class of ``head`` is lifted to on PublicTest: the head's floor plus the margin."""
+    return MIN_RECALL.get(head, MIN_RECALL["fer2013"]) + RECALL_MARGIN
 
 
 def _fit_one(views: list[np.ndarray], labels: np.ndarray, prior: np.ndarray, floor: float) -> Adjustment:
