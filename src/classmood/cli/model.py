@@ -1,4 +1,4 @@
-"""Model commands: ``train``, ``evaluate``, ``export`` and ``bench model``.
+"""Model commands: ``train``, ``evaluate``, ``export``, ``quantize`` and ``bench model``.
 
 PyTorch is imported inside ``train`` and ``export`` only, so the other commands run without it.
 """
@@ -89,6 +89,20 @@ def export(
 
     export_release(load_checkpoint(checkpoint), out or default_model_path("fp32"), load_fer2013(data), int8=int8,
                    log=typer.echo)
+
+
+def quantize(
+    model: Annotated[Path | None, typer.Argument(help="an fp32 ONNX file written by `classmood export`; "
+                                                      "default: the package's shipped model")] = None,
+    data: DataOpt = DEFAULT_DATA,
+) -> None:
+    """Write the int8 copy (.int8.onnx) of an exported model, calibrated on Training faces; check both on
+    PublicTest. The file's temperatures and prior corrections stay as the release step fitted them."""
+    from classmood.datasets import load_fer2013
+    from classmood.ml.quantize import release_int8
+    from classmood.vision.classifier import default_model_path
+
+    release_int8(model or default_model_path("fp32"), load_fer2013(data), log=typer.echo)
 
 
 def finetune(

@@ -214,8 +214,7 @@ def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, 
     rounding moves the rare classes' recall): a first int8 copy without adjustments gives them, then both
     files are written with them (the quantised weights depend only on the network and the calibration faces).
     """
-    from classmood.evaluation import evaluate_onnx
-    from classmood.ml.quantize import calibration_sample, quantize_int8
+    from classmood.ml.quantize import calibration_sample, public_test_checks, quantize_int8
     from classmood.vision.classifier import int8_path
 
     train, val = data.split("Training"), data.split("PublicTest")
@@ -237,13 +236,6 @@ def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, 
     paths = [Path(target)]
     if int8:
         paths.append(quantize_int8(target, int8_path(target), calibration))
-    checks = {}
-    for path in paths:
-        ev = evaluate_onnx(data, model_path=path, split="PublicTest")
-        checks[str(path)] = {h: {s.labels: s.metrics.accuracy for s in he.scores.values()}
-                             for h, he in ev.heads.items()}
-        # each head against its own labels (a head is named after the labels it learnt)
-        checks[str(path)]["min_recall"] = {h: min(he.scores[h].metrics.recall) for h, he in ev.heads.items()
-                                           if h in he.scores}
-        log(f"{path}: PublicTest {checks[str(path)]}, {path.stat().st_size} bytes")
-    return {"adjustments": {k: asdict(a) for k, a in adjustments.items()}, "export": report, "public_test": checks}
+    return {"adjustments": {k: asdict(a) for k, a in adjustments.items()}, "export": report,
+            "public_test": public_test_checks(paths, data, log)}
+
