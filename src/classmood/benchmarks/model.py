@@ -93,7 +93,8 @@ def _ours(model_path: Path | None, precision: str = "int8",
     clf = EmotionClassifier(model_path, precision=precision, head=head)
     config = clf.metadata.get("model_config") or {}
     default = " (default)" if clf.head == clf.contract.default_head else ""
-    name = f"classmood {config.get('name', 'cnn')} {precision if model_path is None else ''} {clf.head}{default}"
+    which = f"classmood {config.get('name', 'cnn')} {precision}" if model_path is None else clf.path.name
+    name = f"{which} {clf.head}{default}"
     info = {"name": name, "path": str(clf.path),
             "parameters": clf.metadata.get("parameters"), "macs": clf.metadata.get("macs")}
     return make, info
@@ -120,10 +121,10 @@ def run_model_bench(data: str | Path, *, seconds: float = 3.0, model_path: Path 
                               "machine": _machine(), "models": {}}
     peers: list[tuple[str, Callable[[], tuple[Callable[[int], Predict], dict[str, Any]]]]] = [
         ("classmood", lambda: _ours(model_path)), ("fer", _fer)]
-    if model_path is None:  # the shipped model in both precisions, and its other heads
+    if model_path is None:  # the shipped model in both precisions
         peers.insert(1, ("classmood-fp32", lambda: _ours(None, "fp32")))
-        for other in _other_heads():
-            peers.insert(1, (f"classmood-{other}", lambda h=other: _ours(None, "int8", h)))  # type: ignore[misc]
+    for other in _other_heads(model_path):  # and the model's other heads
+        peers.insert(1, (f"classmood-{other}", lambda h=other: _ours(model_path, "int8", h)))  # type: ignore[misc]
     for key, build in peers:
         try:
             make, info = build()
@@ -137,10 +138,10 @@ def run_model_bench(data: str | Path, *, seconds: float = 3.0, model_path: Path 
     return result
 
 
-def _other_heads() -> list[str]:
+def _other_heads(model_path: Path | None) -> list[str]:
     from classmood.vision.classifier import EmotionClassifier
 
-    contract = EmotionClassifier().contract
+    contract = EmotionClassifier(model_path).contract
     return [h for h in contract.head_names if h != contract.default_head]
 
 
