@@ -12,8 +12,22 @@ torch = pytest.importorskip("torch", reason="PyTorch is in the `train` extra")
 
 from classmood.labels import NUM_CLASSES  # noqa: E402
 from classmood.ml.export import Adjustment, export_onnx  # noqa: E402
-from classmood.ml.model import VARIANTS, build_model, count_macs, count_parameters  # noqa: E402
-from classmood.ml.train import TrainConfig, load_checkpoint, train  # noqa: E402
+from classmood.ml.model import (  # noqa: E402
+    HEADS,
+    VARIANTS,
+    build_model,
+    count_macs,
+    count_parameters,
+)
+from classmood.ml.train import (  # noqa: E402
+    Batches,
+    TrainConfig,
+    batch_loss,
+    load_checkpoint,
+    mixup_draw,
+    soft_cross_entropy,
+    train,
+)
 from classmood.vision.classifier import EmotionClassifier  # noqa: E402
 
 
@@ -53,6 +67,39 @@ def test_tiny_training_run_lowers_the_loss_and_resumes(learnable_npz: Path, tmp_
     assert [h["epoch"] for h in longer["history"]] == [1, 2, 3, 4, 5]
     best = load_checkpoint(tmp_path / "best.pt")
     assert best.config.name == "cm-tiny"
+
+
+def test_mixup_is_off_by_default_and_reproducible() -> None:
+    gen = torch.Generator().manual_seed(0)
+    before = gen.get_state()
+    assert TrainConfig().mixup_alpha == 0.0 and mixup_draw(8, 0.0, gen) == (1.0, None)
+    assert torch.equal(gen.get_state(), before)  # off, the random stream of older recipes is untouched
+    (w1, p1), (w2, p2) = (mixup_draw(8, 0.2, torch.Generator().manual_seed(1)) for _ in range(2))
+    assert w1 == w2 and p1 is not None and p2 is not None and torch.equal(p1, p2)
+    assert 0.0 <= w1 <= 1.0 and sorted(p1.tolist()) == list(range(8))
+
+
+def test_mixing_the_losses_mixes_the_targets() -> None:
+    """What mixup trains on: the loss of a blended face is the loss against the blended targets."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 2, 7, generator=gen)
+    votes = torch.softmax(torch.randn(6, 7, generator=gen), dim=1)
+    data = Batches(torch.zeros(6, 48, 48, dtype=torch.uint8), torch.arange(6) % 7, votes,
+                   torch.ones(6, dtype=torch.bool))
+    a, b, w = torch.arange(6), torch.tensor([3, 4, 5, 0, 1, 2]), 0.3
+    cfg = TrainConfig(label_smoothing=0.0)
+    mixed = w * batch_loss(logits, data, a, HEADS, cfg)[2] + (1 - w) * batch_loss(logits, data, b, HEADS, cfg)[2]
+    blended = w * votes[a] + (1 - w) * votes[b]
+    expected = soft_cross_entropy(logits[:, HEADS.index("crowd")], blended, torch.ones(6, dtype=torch.bool))
+    assert torch.isclose(mixed, expected)
+
+
+def test_a_tiny_run_with_mixup_still_learns(learnable_npz: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(model="cm-tiny", epochs=4, batch_size=32, lr=0.05, warmup_epochs=0.5, bf16=False,
+                      mixup_alpha=0.4)
+    summary = train(learnable_npz, tmp_path, cfg, log=lambda _: None)
+    assert summary["train_config"]["mixup_alpha"] == 0.4
+    assert summary["best"]["scores"]["fer_acc"] > 0.5  # chance is 1/7
 
 
 def test_onnx_export_matches_pytorch_with_a_dynamic_batch(tmp_path: Path) -> None:

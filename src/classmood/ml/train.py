@@ -64,6 +64,9 @@ class TrainConfig:
     teacher: str = ""
     kd_alpha: float = 0.0
     kd_crowd_alpha: float | None = None  # the crowd head's teacher weight, when it differs from kd_alpha
+    # mixup (Zhang et al., 2018): each batch is blended with a shuffled copy of itself, weight ~ Beta(a, a), and so
+    # is every target (labels, votes, teacher); 0 turns it off and leaves the random stream as it was.
+    mixup_alpha: float = 0.0
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(erase_prob=0.35))
     webcam: WebcamConfig | None = field(default_factory=WebcamConfig)
 
@@ -314,17 +317,18 @@ def _train_epoch(model: EmotionNet, ema: EMA, opt: torch.optim.Optimizer, data: 
     for start in range(0, len(data.labels), cfg.batch_size):
         idx = order[start : start + cfg.batch_size]
         x = make_batch(data.pixels[idx], cfg, gen)
+        weight, partner = mixup_draw(len(idx), cfg.mixup_alpha, gen)
+        if partner is not None:
+            x = (weight * x + (1 - weight) * x[partner]).contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, warmup, cfg.lr)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = model(x)
         logits = logits.float()
-        loss, fer, crowd = two_head_loss(logits, data.labels[idx], data.targets[idx],
-                                         data.has_target[idx], model.config.heads,
-                                         label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
-        if data.teacher is not None and any(teacher_weights(cfg)):
-            loss = with_teacher(fer, crowd, logits, data.teacher[idx], data.has_target[idx], model.config.heads,
-                                cfg)
+        loss, fer, crowd = batch_loss(logits, data, idx, model.config.heads, cfg)
+        if partner is not None:  # every loss is linear in its target: mixing the losses mixes the targets
+            other = batch_loss(logits, data, idx[partner], model.config.heads, cfg)
+            loss, fer, crowd = (weight * a + (1 - weight) * b for a, b in zip((loss, fer, crowd), other, strict=True))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -333,6 +337,27 @@ def _train_epoch(model: EmotionNet, ema: EMA, opt: torch.optim.Optimizer, data: 
             sums[key] += float(value.detach())
         step += 1
     return sums
+
+
+def batch_loss(logits: torch.Tensor, data: Batches, idx: torch.Tensor, heads: tuple[str, ...],
+               cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training loss of rows ``idx`` (with the teacher when there is one) and its two label losses."""
+    loss, fer, crowd = two_head_loss(logits, data.labels[idx], data.targets[idx], data.has_target[idx], heads,
+                                     label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
+    if data.teacher is not None and any(teacher_weights(cfg)):
+        loss = with_teacher(fer, crowd, logits, data.teacher[idx], data.has_target[idx], heads, cfg)
+    return loss, fer, crowd
+
+
+def mixup_draw(size: int, alpha: float, gen: torch.Generator) -> tuple[float, torch.Tensor | None]:
+    """mixup's weight of the batch itself, ~ Beta(alpha, alpha), and the rows it is blended with; (1.0, None)
+    when ``alpha`` is 0, without touching ``gen``."""
+    if alpha <= 0:
+        return 1.0, None
+    # torch's Beta sampler takes no generator: numpy draws it from a seed taken from the run's own stream,
+    # so a resumed run draws the same weights.
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    return float(np.random.default_rng(seed).beta(alpha, alpha)), torch.randperm(size, generator=gen)
 
 
 def _should_validate(epoch: int, epochs: int) -> bool:
