@@ -238,4 +238,3 @@ def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, 
         paths.append(quantize_int8(target, int8_path(target), calibration))
     return {"adjustments": {k: asdict(a) for k, a in adjustments.items()}, "export": report,
             "public_test": public_test_checks(paths, data, log)}
-

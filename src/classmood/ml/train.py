@@ -278,11 +278,18 @@ def head_losses(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tenso
     """Both heads' loss. Without a teacher, :func:`two_head_loss`; with one (distillation), each head's
     target is mixed with the teacher's probabilities for that head, weight ``kd_alpha``: the fer2013 head's
     smoothed label and the crowd head's vote distribution."""
+    return head_loss_parts(logits, labels, targets, has_target, teacher, heads, cfg)[0]
+
+
+def head_loss_parts(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, has_target: torch.Tensor,
+                    teacher: torch.Tensor | None, heads: tuple[str, ...],
+                    cfg: LossWeights) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`head_losses` and its two label losses (fer2013, crowd), which the training log keeps."""
     loss, fer, crowd = two_head_loss(logits, labels, targets, has_target, heads,
                                      label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
-    if teacher is None or not any(teacher_weights(cfg)):
-        return loss
-    return with_teacher(fer, crowd, logits, teacher, has_target, heads, cfg)
+    if teacher is not None and any(teacher_weights(cfg)):
+        loss = with_teacher(fer, crowd, logits, teacher, has_target, heads, cfg)
+    return loss, fer, crowd
 
 
 def with_teacher(fer: torch.Tensor, crowd: torch.Tensor, logits: torch.Tensor, teacher: torch.Tensor,
@@ -341,12 +348,9 @@ def _train_epoch(model: EmotionNet, ema: EMA, opt: torch.optim.Optimizer, data: 
 
 def batch_loss(logits: torch.Tensor, data: Batches, idx: torch.Tensor, heads: tuple[str, ...],
                cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The training loss of rows ``idx`` (with the teacher when there is one) and its two label losses."""
-    loss, fer, crowd = two_head_loss(logits, data.labels[idx], data.targets[idx], data.has_target[idx], heads,
-                                     label_smoothing=cfg.label_smoothing, crowd_weight=cfg.crowd_weight)
-    if data.teacher is not None and any(teacher_weights(cfg)):
-        loss = with_teacher(fer, crowd, logits, data.teacher[idx], data.has_target[idx], heads, cfg)
-    return loss, fer, crowd
+    """:func:`head_loss_parts` of rows ``idx`` (with the teacher when there is one)."""
+    teacher = None if data.teacher is None else data.teacher[idx]
+    return head_loss_parts(logits, data.labels[idx], data.targets[idx], data.has_target[idx], teacher, heads, cfg)
 
 
 def mixup_draw(size: int, alpha: float, gen: torch.Generator) -> tuple[float, torch.Tensor | None]:
