@@ -25,6 +25,7 @@ from classmood.ml.train import (  # noqa: E402
     batch_loss,
     load_checkpoint,
     mixup_draw,
+    sharpness_aware_grad,
     soft_cross_entropy,
     train,
 )
@@ -99,6 +100,46 @@ def test_a_tiny_run_with_mixup_still_learns(learnable_npz: Path, tmp_path: Path)
                       mixup_alpha=0.4)
     summary = train(learnable_npz, tmp_path, cfg, log=lambda _: None)
     assert summary["train_config"]["mixup_alpha"] == 0.4
+    assert summary["best"]["scores"]["fer_acc"] > 0.5  # chance is 1/7
+
+
+def test_sam_takes_the_gradient_at_the_perturbed_weights_and_puts_them_back() -> None:
+    torch.manual_seed(0)
+    model = build_model("cm-tiny").train()
+    x, labels = torch.randn(8, 1, 48, 48), torch.arange(8) % 7
+
+    def loss() -> torch.Tensor:
+        torch.manual_seed(1)  # the same dropout mask in every pass, so the by-hand check below is exact
+        return torch.nn.functional.cross_entropy(model(x)[:, 0], labels)
+
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    loss().backward()
+    plain = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in plain]))
+    bn_stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    sharpness_aware_grad(model, loss, rho=0.05)
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in bn_stats.items())  # the second pass left them alone
+    assert all(torch.allclose(after[k], v, atol=1e-6) for k, v in weights.items() if "running" not in k
+               and "num_batches" not in k)  # the weights are back
+    sam = [p.grad for p in model.parameters() if p.grad is not None]
+    assert len(sam) == len(plain) and not all(torch.allclose(a, b) for a, b in zip(sam, plain, strict=True))
+    # By hand: the gradient at w + rho * g / |g| (batch norm's running statistics play no part in training mode).
+    trained = [p for p in model.parameters() if p.grad is not None]  # the other head takes no part in this loss
+    with torch.no_grad():
+        for p, g in zip(trained, plain, strict=True):
+            p.add_(g * 0.05 / norm)
+    model.zero_grad()
+    loss().backward()
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(sam, [p.grad for p in trained], strict=True))
+
+
+def test_a_tiny_run_with_sam_still_learns(learnable_npz: Path, tmp_path: Path) -> None:
+    assert TrainConfig().sam_rho == 0.0
+    cfg = TrainConfig(model="cm-tiny", epochs=4, batch_size=32, lr=0.05, warmup_epochs=0.5, bf16=False,
+                      sam_rho=0.05)
+    summary = train(learnable_npz, tmp_path, cfg, log=lambda _: None)
+    assert summary["train_config"]["sam_rho"] == 0.05
     assert summary["best"]["scores"]["fer_acc"] > 0.5  # chance is 1/7
 
 

@@ -20,8 +20,10 @@ import copy
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -67,6 +69,10 @@ class TrainConfig:
     # mixup (Zhang et al., 2018): each batch is blended with a shuffled copy of itself, weight ~ Beta(a, a), and so
     # is every target (labels, votes, teacher); 0 turns it off and leaves the random stream as it was.
     mixup_alpha: float = 0.0
+    # SAM (Foret et al., 2021): each step's gradient is taken at the worst point within an L2 ball of radius
+    # sam_rho around the weights, which the paper finds most robust to noisy labels, as FER2013's are. It costs a
+    # second forward and backward pass per step; 0 turns it off (and then nothing else changes).
+    sam_rho: float = 0.0
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(erase_prob=0.35))
     webcam: WebcamConfig | None = field(default_factory=WebcamConfig)
 
@@ -329,21 +335,72 @@ def _train_epoch(model: EmotionNet, ema: EMA, opt: torch.optim.Optimizer, data: 
             x = (weight * x + (1 - weight) * x[partner]).contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, warmup, cfg.lr)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            logits = model(x)
-        logits = logits.float()
-        loss, fer, crowd = batch_loss(logits, data, idx, model.config.heads, cfg)
-        if partner is not None:  # every loss is linear in its target: mixing the losses mixes the targets
-            other = batch_loss(logits, data, idx[partner], model.config.heads, cfg)
-            loss, fer, crowd = (weight * a + (1 - weight) * b for a, b in zip((loss, fer, crowd), other, strict=True))
         opt.zero_grad(set_to_none=True)
+        batch = partial(step_loss, model, x, data, idx, cfg, weight, partner)
+        loss, fer, crowd = batch()
         loss.backward()
+        if cfg.sam_rho > 0:
+            sharpness_aware_grad(model, partial(total_of, batch), cfg.sam_rho)
         opt.step()
         ema.update(model)
         for key, value in (("loss", loss), ("loss_fer", fer), ("loss_crowd", crowd)):
             sums[key] += float(value.detach())
         step += 1
     return sums
+
+
+def step_loss(model: EmotionNet, x: torch.Tensor, data: Batches, idx: torch.Tensor, cfg: TrainConfig,
+              weight: float, partner: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One forward pass of the batch and its loss with its parts (mixed with the partner rows' under mixup)."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        logits = model(x)
+    logits = logits.float()
+    parts = batch_loss(logits, data, idx, model.config.heads, cfg)
+    if partner is None:
+        return parts
+    # Every loss is linear in its target: mixing the losses mixes the targets.
+    other = batch_loss(logits, data, idx[partner], model.config.heads, cfg)
+    loss, fer, crowd = (weight * a + (1 - weight) * b for a, b in zip(parts, other, strict=True))
+    return loss, fer, crowd
+
+
+def total_of(parts: Callable[[], tuple[torch.Tensor, ...]]) -> torch.Tensor:
+    """The total loss of a function that returns it first, with its parts."""
+    return parts()[0]
+
+
+def sharpness_aware_grad(model: nn.Module, loss_fn: Callable[[], torch.Tensor], rho: float) -> None:
+    """Replace the gradients in ``model`` (those of the current loss) by SAM's: the gradient of ``loss_fn`` at
+    the weights moved by ``rho`` along the normalised gradient, where the loss rises fastest; the weights are
+    then put back, so the optimiser steps from where they were. Batch-norm statistics are not updated by the
+    second pass: they must describe the weights the optimiser steps from, not the perturbed ones."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    with torch.no_grad():
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        moves = [g * (rho / (norm + 1e-12)) for g in grads]
+        for p, move in zip(params, moves, strict=True):
+            p.add_(move)
+    model.zero_grad(set_to_none=True)
+    with frozen_batch_norm_statistics(model):
+        loss_fn().backward()
+    with torch.no_grad():
+        for p, move in zip(params, moves, strict=True):
+            p.sub_(move)
+
+
+@contextmanager
+def frozen_batch_norm_statistics(model: nn.Module) -> Iterator[None]:
+    """Training-mode passes (batch statistics normalise) that leave the running statistics as they were."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - momentum) * running + momentum * batch
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
 
 
 def batch_loss(logits: torch.Tensor, data: Batches, idx: torch.Tensor, heads: tuple[str, ...],
