@@ -37,7 +37,7 @@ def train(
     crowd_weight: Annotated[float, typer.Option(help="weight of the crowd head's loss against the fer2013 head's")
                             ] = 1.0,
     mixup: Annotated[float, typer.Option(help="mixup's Beta(a, a) parameter (0: off)")] = 0.0,
-    sam: Annotated[float, typer.Option(help="SAM's neighbourhood radius rho (0: off; twice the cost of a step)")
+    sam: Annotated[float, typer.Option(help="SAM's neighbourhood radius rho (0: off; a second pass per step)")
                    ] = 0.0,
 ) -> None:
     """Train the emotion CNN on FER2013 Training, choosing checkpoints on PublicTest."""

@@ -374,18 +374,17 @@ def sharpness_aware_grad(model: nn.Module, loss_fn: Callable[[], torch.Tensor], 
     the weights moved by ``rho`` along the normalised gradient, where the loss rises fastest; the weights are
     then put back, so the optimiser steps from where they were. Batch-norm statistics are not updated by the
     second pass: they must describe the weights the optimiser steps from, not the perturbed ones."""
-    params = [p for p in model.parameters() if p.grad is not None]
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    trained = [(p, p.grad) for p in model.parameters() if p.grad is not None]
     with torch.no_grad():
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-        moves = [g * (rho / (norm + 1e-12)) for g in grads]
-        for p, move in zip(params, moves, strict=True):
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for _, g in trained]))
+        moves = [(p, g * (rho / (norm + 1e-12))) for p, g in trained]
+        for p, move in moves:
             p.add_(move)
     model.zero_grad(set_to_none=True)
     with frozen_batch_norm_statistics(model):
         loss_fn().backward()
     with torch.no_grad():
-        for p, move in zip(params, moves, strict=True):
+        for p, move in moves:
             p.sub_(move)
 
 
