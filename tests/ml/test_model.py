@@ -23,6 +23,7 @@ from classmood.ml.train import (  # noqa: E402
     Batches,
     TrainConfig,
     batch_loss,
+    cutmix,
     load_checkpoint,
     mixup_draw,
     sharpness_aware_grad,
@@ -100,6 +101,44 @@ def test_a_tiny_run_with_mixup_still_learns(learnable_npz: Path, tmp_path: Path)
                       mixup_alpha=0.4)
     summary = train(learnable_npz, tmp_path, cfg, log=lambda _: None)
     assert summary["train_config"]["mixup_alpha"] == 0.4
+    assert summary["best"]["scores"]["fer_acc"] > 0.5  # chance is 1/7
+
+
+def test_cutmix_is_off_by_default_and_leaves_the_random_stream_alone() -> None:
+    gen = torch.Generator().manual_seed(0)
+    before = gen.get_state()
+    x = torch.randn(4, 1, 48, 48)
+    assert TrainConfig().cutmix_alpha == 0.0
+    same, weight, partner = cutmix(x, 0.0, 1.0, gen)
+    assert same is x and weight == 1.0 and partner is None
+    assert torch.equal(gen.get_state(), before)
+    with pytest.raises(ValueError, match="choose one"):
+        TrainConfig(mixup_alpha=0.2, cutmix_alpha=1.0)
+
+
+def test_cutmix_pastes_one_box_of_the_partner_and_weighs_by_the_area_kept() -> None:
+    x = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1).expand(6, 1, 48, 48).clone()  # face i is all i
+    for seed in range(20):
+        mixed, weight, partner = cutmix(x, 1.0, 1.0, torch.Generator().manual_seed(seed))
+        assert partner is not None and sorted(partner.tolist()) == list(range(6))
+        from_partner = mixed != x[:, :, :1, :1]  # every pixel is either the face's own or its partner's
+        assert torch.equal(mixed[from_partner], x[partner].expand_as(mixed)[from_partner])
+        moved = from_partner[partner != torch.arange(6)]
+        if len(moved):  # the box is the same for every face that has another partner
+            assert (moved == moved[0]).all()
+            rows, cols = moved[0, 0].any(dim=1), moved[0, 0].any(dim=0)
+            assert torch.equal(moved[0, 0], rows[:, None] & cols[None, :])  # one rectangle
+            assert weight == pytest.approx(1.0 - float(moved[0].float().mean()))
+        assert 0.0 <= weight <= 1.0
+    untouched = cutmix(x, 1.0, 0.0, torch.Generator().manual_seed(0))  # prob 0: no batch is cut
+    assert untouched[0] is x and untouched[2] is None
+
+
+def test_a_tiny_run_with_cutmix_still_learns(learnable_npz: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(model="cm-tiny", epochs=4, batch_size=32, lr=0.05, warmup_epochs=0.5, bf16=False,
+                      cutmix_alpha=1.0)
+    summary = train(learnable_npz, tmp_path, cfg, log=lambda _: None)
+    assert summary["train_config"]["cutmix_alpha"] == 1.0
     assert summary["best"]["scores"]["fer_acc"] > 0.5  # chance is 1/7
 
 

@@ -37,6 +37,8 @@ def train(
     crowd_weight: Annotated[float, typer.Option(help="weight of the crowd head's loss against the fer2013 head's")
                             ] = 1.0,
     mixup: Annotated[float, typer.Option(help="mixup's Beta(a, a) parameter (0: off)")] = 0.0,
+    cutmix: Annotated[float, typer.Option(help="CutMix's Beta(a, a) parameter, in half the batches (0: off)")
+                      ] = 0.0,
     sam: Annotated[float, typer.Option(help="SAM's neighbourhood radius rho (0: off; a second pass per step)")
                    ] = 0.0,
 ) -> None:
@@ -52,7 +54,7 @@ def train(
                       warmup_epochs=warmup_epochs, init=str(init or ""), teacher=str(teacher or ""),
                       kd_alpha=kd_alpha if teacher else 0.0, kd_crowd_alpha=kd_crowd_alpha if teacher else None,
                       min_fer_acc=MIN_FER_ACC if min_fer_acc is None else min_fer_acc, crowd_weight=crowd_weight,
-                      mixup_alpha=mixup, sam_rho=sam)
+                      mixup_alpha=mixup, cutmix_alpha=cutmix, sam_rho=sam)
     summary = run_training(data, out, cfg, resume=resume, log=typer.echo)
     best = summary["best"] or {}
     typer.echo(f"chosen checkpoint: epoch {best.get('epoch')}, PublicTest {best.get('scores')}; {out / 'best.pt'}")

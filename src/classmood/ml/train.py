@@ -73,8 +73,18 @@ class TrainConfig:
     # sam_rho around the weights, which the paper finds most robust to noisy labels, as FER2013's are. It costs a
     # second forward and backward pass per step; 0 turns it off (and then nothing else changes).
     sam_rho: float = 0.0
+    # CutMix (Yun et al., 2019): in a share ``cutmix_prob`` of the batches, a box of each face is replaced by the
+    # same box of a shuffled partner, its area ~ Beta(a, a), and every target is mixed by the area kept (the
+    # paper's CIFAR setting: a = 1, half the batches). Unlike mixup's blend, each pixel stays a real face's, as
+    # an occluding hand leaves it. 0 turns it off and leaves the random stream as it was; not with mixup.
+    cutmix_alpha: float = 0.0
+    cutmix_prob: float = 0.5
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(erase_prob=0.35))
     webcam: WebcamConfig | None = field(default_factory=WebcamConfig)
+
+    def __post_init__(self) -> None:
+        if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
+            raise ValueError("mixup and CutMix mix the same batch: choose one")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -329,10 +339,7 @@ def _train_epoch(model: EmotionNet, ema: EMA, opt: torch.optim.Optimizer, data: 
     sums = {"loss": 0.0, "loss_fer": 0.0, "loss_crowd": 0.0}
     for start in range(0, len(data.labels), cfg.batch_size):
         idx = order[start : start + cfg.batch_size]
-        x = make_batch(data.pixels[idx], cfg, gen)
-        weight, partner = mixup_draw(len(idx), cfg.mixup_alpha, gen)
-        if partner is not None:
-            x = (weight * x + (1 - weight) * x[partner]).contiguous(memory_format=torch.channels_last)
+        x, weight, partner = mix_batch(make_batch(data.pixels[idx], cfg, gen), cfg, gen)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, warmup, cfg.lr)
         opt.zero_grad(set_to_none=True)
@@ -418,6 +425,41 @@ def mixup_draw(size: int, alpha: float, gen: torch.Generator) -> tuple[float, to
     # so a resumed run draws the same weights.
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
     return float(np.random.default_rng(seed).beta(alpha, alpha)), torch.randperm(size, generator=gen)
+
+
+def mix_batch(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator
+              ) -> tuple[torch.Tensor, float, torch.Tensor | None]:
+    """The batch as trained on under mixup or CutMix, the weight of its own targets and the partner rows
+    (``x``, 1.0 and None when neither is on)."""
+    weight, partner = mixup_draw(len(x), cfg.mixup_alpha, gen)
+    if partner is not None:
+        return (weight * x + (1 - weight) * x[partner]).contiguous(memory_format=torch.channels_last), weight, partner
+    return cutmix(x, cfg.cutmix_alpha, cfg.cutmix_prob, gen)
+
+
+def cutmix(x: torch.Tensor, alpha: float, prob: float, gen: torch.Generator
+           ) -> tuple[torch.Tensor, float, torch.Tensor | None]:
+    """CutMix of a batch (B, C, H, W): one box, the same for every face, taken from a shuffled partner; the
+    weight is the share of each face that is its own. ``(x, 1.0, None)`` when ``alpha`` is 0 (``gen`` untouched)
+    or when this batch is left whole."""
+    if alpha <= 0 or float(torch.rand(1, generator=gen)) >= prob:
+        return x, 1.0, None
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))  # as in mixup_draw: resumable
+    cut = math.sqrt(1.0 - float(np.random.default_rng(seed).beta(alpha, alpha)))
+    height, width = x.shape[-2:]
+    rows = _box_span(height, round(height * cut), gen)
+    cols = _box_span(width, round(width * cut), gen)
+    partner = torch.randperm(len(x), generator=gen)
+    mixed = x.clone()
+    mixed[..., rows, cols] = x[partner][..., rows, cols]
+    kept = 1.0 - (rows.stop - rows.start) * (cols.stop - cols.start) / (height * width)
+    return mixed.contiguous(memory_format=torch.channels_last), kept, partner
+
+
+def _box_span(side: int, length: int, gen: torch.Generator) -> slice:
+    """A span of ``length`` centred uniformly on ``[0, side)``, clipped to the image (as the paper's box)."""
+    centre = int(torch.randint(0, side, (1,), generator=gen))
+    return slice(max(0, centre - length // 2), min(side, centre + length - length // 2))
 
 
 def _should_validate(epoch: int, epochs: int) -> bool:
