@@ -96,14 +96,6 @@ def test_mixing_the_losses_mixes_the_targets() -> None:
     assert torch.isclose(mixed, expected)
 
 
-def test_a_tiny_run_with_mixup_still_learns(learnable_npz: Path, tmp_path: Path) -> None:
-    cfg = TrainConfig(model="cm-tiny", epochs=4, batch_size=32, lr=0.05, warmup_epochs=0.5, bf16=False,
-                      mixup_alpha=0.4)
-    summary = train(learnable_npz, tmp_path, cfg, log=lambda _: None)
-    assert summary["train_config"]["mixup_alpha"] == 0.4
-    assert summary["best"]["scores"]["fer_acc"] > 0.5  # chance is 1/7
-
-
 def test_cutmix_is_off_by_default_and_leaves_the_random_stream_alone() -> None:
     gen = torch.Generator().manual_seed(0)
     before = gen.get_state()
@@ -132,14 +124,6 @@ def test_cutmix_pastes_one_box_of_the_partner_and_weighs_by_the_area_kept() -> N
         assert 0.0 <= weight <= 1.0
     untouched = cutmix(x, 1.0, 0.0, torch.Generator().manual_seed(0))  # prob 0: no batch is cut
     assert untouched[0] is x and untouched[2] is None
-
-
-def test_a_tiny_run_with_cutmix_still_learns(learnable_npz: Path, tmp_path: Path) -> None:
-    cfg = TrainConfig(model="cm-tiny", epochs=4, batch_size=32, lr=0.05, warmup_epochs=0.5, bf16=False,
-                      cutmix_alpha=1.0)
-    summary = train(learnable_npz, tmp_path, cfg, log=lambda _: None)
-    assert summary["train_config"]["cutmix_alpha"] == 1.0
-    assert summary["best"]["scores"]["fer_acc"] > 0.5  # chance is 1/7
 
 
 def test_sam_takes_the_gradient_at_the_perturbed_weights_and_puts_them_back() -> None:
@@ -173,12 +157,14 @@ def test_sam_takes_the_gradient_at_the_perturbed_weights_and_puts_them_back() ->
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(sam, [p.grad for p in trained], strict=True))
 
 
-def test_a_tiny_run_with_sam_still_learns(learnable_npz: Path, tmp_path: Path) -> None:
-    assert TrainConfig().sam_rho == 0.0
+@pytest.mark.parametrize(("option", "value"), [("mixup_alpha", 0.4), ("cutmix_alpha", 1.0), ("sam_rho", 0.05)])
+def test_a_tiny_run_with_each_optional_ingredient_still_learns(option: str, value: float, learnable_npz: Path,
+                                                                tmp_path: Path) -> None:
+    assert getattr(TrainConfig(), option) == 0.0  # off by default
     cfg = TrainConfig(model="cm-tiny", epochs=4, batch_size=32, lr=0.05, warmup_epochs=0.5, bf16=False,
-                      sam_rho=0.05)
+                      **{option: value})
     summary = train(learnable_npz, tmp_path, cfg, log=lambda _: None)
-    assert summary["train_config"]["sam_rho"] == 0.05
+    assert summary["train_config"][option] == value
     assert summary["best"]["scores"]["fer_acc"] > 0.5  # chance is 1/7
 
 
