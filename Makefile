@@ -70,7 +70,8 @@ model: install-test
 #   paper's default for SGD; one run, no tuning of rho), the same teacher and floor; it lost too (PublicTest 0.6907 /
 #   0.8594).
 # - cm-small-9 (2026-12-02, third session): from scratch, 72 epochs, seed 1, with CutMix (Beta(1, 1), half the
-#   batches: the paper's CIFAR setting, not tuned), the same teacher and floor.
+#   batches: the paper's CIFAR setting, not tuned), the same teacher and floor; it lost too (PublicTest 0.6826 /
+#   0.8550).
 # An exported release cannot be exported again: when one of the releases wins, the shipped files stay as they are.
 KD6 = --teacher runs/teacher-5-4-3.npy $(KD_MIX) $(FLOOR)
 model-next: install-test
