@@ -421,10 +421,15 @@ def mixup_draw(size: int, alpha: float, gen: torch.Generator) -> tuple[float, to
     when ``alpha`` is 0, without touching ``gen``."""
     if alpha <= 0:
         return 1.0, None
+    return beta_draw(alpha, gen), torch.randperm(size, generator=gen)
+
+
+def beta_draw(alpha: float, gen: torch.Generator) -> float:
+    """One draw of Beta(alpha, alpha) from the run's own stream (mixup's weight, CutMix's area)."""
     # torch's Beta sampler takes no generator: numpy draws it from a seed taken from the run's own stream,
     # so a resumed run draws the same weights.
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
-    return float(np.random.default_rng(seed).beta(alpha, alpha)), torch.randperm(size, generator=gen)
+    return float(np.random.default_rng(seed).beta(alpha, alpha))
 
 
 def mix_batch(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator
@@ -444,14 +449,13 @@ def cutmix(x: torch.Tensor, alpha: float, prob: float, gen: torch.Generator
     or when this batch is left whole."""
     if alpha <= 0 or float(torch.rand(1, generator=gen)) >= prob:
         return x, 1.0, None
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))  # as in mixup_draw: resumable
-    cut = math.sqrt(1.0 - float(np.random.default_rng(seed).beta(alpha, alpha)))
+    cut = math.sqrt(1.0 - beta_draw(alpha, gen))
     height, width = x.shape[-2:]
     rows = _box_span(height, round(height * cut), gen)
     cols = _box_span(width, round(width * cut), gen)
     partner = torch.randperm(len(x), generator=gen)
     mixed = x.clone()
-    mixed[..., rows, cols] = x[partner][..., rows, cols]
+    mixed[..., rows, cols] = x[partner, ..., rows, cols]  # only the box is gathered, not whole faces
     kept = 1.0 - (rows.stop - rows.start) * (cols.stop - cols.start) / (height * width)
     return mixed.contiguous(memory_format=torch.channels_last), kept, partner
 
