@@ -25,7 +25,7 @@ from classmood.server.observations.service import NewObservation, insert_observa
 from classmood.server.sessions.models import ClassSession, Participant
 from classmood.server.threaded import free_port
 
-from .conftest import make_settings, probs_of
+from ..server.conftest import make_settings, probs_of
 
 COMMANDS = [["serve"], ["purge"], ["join"], ["users", "create"], ["db", "upgrade"], ["bench", "server"]]
 runner = CliRunner()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from classmood.benchmarks.load import astronaut_jpegs, format_load, pct, run_load
 from classmood.cli import app as cli
 
-from .conftest import LiveServer
+from ..browser.conftest import LiveServer
 
 
 def test_astronaut_variants_are_distinct_jpegs() -> None:

@@ -22,7 +22,7 @@ from classmood.labels import LABELS
 from classmood.server.app import create_app
 from classmood.server.threaded import ThreadedServer
 
-from .conftest import astronaut_bgr, build_world, make_settings
+from ..server.conftest import astronaut_bgr, build_world, make_settings
 
 
 def write_video(path: Path, frames: int = 12, fps: float = 4.0) -> Path:

@@ -6,7 +6,7 @@ import pytest
 
 from classmood.benchmarks.server import ServerBenchConfig, format_server_bench, run_server_bench
 
-from .conftest import PG_URL
+from ..server.conftest import PG_URL
 
 
 @pytest.mark.slow

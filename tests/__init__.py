@@ -1,0 +1,1 @@
+"""ClassMood's tests; the folders mirror ``src/classmood`` (tests/agent for classmood.agent, ...)."""

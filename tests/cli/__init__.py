@@ -1,0 +1,1 @@
+"""Tests of the classmood command line (classmood.cli)."""

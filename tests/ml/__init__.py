@@ -1,0 +1,1 @@
+"""Tests of classmood.ml: datasets, training, export, quantisation."""

@@ -1,0 +1,1 @@
+"""Tests of classmood.vision: detector, classifier, tracking, video, reports."""
