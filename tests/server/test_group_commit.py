@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from classmood.labels import LABELS
 from classmood.server.errors import Conflict, Invalid
-from classmood.server.observations.ingest import GroupWriter, Sender
+from classmood.server.observations.context import Sender
+from classmood.server.observations.group_writer import GroupWriter
 from classmood.server.observations.models import Observation
 from classmood.server.observations.service import Batch, NewObservation, insert_batches
 from classmood.server.threaded import ThreadedServer
@@ -60,7 +61,7 @@ def test_one_group_answers_each_batch_on_its_own(world: World, app: Any) -> None
     good = new_items(2)
 
     async def group() -> list[Any]:
-        writer = GroupWriter(state)  # the writes queue before its task runs: one group
+        writer = GroupWriter(state.sessions)  # the writes queue before its task runs: one group
         return await asyncio.gather(writer.write(ann, good), writer.write(late, new_items(1, ts=1.0)),
                                     writer.write(idle, new_items(1)), writer.write(ghost, new_items(1)),
                                     return_exceptions=True)

@@ -76,7 +76,7 @@ def purge(
 ) -> None:
     """Delete observations older than the retention period (and participants left without data)."""
     from classmood.server.db import open_database
-    from classmood.server.observations.service import purge as purge_rows
+    from classmood.server.retention import purge as purge_rows
 
     settings = server_settings(data_dir, database_url)
     keep_days = settings.retention_days if days is None else days

@@ -26,14 +26,17 @@ from classmood.server.courses.router import router as courses_router
 from classmood.server.db import make_engine, make_session_factory, upgrade
 from classmood.server.errors import install_error_handlers
 from classmood.server.live.broker import make_broker
+from classmood.server.live.presence import PresenceThrottle
 from classmood.server.live.router import router as live_router
 from classmood.server.observations.analysis import AnalysisPool
+from classmood.server.observations.group_writer import GroupWriters
 from classmood.server.observations.limits import RateLimiter, batch_body_limit, frame_body_limit
 from classmood.server.observations.router import router as observations_router
 from classmood.server.ondevice import router as ondevice_router
 from classmood.server.openapi import install_openapi
 from classmood.server.security import Passwords, Signer
 from classmood.server.security_headers import SecurityHeaders
+from classmood.server.sessions.cache import ParticipantCache
 from classmood.server.sessions.router import router as sessions_router
 from classmood.server.state import ServerState
 from classmood.server.validation import check_parameters
@@ -43,23 +46,27 @@ log = logging.getLogger(__name__)
 
 
 def build_state(settings: Settings) -> ServerState:
-    """Engine, migrations, signer, password hasher, live broker, analysis pool and rate limiter."""
+    """Engine, migrations, signer (with the login registry), password hasher, live broker, and each feature's
+    running state: analysis pool, rate limiter, group writers, presence throttle, participant cache."""
     engine = make_engine(settings.database_url)
     if settings.auto_migrate:
         upgrade(engine)
+    sessions = make_session_factory(engine)
+    broker = make_broker(settings.redis_url)
     return ServerState(
-        settings=settings, engine=engine, sessions=make_session_factory(engine), signer=Signer(settings.secret_key),
-        passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
-        broker=make_broker(settings.redis_url),
+        settings=settings, engine=engine, sessions=sessions,
+        # login cookies end with logout, server-side
+        signer=Signer(settings.secret_key, logins=DatabaseLogins(sessions)),
+        passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_kib), broker=broker,
         analysis=AnalysisPool(settings.analysis_threads, settings.analysis_max_side, settings.analysis_max_age_s),
-        rate=RateLimiter(settings.max_fps))
+        rate=RateLimiter(settings.max_fps), writers=GroupWriters(sessions), presence=PresenceThrottle(sessions, broker),
+        participants=ParticipantCache())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ClassMood server: JSON API under /api, live events, and the web pages if present."""
     settings = (settings or load_settings()).resolved()
     state = build_state(settings)
-    state.signer.logins = DatabaseLogins(state.sessions)  # login cookies end with logout, server-side
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -165,9 +165,6 @@ async def current_participant(principal: PrincipalDep) -> Participant:
     return participant_of(principal)
 
 
-PARTICIPANT_CACHE_S = 30.0
-
-
 def _resolve_participant(conn: HTTPConnection, state: ServerState) -> Participant:
     with state.sessions() as db:
         return participant_of(get_principal(conn, db, state))
@@ -177,21 +174,17 @@ async def cached_participant(conn: HTTPConnection, state: StateDep) -> Participa
     """:func:`current_participant` for the device-batch path, without a query per request.
 
     Students send a batch every second or so; the token's signature (and expiry) is checked each time, the
-    participant row only every :data:`PARTICIPANT_CACHE_S`. Safe because a participant is deleted only with
-    (or after the end of) its session, and every batch is refused unless its session is live (checked in
-    the batch's own transaction).
+    participant row only every ``ParticipantCache.TTL_S`` (see :class:`~classmood.server.sessions.cache.
+    ParticipantCache` for why that is safe).
     """
     token = bearer_token(conn)
     now = time.monotonic()
-    hit = state.participants.get(token) if token else None
-    if token and hit is not None and hit[0] > now and state.signer.verify("participant", token) is not None:
-        cached: Participant = hit[1]
-        return cached
+    hit = state.participants.get(token, now=now) if token else None
+    if hit is not None and state.signer.verify("participant", token) is not None:
+        return hit
     participant = await to_thread.run_sync(_resolve_participant, conn, state)
     if token:
-        if len(state.participants) > 50_000:  # bounded: forget expired entries
-            state.participants = {k: v for k, v in state.participants.items() if v[0] > now}
-        state.participants[token] = (now + PARTICIPANT_CACHE_S, participant)
+        state.participants.put(token, participant, now=now)
     return participant
 
 

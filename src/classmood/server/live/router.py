@@ -13,13 +13,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from classmood.server.deps import CurrentUser, SessionDep, StateDep
-from classmood.server.observations.ingest import current_presence
+from classmood.server.live.presence import REFRESH_EVERY_S
 from classmood.server.sessions.models import ClassSession
 from classmood.server.sessions.service import get_session
 from classmood.server.state import ServerState
 
 router = APIRouter(prefix="/api", tags=["live"])
-PRESENCE_EVERY_S = 5.0
 KEEPALIVE_EVERY_S = 15.0
 EVENTS_PER_WRITE = 500
 WRITE_EVERY_S = 0.05  # a busy class's events go out together, one write per tick
@@ -42,7 +41,7 @@ async def _events(request: Request, state: ServerState, session: ClassSession) -
     async with state.broker.subscribe(session.id) as subscription:
         yield "retry: 3000\n\n"
         yield sse("status", {"status": session.status})
-        yield sse("presence", await to_thread.run_sync(current_presence, state, session.id, session.frame_interval_s))
+        yield sse("presence", await to_thread.run_sync(state.presence.counts, session.id, session.frame_interval_s))
         last_presence = last_sent = time.monotonic()
         while not await request.is_disconnected():
             # Every queued event in one write: a busy class sends hundreds a second, and one write (one loop
@@ -56,8 +55,8 @@ async def _events(request: Request, state: ServerState, session: ClassSession) -
                 # Let the next ones gather: woken per event, 2,000 students' scores a second cost the server a
                 # loop turn, a disconnect check and a socket write each; a tick's wait costs the dashboard 50 ms.
                 await asyncio.sleep(WRITE_EVERY_S)
-            if now - last_presence >= PRESENCE_EVERY_S:
-                counts = await to_thread.run_sync(current_presence, state, session.id, session.frame_interval_s)
+            if now - last_presence >= REFRESH_EVERY_S:
+                counts = await to_thread.run_sync(state.presence.counts, session.id, session.frame_interval_s)
                 yield sse("presence", counts)
                 last_presence = last_sent = now
             elif now - last_sent >= KEEPALIVE_EVERY_S:

@@ -1,4 +1,5 @@
-"""Checks on incoming frames before any decoding, and the per-participant frame rate limit.
+"""Checks on incoming frames before any decoding, the per-participant frame rate limit, and the size limits of
+frames and score batches.
 
 The image header is read first, so that a small file claiming huge dimensions (a decompression
 bomb) is refused before OpenCV allocates its pixels.
@@ -123,3 +124,9 @@ def frame_body_limit(settings: Settings) -> int:
 def batch_body_limit(settings: Settings) -> int:
     """The largest body the batch endpoint reads: ``batch_max`` generous observations."""
     return settings.batch_max * BATCH_ITEM_BYTES + 1024
+
+
+def check_batch_size(count: int, settings: Settings) -> None:
+    """Refuse (413) a batch of more than ``batch_max`` observations (HTTP body and stream message alike)."""
+    if count > settings.batch_max:
+        raise TooLarge(f"{count} observations; send at most {settings.batch_max} per batch")

@@ -11,14 +11,8 @@ from classmood.server.deps import CachedParticipant, CurrentParticipant, Session
 from classmood.server.errors import TooLarge
 from classmood.server.observations import service
 from classmood.server.observations.bodies import read_frame
-from classmood.server.observations.ingest import (
-    FrameOutcome,
-    check_batch_size,
-    device_items,
-    ingest_batch,
-    ingest_frame,
-)
-from classmood.server.observations.limits import batch_body_limit
+from classmood.server.observations.ingest import FrameOutcome, device_items, ingest_batch, ingest_frame
+from classmood.server.observations.limits import batch_body_limit, check_batch_size
 from classmood.server.observations.schemas import BatchIn, BatchOut, FaceOut, FrameOut, own_list
 from classmood.server.observations.stream import sender_of, serve_stream
 from classmood.server.sessions.service import require_own_session

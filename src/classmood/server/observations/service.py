@@ -1,4 +1,4 @@
-"""Storing observations idempotently, a participant's own data, retention and presence."""
+"""Storing observations idempotently, and a participant's own data (retention: :mod:`classmood.server.retention`)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, exists, func, select, text, update
+from sqlalchemy import Table, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from classmood.labels import LABELS, top_label
-from classmood.server.analytics.models import AggregateCell
 from classmood.server.db import as_utc, epoch_now
 from classmood.server.errors import Conflict, Invalid, NotFound
 from classmood.server.observations.models import PROB_COLUMNS, Observation
@@ -92,6 +91,7 @@ def check_timestamp(ts: float, *, started_at: datetime | None, now: float | None
 
     The one check of observation times: frames over HTTP and WebSocket and device batches all pass here.
 
+    >>> from classmood.server.db import utcnow
     >>> check_timestamp(epoch_now(), started_at=utcnow())
     >>> check_timestamp(1.0, started_at=utcnow())
     Traceback (most recent call last):
@@ -104,7 +104,7 @@ def check_timestamp(ts: float, *, started_at: datetime | None, now: float | None
         raise Invalid(f"ts {ts:.0f} is outside the session's live window (its start to now, ± {TS_SLACK_S:.0f} s)")
 
 
-def check_probs(items: Sequence[NewObservation]) -> None:
+def check_prob_count(items: Sequence[NewObservation]) -> None:
     """Refuse (422) observations without exactly seven probabilities."""
     for item in items:
         if len(item.probs) != len(LABELS):
@@ -147,7 +147,7 @@ def insert_observations(db: Session, *, session_id: int, participant_id: int,
 
     >>> # insert_observations(db, session_id=1, participant_id=2, items=[NewObservation(uuid4(), time(), probs)])
     """
-    check_probs(items)
+    check_prob_count(items)
     inserted = _insert_rows(db, session_id, participant_id, items)
     _touch(db, [participant_id], epoch_now() if now is None else now)
     db.commit()
@@ -194,7 +194,7 @@ def insert_batches(db: Session, batches: Sequence[Batch], now: float | None = No
     the first one counts it as inserted and the other as a duplicate.
     """
     for batch in batches:
-        check_probs(batch.items)
+        check_prob_count(batch.items)
     new: dict[tuple[int, uuid.UUID], int] = {}
     if db.get_bind().dialect.name == "postgresql":
         if any(batch.items for batch in batches):
@@ -249,29 +249,3 @@ def delete_own(db: Session, *, participant_id: int) -> int:
     result = db.execute(delete(Observation).where(Observation.participant_id == participant_id))
     db.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def purge(db: Session, *, before_ts: float) -> tuple[int, int]:
-    """Retention: delete observations older than ``before_ts``, the aggregate-only cells that ended before it,
-    and the participants of sessions that ended before it and have no observation left. Return
-    (observations, participants) deleted."""
-    done = db.execute(delete(Observation).where(Observation.ts < before_ts))
-    # The sealed figures of aggregate-only sessions are kept no longer than the observations they sum.
-    db.execute(delete(AggregateCell).where((AggregateCell.cell + 1) * AggregateCell.cell_s <= before_ts))
-    cutoff = datetime.fromtimestamp(before_ts, UTC)
-    ended_before = select(ClassSession.id).where(ClassSession.status == "ended", ClassSession.ended_at < cutoff)
-    has_rows = exists().where(Observation.participant_id == Participant.id)
-    gone = db.execute(delete(Participant).where(Participant.session_id.in_(ended_before), ~has_rows)
-                      .execution_options(synchronize_session=False))
-    db.commit()
-    return int(done.rowcount or 0), int(gone.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def presence(db: Session, *, session_id: int, window_s: float, now: float | None = None) -> dict[str, int]:
-    """Participants seen in the last ``window_s`` seconds, and how many of them showed a face."""
-    since = (epoch_now() if now is None else now) - window_s
-    present = db.scalar(select(func.count()).select_from(Participant).where(
-        and_(Participant.session_id == session_id, Participant.last_seen >= since))) or 0
-    faces = db.scalar(select(func.count(func.distinct(Observation.participant_id))).where(
-        Observation.session_id == session_id, Observation.ts >= since)) or 0
-    return {"present": int(present), "faces_visible": int(faces)}

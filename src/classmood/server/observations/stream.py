@@ -35,14 +35,9 @@ from pydantic import ValidationError
 
 from classmood.server.deps import principal_from_token
 from classmood.server.errors import DomainError, Forbidden, TooLarge, Unauthorized, error_body, validation_detail
-from classmood.server.observations.ingest import (
-    FrameOutcome,
-    Sender,
-    check_batch_size,
-    device_items,
-    ingest_batch,
-    ingest_frame,
-)
+from classmood.server.observations.context import Sender
+from classmood.server.observations.ingest import FrameOutcome, device_items, ingest_batch, ingest_frame
+from classmood.server.observations.limits import check_batch_size
 from classmood.server.observations.schemas import ScoresMessage
 from classmood.server.sessions.models import Participant
 from classmood.server.sessions.service import require_own_session
