@@ -75,7 +75,7 @@ def learnable_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def votes_for(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """FER+-shaped votes (N, 10) that mostly agree with ``labels`` (LABELS order): 7 to 10 votes for it."""
-    from classmood.datasets import FERPLUS_TO_INDEX
+    from classmood.evaluation.datasets import FERPLUS_TO_INDEX
 
     column = {index: col for col, index in enumerate(FERPLUS_TO_INDEX)}
     votes = np.zeros((len(labels), 10), np.int64)

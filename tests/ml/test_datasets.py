@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classmood.datasets import SPLITS, load_fer2013
+from classmood.evaluation.datasets import SPLITS, load_fer2013
 from classmood.labels import FER2013_TO_INDEX, LABELS, label_index
 
 

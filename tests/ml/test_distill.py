@@ -11,8 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from classmood.calibration import uncalibrate  # noqa: E402
-from classmood.datasets import FaceDataset  # noqa: E402
+from classmood.evaluation.calibration import uncalibrate  # noqa: E402
+from classmood.evaluation.datasets import FaceDataset  # noqa: E402
 from classmood.ml.distill import Member, RecipeConfig, run_recipe, teacher_probs  # noqa: E402
 from classmood.ml.export import (  # noqa: E402
     MIN_RECALL,

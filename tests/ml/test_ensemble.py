@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is in the `train` extra")
 
-from classmood.calibration import softmax  # noqa: E402
-from classmood.datasets import load_fer2013  # noqa: E402
+from classmood.evaluation.calibration import softmax  # noqa: E402
+from classmood.evaluation.datasets import load_fer2013  # noqa: E402
 from classmood.ml.ensemble import build_teacher, choose, member_probs  # noqa: E402
 from classmood.ml.export import Adjustment, export_onnx  # noqa: E402
 from classmood.ml.model import HEADS, build_model  # noqa: E402

@@ -9,8 +9,14 @@ import numpy as np
 import onnx
 import pytest
 
-from classmood.calibration import expected_calibration_error, fit_temperature, softmax, tta_probs, uncalibrate
-from classmood.datasets import MIN_EMOTION_VOTES, NO_MAJORITY, crowd_majority, crowd_targets
+from classmood.evaluation.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+    tta_probs,
+    uncalibrate,
+)
+from classmood.evaluation.datasets import MIN_EMOTION_VOTES, NO_MAJORITY, crowd_majority, crowd_targets
 from classmood.labels import LABELS
 from classmood.vision.classifier import EmotionClassifier, default_model_path
 from classmood.vision.contract import CONTRACT_KEY, ContractError, ModelContract, example_contract

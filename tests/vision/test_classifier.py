@@ -59,7 +59,7 @@ def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
                     reason=f"FER2013 not found at {FER2013_DIR} (see its README); the accuracy check needs it")
 def test_shipped_model_on_private_test() -> None:
     """Regression floors for the shipped cm-small-5 (measured once: see the model card), both heads."""
-    from classmood.evaluation import evaluate_onnx
+    from classmood.evaluation.heads import evaluate_onnx
 
     result = evaluate_onnx(FER2013_DIR, split="PrivateTest")
     assert result.default_head == "crowd"

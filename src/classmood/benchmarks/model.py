@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classmood.datasets import crowd_majority, load_fer2013
+from classmood.evaluation.datasets import crowd_majority, load_fer2013
+from classmood.evaluation.metrics import compute_metrics
 from classmood.labels import NUM_CLASSES
-from classmood.metrics import compute_metrics
 
 BATCH = 256
 ROUNDS = 3

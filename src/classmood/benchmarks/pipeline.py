@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from classmood.datasets import load_fer2013
+from classmood.evaluation.datasets import load_fer2013
 from classmood.vision.pipeline import EmotionAnalyzer
 from classmood.vision.preprocess import DEFAULT_GEOMETRY, CropGeometry, crop_faces, resize_face
 

@@ -71,7 +71,7 @@ def evaluate(
 ) -> None:
     """Every head against FER2013's labels and the FER+ crowd majority: accuracy, macro-F1, per-class
     precision and recall, confusion matrices, calibration error before and after the temperatures."""
-    from classmood.evaluation import evaluate_onnx, format_evaluation, save_evaluation
+    from classmood.evaluation.heads import evaluate_onnx, format_evaluation, save_evaluation
 
     result = evaluate_onnx(data, model_path=model, split=split, flip_tta=flip_tta, precision=precision,
                            webcam=webcam)
@@ -88,7 +88,7 @@ def export(
     data: DataOpt = DEFAULT_DATA,
 ) -> None:
     """Fit each head's temperature on PublicTest, export to ONNX with the model contract, check on PublicTest."""
-    from classmood.datasets import load_fer2013
+    from classmood.evaluation.datasets import load_fer2013
     from classmood.ml.export import export_release
     from classmood.ml.train import load_checkpoint
     from classmood.vision.classifier import default_model_path
@@ -104,7 +104,7 @@ def quantize(
 ) -> None:
     """Write the int8 copy (.int8.onnx) of an exported model, calibrated on Training faces; check both on
     PublicTest. The file's temperatures and prior corrections stay as the release step fitted them."""
-    from classmood.datasets import load_fer2013
+    from classmood.evaluation.datasets import load_fer2013
     from classmood.ml.quantize import release_int8
     from classmood.vision.classifier import default_model_path
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classmood.calibration import softmax
+from classmood.evaluation.calibration import softmax
 from classmood.ml.finetune import FinetuneConfig, TopNet, TrunkCache, cached_logits, cached_trunk, finetune, val_probs
 from classmood.ml.model import EmotionNet, ModelConfig
 from classmood.ml.train import Logger, head_scores, load_checkpoint

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classmood.calibration import tta_probs
-from classmood.datasets import FaceDataset, load_fer2013
+from classmood.evaluation.calibration import tta_probs
+from classmood.evaluation.datasets import FaceDataset, load_fer2013
 from classmood.ml.export import HeadViews, onnx_views, torch_views
 from classmood.ml.model import HEADS
 from classmood.ml.train import MIN_FER_ACC, Logger, load_checkpoint, public_scores, selection_key

@@ -15,9 +15,9 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from classmood.calibration import fit_temperature, prior_correction, tta_probs, uncalibrate
-from classmood.datasets import FaceDataset, crowd_majority, crowd_targets
-from classmood.metrics import compute_metrics
+from classmood.evaluation.calibration import fit_temperature, prior_correction, tta_probs, uncalibrate
+from classmood.evaluation.datasets import FaceDataset, crowd_majority, crowd_targets
+from classmood.evaluation.metrics import compute_metrics
 from classmood.ml.model import EmotionNet, count_macs, count_parameters
 from classmood.vision.contract import CONTRACT_KEY, INPUT_SIZE, HeadSpec, ModelContract
 from classmood.vision.preprocess import DEFAULT_GEOMETRY

@@ -38,8 +38,8 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from classmood.calibration import tta_probs
-from classmood.datasets import FaceDataset, crowd_majority, crowd_targets, load_fer2013
+from classmood.evaluation.calibration import tta_probs
+from classmood.evaluation.datasets import FaceDataset, crowd_majority, crowd_targets, load_fer2013
 from classmood.ml.augment import AugmentConfig, WebcamConfig, random_affine, webcam_corrupt
 from classmood.ml.model import EmotionNet, ModelConfig
 from classmood.ml.train import MIN_FER_ACC, Logger, head_losses, head_scores, lr_at, selection_key, soft_cross_entropy

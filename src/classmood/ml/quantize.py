@@ -31,7 +31,7 @@ import onnxruntime as ort
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from classmood.datasets import FaceDataset
+from classmood.evaluation.datasets import FaceDataset
 from classmood.vision.preprocess import faces_to_input
 
 
@@ -166,7 +166,7 @@ def release_int8(fp32: str | Path, data: FaceDataset, log: Callable[[str], None]
 
 def public_test_checks(paths: list[Path], data: FaceDataset, log: Callable[[str], None]) -> dict[str, Any]:
     """Each file's heads on PublicTest against both label sets, and each head's lowest recall on its own."""
-    from classmood.evaluation import evaluate_onnx
+    from classmood.evaluation.heads import evaluate_onnx
 
     checks: dict[str, Any] = {}
     for path in paths:

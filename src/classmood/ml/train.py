@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from classmood.calibration import tta_probs
-from classmood.datasets import FaceDataset, crowd_majority, crowd_targets, load_fer2013
+from classmood.evaluation.calibration import tta_probs
+from classmood.evaluation.datasets import FaceDataset, crowd_majority, crowd_targets, load_fer2013
 from classmood.ml.augment import AugmentConfig, WebcamConfig, random_affine, random_erase, webcam_corrupt
 from classmood.ml.model import HEADS, VARIANTS, EmotionNet, ModelConfig, build_model
 from classmood.vision.preprocess import faces_to_input, standardize

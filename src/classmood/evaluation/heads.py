@@ -1,7 +1,7 @@
 """Evaluating an emotion model on a FER2013 split, against both label sets (no PyTorch needed).
 
 Every head of the model is scored against FER2013's original labels (all faces of the split) and against
-the FER+ crowd majority (:func:`classmood.datasets.crowd_majority`: faces whose most-voted FER+ column is
+the FER+ crowd majority (:func:`classmood.evaluation.datasets.crowd_majority`: faces whose most-voted FER+ column is
 unique and one of the seven shared emotions; the others are counted and left out). Each score comes with
 per-class precision and recall, the confusion matrix, the expected calibration error before and after the
 head's temperature, the share of each predicted class, and how often calm faces read negative.
@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classmood.calibration import expected_calibration_error, uncalibrate
-from classmood.datasets import CONTEMPT, NOT_A_FACE, UNKNOWN, FaceDataset, crowd_majority, load_fer2013
+from classmood.evaluation.calibration import expected_calibration_error, uncalibrate
+from classmood.evaluation.datasets import CONTEMPT, NOT_A_FACE, UNKNOWN, FaceDataset, crowd_majority, load_fer2013
+from classmood.evaluation.metrics import Metrics, compute_metrics
 from classmood.labels import LABELS, NEGATIVE
-from classmood.metrics import Metrics, compute_metrics
 from classmood.vision.classifier import EmotionClassifier
 from classmood.vision.contract import HeadSpec
 
