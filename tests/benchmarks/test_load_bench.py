@@ -78,7 +78,8 @@ def test_device_load_refuses_an_unknown_transport() -> None:
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize(("transport", "servers"), [("ws", 1), ("http", 1), ("ws", 2)])
 def test_small_device_load_run_loses_and_duplicates_nothing(transport: str, servers: int) -> None:
-    from classmood.benchmarks.load_device import format_device_load, run_device_load
+    from classmood.benchmarks.device_report import format_device_load
+    from classmood.benchmarks.load_device import run_device_load
 
     _postgres_or_skip()
     with ThreadPoolExecutor(1) as pool:  # own thread: see above

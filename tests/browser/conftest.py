@@ -7,9 +7,7 @@ scikit-image's astronaut written at test time (``media.py``).
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from classmood.benchmarks.servers import free_port, wait_until_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -50,12 +50,6 @@ class Teacher:
     name: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """``create_app`` on a temporary SQLite database, served by uvicorn in a background thread."""
@@ -73,28 +67,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
                         analysis_mode="server", private_cell_s=2, private_seal_s=0.5).resolved()
     prepare_server(settings)  # migrations and the first admin, as `classmood serve` does
     app = create_app(settings)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on", ws_max_size=4 * 1024 * 1024))
     thread = threading.Thread(target=server.run, name="classmood-test-server", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    _wait_until_up(url, thread)
+    wait_until_up(url, thread.is_alive)
     yield LiveServer(url=url, admin_email=email, admin_password=password)
     server.should_exit = True
     thread.join(timeout=15)
-
-
-def _wait_until_up(url: str, thread: threading.Thread, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not thread.is_alive():
-            raise RuntimeError("the test server thread died; see the log above")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
 
 
 @pytest.fixture()

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from classmood.benchmarks.load import _SERVER_CODE, _wait_until_up, free_port
+from classmood.benchmarks.servers import SERVER_CODE, free_port, wait_until_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -40,8 +40,8 @@ class Restartable:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER_CODE, str(self.port)], env=self.env)
-        _wait_until_up(self.url, self.proc)
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVER_CODE, str(self.port)], env=self.env)
+        wait_until_up(self.url, lambda: self.proc is not None and self.proc.poll() is None)
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from classmood.benchmarks.servers import free_port, wait_until_up
 from classmood.server.body_limit import DEFAULT_BODY_LIMIT
 
 from .conftest import World
@@ -78,12 +79,6 @@ def test_bodies_within_the_limit_still_work(world: World, astronaut_jpeg: bytes)
     assert joined.status_code == 201
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -94,22 +89,14 @@ def _rss_bytes(pid: int) -> int:
 @pytest.fixture
 def server_process(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """`uvicorn --factory classmood.server.app:app_from_env` on a fresh SQLite file, in its own process."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CLASSMOOD_DATA_DIR": str(tmp_path), "CLASSMOOD_SECRET_KEY": "k" * 40,
            "CLASSMOOD_DEV": "1", "CLASSMOOD_AUTO_MIGRATE": "1"}
     process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "classmood.server.app:app_from_env",
                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("the server did not start")
+        wait_until_up(url, lambda: process.poll() is None)
         yield url, process.pid
     finally:
         process.terminate()

@@ -18,7 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from classmood.benchmarks.load import local_server, pct
+from classmood.benchmarks.load import pct
+from classmood.benchmarks.servers import local_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 

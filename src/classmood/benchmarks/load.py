@@ -20,15 +20,9 @@ import contextlib
 import csv
 import io
 import json
-import os
 import secrets
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +30,9 @@ from typing import Any
 import cv2
 import httpx
 import numpy as np
+
+from classmood.benchmarks.clients import Setup, create_session, sse_events
+from classmood.benchmarks.servers import local_server
 
 
 @dataclass
@@ -119,97 +116,6 @@ def astronaut_jpegs(count: int = 8, width: int = 320) -> list[bytes]:
     return out
 
 
-# -- the server under test ------------------------------------------------------------------------
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-_SERVER_CODE = """
-import sys, uvicorn
-from classmood.config import Settings
-from classmood.server.app import create_app, uvicorn_options
-from classmood.server.bootstrap import prepare_server
-settings = Settings().resolved()
-prepare_server(settings)
-app = create_app(settings.model_copy(update={"auto_migrate": False}))
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", **uvicorn_options(settings))
-"""
-
-
-@contextlib.contextmanager
-def local_server(email: str, password: str, *, nice: int = 0) -> Iterator[str]:
-    """Run ``create_app`` under uvicorn in a child process with a fresh SQLite database; yield its URL."""
-    with tempfile.TemporaryDirectory(prefix="cm-load-") as tmp:
-        port = free_port()
-        env = dict(os.environ, CLASSMOOD_DATA_DIR=tmp, CLASSMOOD_DEV="1", CLASSMOOD_ADMIN_EMAIL=email,
-                   CLASSMOOD_ADMIN_PASSWORD=password, CLASSMOOD_MAX_FPS="5")
-        cmd = [sys.executable, "-c", _SERVER_CODE, str(port)]
-        if nice:
-            cmd = ["nice", "-n", str(nice), *cmd]
-        proc = subprocess.Popen(cmd, env=env)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_until_up(url, proc)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with code {proc.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/", timeout=2).status_code < 500:
-                return
-        time.sleep(0.3)
-    raise RuntimeError(f"the server at {url} did not answer within {timeout_s:.0f} s")
-
-
-# -- API set-up -------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Setup:
-    """What the run needs from the API: the session and the teacher's bearer header."""
-
-    session_id: int
-    code: str
-    auth: dict[str, str]
-
-
-async def _token(client: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
-    r = await client.post("/api/auth/token", json={"email": email, "password": password})
-    r.raise_for_status()
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-async def create_session(client: httpx.AsyncClient, email: str, password: str) -> Setup:
-    """As the admin: create a teacher; as the teacher: a course and a live session."""
-    admin = await _token(client, email, password)
-    teacher_email, teacher_password = f"load-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(12)
-    r = await client.post("/api/users", headers=admin, json={"email": teacher_email, "password": teacher_password,
-                                                             "name": "Load Teacher", "role": "teacher"})
-    r.raise_for_status()
-    auth = await _token(client, teacher_email, teacher_password)
-    r = await client.post("/api/courses", headers=auth, json={"title": "Load test"})
-    r.raise_for_status()
-    r = await client.post(f"/api/courses/{r.json()['id']}/sessions", headers=auth,
-                          json={"title": "Load run", "analysis_mode": "server"})  # the students send frames
-    r.raise_for_status()
-    session = r.json()
-    (await client.post(f"/api/sessions/{session['id']}/start", headers=auth)).raise_for_status()
-    return Setup(session_id=session["id"], code=session["code"], auth=auth)
-
-
 # -- the clients ------------------------------------------------------------------------------------
 
 @dataclass
@@ -218,22 +124,6 @@ class _Shared:
     owner: dict[str, int] = field(default_factory=dict)  # frame id -> participant id
     acked: dict[str, int] = field(default_factory=dict)  # frame id -> faces of its first non-duplicate ack (or -1)
     seen_on_dashboard: set[str] = field(default_factory=set)
-
-
-async def sse_events(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
-    """Yield ``(event, data)`` pairs of a server-sent event stream."""
-    async with client.stream("GET", path, headers=headers, timeout=httpx.Timeout(30, read=None)) as r:
-        r.raise_for_status()
-        event, data = "message", list[str]()
-        async for line in r.aiter_lines():
-            if not line:
-                if data:
-                    yield event, "\n".join(data)
-                event, data = "message", []
-            elif line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip())
 
 
 async def dashboard(client: httpx.AsyncClient, setup: Setup, shared: _Shared, result: LoadResult) -> None:

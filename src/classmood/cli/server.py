@@ -172,7 +172,8 @@ def bench_load(
     from classmood.benchmarks.load import format_load, run_load, save_json
 
     if mode == "device":
-        from classmood.benchmarks.load_device import format_device_load, run_device_load
+        from classmood.benchmarks.device_report import format_device_load
+        from classmood.benchmarks.load_device import run_device_load
 
         try:
             device = run_device_load(students, seconds, interval_s=interval, drain_s=min(drain, 30.0),
