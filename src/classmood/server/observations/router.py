@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
@@ -13,7 +12,7 @@ from classmood.server.observations import service
 from classmood.server.observations.bodies import read_frame
 from classmood.server.observations.ingest import FrameOutcome, device_items, ingest_batch, ingest_frame
 from classmood.server.observations.limits import batch_body_limit, check_batch_size
-from classmood.server.observations.schemas import BatchIn, BatchOut, FaceOut, FrameOut, own_list
+from classmood.server.observations.schemas import BatchIn, BatchOut, DeletedOut, FaceOut, FrameOut, OwnList
 from classmood.server.observations.stream import sender_of, serve_stream
 from classmood.server.sessions.service import require_own_session
 
@@ -57,15 +56,15 @@ async def post_observations(session_id: int, body: BatchIn, participant: CachedP
 
 @router.get("/me/observations")
 def my_observations(db: SessionDep, participant: CurrentParticipant,
-                    limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
+                    limit: int = Query(1000, ge=1, le=100_000)) -> OwnList:
     """Your own observations (participant token), newest first."""
-    return own_list(service.own_observations(db, participant_id=participant.id, limit=limit))
+    return OwnList.of(service.own_observations(db, participant_id=participant.id, limit=limit))
 
 
 @router.delete("/me/observations")
-def delete_my_observations(db: SessionDep, participant: CurrentParticipant) -> dict[str, int]:
+def delete_my_observations(db: SessionDep, participant: CurrentParticipant) -> DeletedOut:
     """Delete all your observations (participant token)."""
-    return {"deleted": service.delete_own(db, participant_id=participant.id)}
+    return DeletedOut(deleted=service.delete_own(db, participant_id=participant.id))
 
 
 @router.websocket("/sessions/{session_id}/stream")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from classmood.labels import LABELS
+from classmood.server.observations.models import Observation
 from classmood.server.validation import InputModel
 
 PROB_SUM_TOLERANCE = 0.05  # device scores arrive rounded; a vector further from 1 is a client bug
@@ -110,8 +112,21 @@ class OwnObservation(BaseModel):
     source: str
 
 
-def own_list(rows: list[Any]) -> dict[str, Any]:
-    """The participant's observations as ``{observations: [...], count}``."""
-    items = [OwnObservation(id=o.id, client_id=o.client_id, ts=o.ts, label=o.label_name, probs=o.probs,
-                            score=o.score, source=o.source).model_dump(mode="json") for o in rows]
-    return {"observations": items, "count": len(items)}
+class OwnList(BaseModel):
+    """Answer of ``GET /api/me/observations``: the participant's observations, newest first."""
+
+    observations: list[OwnObservation]
+    count: int
+
+    @classmethod
+    def of(cls, rows: Sequence[Observation]) -> OwnList:
+        """The API shape of the participant's observation rows."""
+        items = [OwnObservation(id=o.id, client_id=o.client_id, ts=o.ts, label=o.label_name, probs=o.probs,
+                                score=o.score, source=o.source) for o in rows]
+        return cls(observations=items, count=len(items))
+
+
+class DeletedOut(BaseModel):
+    """Answer of ``DELETE /api/me/observations``."""
+
+    deleted: int = Field(description="how many observations were deleted")

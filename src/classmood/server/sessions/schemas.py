@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -116,7 +116,23 @@ class JoinOut(BaseModel):
     token: str
 
 
-def participant_public(participant: Participant) -> dict[str, Any]:
+class ParticipantPublic(BaseModel):
     """A participant as the participant itself sees it."""
-    return {"id": participant.id, "participant_id": participant.id, "session_id": participant.session_id,
-            "display_name": participant.display_name, "joined_at": as_utc(participant.joined_at)}
+
+    id: int
+    participant_id: int = Field(description="the same as id")
+    session_id: int
+    display_name: str
+    joined_at: datetime | None
+
+    @classmethod
+    def of(cls, participant: Participant) -> ParticipantPublic:
+        """The API shape of a participant row."""
+        return cls(id=participant.id, participant_id=participant.id, session_id=participant.session_id,
+                   display_name=participant.display_name, joined_at=as_utc(participant.joined_at))
+
+
+class ParticipantMe(BaseModel):
+    """Answer of ``GET /api/me`` for a participant token."""
+
+    participant: ParticipantPublic

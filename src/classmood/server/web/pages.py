@@ -111,7 +111,8 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/join/{code}", response_class=HTMLResponse)
     def student(code: str) -> HTMLResponse:
-        """The student page: explanation, consent, camera, frames to the server."""
+        """The student page: explanation, consent, camera; faces are analysed on the device, which sends only the
+        scores (frames go to the server only in a session set to server analysis, or as its allowed fallback)."""
         if not _TOKEN_RE.fullmatch(code):
             return render("join.html", status_code=404, code="", cm_config=page_config(settings, page="join"),
                           error="This is not a valid join code. Please check the link or type the code.")
