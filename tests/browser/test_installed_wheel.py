@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from classmood.benchmarks.load import _wait_until_up, free_port
+from classmood.benchmarks.servers import free_port, wait_until_up
 from classmood.server.ondevice import ORT_FILES, ORT_ROUTE
 
 from .conftest import LiveServer, Teacher
@@ -114,7 +114,7 @@ def served(installed: Installed, tmp_path: Path) -> Iterator[LiveServer]:
                                  "--data-dir", str(tmp_path / "data"), "--dev"], cwd=tmp_path, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_until_up(f"http://127.0.0.1:{port}", proc)
+        wait_until_up(f"http://127.0.0.1:{port}", lambda: proc.poll() is None)
         yield LiveServer(f"http://127.0.0.1:{port}", email, password)
     finally:
         proc.terminate()
