@@ -76,7 +76,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     """A fresh cluster of its own, started; stopped and deleted afterwards. RuntimeError if none can run."""
     bin_dir = postgres_bin()
     if bin_dir is None:
-        raise RuntimeError("no PostgreSQL binaries (initdb, pg_ctl) on this machine")
+        raise RuntimeError("no PostgreSQL binaries (initdb, pg_ctl) on this machine")  # the scenario is skipped
     with tempfile.TemporaryDirectory(prefix="cm-faults-pg-") as tmp:
         server = PrivatePostgres(Path(tmp), bin_dir)
         server.init()

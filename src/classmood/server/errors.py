@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,6 +93,7 @@ class Unavailable(DomainError):
 
 
 DB_RETRY_AFTER_S = 2.0  # a database restart takes seconds; clients back off from here
+OUTAGE_LOG_EVERY_S = 10.0
 # SQLSTATE classes of a database that is down for now rather than a request that is wrong: connection
 # exception, insufficient resources (disk full, out of memory), operator intervention (shutdown), system error.
 OUTAGE_SQLSTATES = ("08", "53", "57", "58")
@@ -206,11 +208,16 @@ def install_error_handlers(app: Any) -> None:
         assert isinstance(exc, RequestValidationError)
         return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
 
+    warned = [-OUTAGE_LOG_EVERY_S]
+
     async def database(_request: Request, exc: Exception) -> JSONResponse:
         mapped = database_outage(exc)
         if mapped is None:
             raise exc  # a bug: the 500 it is
-        log.warning("answered 503: %s (%s)", mapped.detail, type(getattr(exc, "orig", exc)).__name__)
+        now = time.monotonic()
+        if now - warned[0] >= OUTAGE_LOG_EVERY_S:  # an outage answers thousands of requests: a line now and then
+            warned[0] = now
+            log.warning("answering 503: %s (%s)", mapped.detail, type(getattr(exc, "orig", exc)).__name__)
         return JSONResponse(error_body(mapped), status_code=mapped.status, headers=error_headers(mapped))
 
     from sqlalchemy.exc import DBAPIError

@@ -77,8 +77,11 @@ async def _events(request: Request, state: ServerState, session: ClassSession) -
 
 
 @router.get("/sessions/{session_id}/live")
-async def live(request: Request, state: StateDep,
+async def live(request: Request, state: StateDep, db: SessionDep,
                session: Annotated[ClassSession, Depends(_owned_session)]) -> StreamingResponse:
     """Server-sent events of a session: ``observation``, ``presence`` and ``status``."""
+    # The stream holds no database connection: held for hours it would pin one pool connection per dashboard,
+    # and a database restart would break its teardown after the response has started.
+    await to_thread.run_sync(db.close)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(_events(request, state, session), media_type="text/event-stream", headers=headers)
