@@ -145,37 +145,34 @@ def _service(stack: contextlib.ExitStack, start: Callable[[], Any], scenario: st
         return None, FaultResult(scenario, outcome=f"skipped: {exc}")
 
 
-def postgres_restart(plan: ClassPlan, fault_at_s: float, down_s: float) -> FaultResult:
-    """PostgreSQL stopped and started again under one server."""
+def _restart(scenario: str, start: Callable[[], Any], settings: Callable[[Any], dict[str, str]], servers: int,
+             plan: ClassPlan) -> FaultResult:
+    """A private service (``start``) that ``servers`` processes use (``settings``), stopped and started again
+    mid-class; the students are on the first process, the dashboard on the last."""
     password = secrets.token_urlsafe(16)
     with contextlib.ExitStack() as stack:
-        pg, skipped = _service(stack, private_postgres, "postgres")
+        service, skipped = _service(stack, start, scenario)
         if skipped:
             return skipped
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="cm-faults-"))
-        env = server_env(tmp, ADMIN_EMAIL, password, CLASSMOOD_DATABASE_URL=pg.url, CLASSMOOD_ANALYSIS_MODE="device")
-        (server,) = stack.enter_context(server_processes(1, env))
-        fault = Fault(down=pg.stop, up=pg.start, at_s=fault_at_s, down_s=down_s)
-        observed = asyncio.run(run_class(server.url, server.url, (ADMIN_EMAIL, password), plan, fault))
-    return account("postgres", observed, plan.students)
+        env = server_env(tmp, ADMIN_EMAIL, password, CLASSMOOD_ANALYSIS_MODE="device", **settings(service))
+        procs = stack.enter_context(server_processes(servers, env))
+        fault = Fault(down=service.stop, up=service.start)
+        observed = asyncio.run(run_class(procs[0].url, procs[-1].url, (ADMIN_EMAIL, password), plan, fault))
+    return account(scenario, observed, plan.students)
 
 
-def redis_restart(plan: ClassPlan, fault_at_s: float, down_s: float) -> FaultResult:
+def postgres_restart(plan: ClassPlan) -> FaultResult:
+    """PostgreSQL stopped (``-m fast``, as a restart does) and started again under one server."""
+    return _restart("postgres", private_postgres, lambda pg: {"CLASSMOOD_DATABASE_URL": pg.url}, 1, plan)
+
+
+def redis_restart(plan: ClassPlan) -> FaultResult:
     """Redis stopped and started again between two server processes (students on one, dashboard on the other)."""
-    password = secrets.token_urlsafe(16)
-    with contextlib.ExitStack() as stack:
-        redis, skipped = _service(stack, private_redis, "redis")
-        if skipped:
-            return skipped
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="cm-faults-"))
-        env = server_env(tmp, ADMIN_EMAIL, password, CLASSMOOD_REDIS_URL=redis.url, CLASSMOOD_ANALYSIS_MODE="device")
-        first, second = stack.enter_context(server_processes(2, env))
-        fault = Fault(down=redis.stop, up=redis.start, at_s=fault_at_s, down_s=down_s)
-        observed = asyncio.run(run_class(first.url, second.url, (ADMIN_EMAIL, password), plan, fault))
-    return account("redis", observed, plan.students)
+    return _restart("redis", private_redis, lambda redis: {"CLASSMOOD_REDIS_URL": redis.url}, 2, plan)
 
 
-def sqlite_disk_full(plan: ClassPlan, fault_at_s: float, down_s: float) -> FaultResult:
+def sqlite_disk_full(plan: ClassPlan) -> FaultResult:
     """SQLite's database may not grow for ``down_s`` seconds (its page limit), then may again."""
     password = secrets.token_urlsafe(16)
     with tempfile.TemporaryDirectory(prefix="cm-faults-") as tmp:
@@ -184,8 +181,7 @@ def sqlite_disk_full(plan: ClassPlan, fault_at_s: float, down_s: float) -> Fault
                          CM_FAULT_PAGE_LIMIT_FILE=str(limit))
         server = start_server(env, prelude=PAGE_LIMIT_PRELUDE)
         try:
-            fault = Fault(down=lambda: limit.write_text("1"), up=lambda: limit.write_text("0"), at_s=fault_at_s,
-                          down_s=down_s)
+            fault = Fault(down=lambda: limit.write_text("1"), up=lambda: limit.write_text("0"))
             observed = asyncio.run(run_class(server.url, server.url, (ADMIN_EMAIL, password), plan, fault))
         finally:
             stop_server(server)
@@ -197,24 +193,22 @@ def sqlite_disk_full(plan: ClassPlan, fault_at_s: float, down_s: float) -> Fault
     return result
 
 
-RUNS: dict[str, Callable[[ClassPlan, float, float], FaultResult]] = {
+RUNS: dict[str, Callable[[ClassPlan], FaultResult]] = {
     "postgres": postgres_restart, "redis": redis_restart, "sqlite": sqlite_disk_full}
 
 
-def run_faults(scenarios: Iterable[str] = SCENARIOS, *, plan: ClassPlan | None = None, fault_at_s: float = 5.0,
-               down_s: float = 5.0, log: Callable[[str], None] | None = None) -> list[FaultResult]:
+def run_faults(scenarios: Iterable[str] = SCENARIOS, *, plan: ClassPlan | None = None,
+               log: Callable[[str], None] | None = None) -> list[FaultResult]:
     """Run the scenarios one after the other; ``log`` hears each report as it is ready."""
     plan = plan or ClassPlan()
     names = list(scenarios)
     unknown = [n for n in names if n not in RUNS]
     if unknown:
         raise ValueError(f"unknown scenario {', '.join(unknown)}: choose from {', '.join(SCENARIOS)}")
-    if plan.students < 1 or fault_at_s < 0 or down_s <= 0 or fault_at_s + down_s >= plan.seconds:
-        raise ValueError("students >= 1, down_s > 0, and the fault over before the class ends "
-                         "(fault_at_s + down_s < seconds)")
+    plan.check()
     results = []
     for name in names:
-        results.append(RUNS[name](plan, fault_at_s, down_s))
+        results.append(RUNS[name](plan))
         if log:
             log(format_fault(results[-1]))
     return results

@@ -65,9 +65,9 @@ def score(rng: Any, now: float) -> dict[str, Any]:
             "probs": {label: round(v / total, 4) for label, v in zip(LABELS, raw, strict=True)}}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Plan:
-    """When and how the students of one generator run."""
+    """When and how the students of one generator run (read on every tick: a fault run may move ``stop_at``)."""
 
     session_id: int
     start_at: float

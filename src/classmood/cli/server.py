@@ -228,10 +228,9 @@ def bench_faults(
     from classmood.benchmarks.fault_class import ClassPlan
     from classmood.benchmarks.faults import run_faults
 
-    plan = ClassPlan(students=students, seconds=seconds, interval_s=interval)
+    plan = ClassPlan(students=students, seconds=seconds, interval_s=interval, fault_at_s=fault_at, down_s=down)
     try:
-        results = run_faults([s.strip() for s in scenarios.split(",") if s.strip()], plan=plan,
-                             fault_at_s=fault_at, down_s=down, log=typer.echo)
+        results = run_faults([s.strip() for s in scenarios.split(",") if s.strip()], plan=plan, log=typer.echo)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     write_json([r.summary() for r in results], json_out)
