@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import csv
+import io
 import json
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,7 +57,10 @@ class HttpConnection:
         payload = await self.reader.readexactly(length) if length else b""
         if close:
             self.close()
-        return status, json.loads(payload) if payload else None
+        try:
+            return status, json.loads(payload) if payload else None
+        except ValueError:  # not JSON (a bare 500 from the server's last resort): the text as it is
+            return status, payload.decode("utf-8", "replace")
 
     def close(self) -> None:
         """Drop the connection (the next ``post`` opens a new one)."""
@@ -149,6 +155,31 @@ async def sse_events(client: httpx.AsyncClient, path: str, headers: dict[str, st
                 data.append(line[5:].lstrip())
 
 
+@dataclass
+class Dashboard:
+    """A teacher's dashboard: the ``observation`` events it heard (client id, time), reconnecting as the page's
+    EventSource does; ``statuses`` counts the error answers of its reconnects."""
+
+    heard: list[tuple[str, float]] = field(default_factory=list)
+    reconnects: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    async def listen(self, client: httpx.AsyncClient, session_id: int, auth: dict[str, str]) -> None:
+        """Listen until cancelled."""
+        while True:
+            try:
+                async for event, data in sse_events(client, f"/api/sessions/{session_id}/live", auth):
+                    if event == "observation":
+                        self.heard.append((json.loads(data).get("client_id"), time.time()))
+            except httpx.HTTPStatusError as exc:
+                status = exc.response.status_code
+                self.statuses[status] = self.statuses.get(status, 0) + 1
+                await asyncio.sleep(1.0)
+            except httpx.HTTPError:
+                await asyncio.sleep(1.0)
+            self.reconnects += 1
+
+
 # -- API set-up -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -194,3 +225,20 @@ async def join_all(client: httpx.AsyncClient, code: str, students: int) -> list[
             return str(r.json()["token"])
 
     return list(await asyncio.gather(*(one(i) for i in range(students))))
+
+
+async def device_class(client: httpx.AsyncClient, email: str, password: str, students: int,
+                       interval_s: float) -> tuple[Setup, list[str]]:
+    """A live on-device session with a score every ``interval_s``, and the tokens of ``students`` who joined."""
+    setup = await create_session(client, email, password)
+    r = await client.patch(f"/api/sessions/{setup.session_id}", headers=setup.auth,
+                           json={"analysis_mode": "device", "frame_interval_s": interval_s})
+    r.raise_for_status()
+    return setup, await join_all(client, setup.code, students)
+
+
+async def stored_ids(client: httpx.AsyncClient, setup: Setup) -> list[str]:
+    """The client ids of every observation stored for the session, from its CSV export (duplicates kept)."""
+    r = await client.get(f"/api/sessions/{setup.session_id}/export.csv", headers=setup.auth)
+    r.raise_for_status()
+    return [row["client_id"] for row in csv.DictReader(io.StringIO(r.text))]

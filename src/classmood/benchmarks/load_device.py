@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
-import json
 import os
 import secrets
 import tempfile
@@ -37,7 +34,7 @@ from multiprocessing import get_context
 
 import httpx
 
-from classmood.benchmarks.clients import create_session, join_all, sse_events
+from classmood.benchmarks.clients import Dashboard, device_class, stored_ids
 from classmood.benchmarks.cpu import machine_cpu, postgres_cpu_s, process_cpu_s
 from classmood.benchmarks.device_report import DeviceLoadResult, account
 from classmood.benchmarks.servers import ServerProcess, pg_schema, server_env, server_processes
@@ -59,32 +56,16 @@ def device_servers(count: int, database_url: str, redis_url: str, email: str, pa
             yield procs
 
 
-async def _dashboard(client: httpx.AsyncClient, session_id: int, auth: dict[str, str],
-                     heard: list[tuple[str, float]]) -> None:
-    while True:
-        try:
-            async for event, data in sse_events(client, f"/api/sessions/{session_id}/live", auth):
-                if event == "observation":
-                    heard.append((json.loads(data).get("client_id"), time.time()))
-        except httpx.HTTPError:
-            await asyncio.sleep(1.0)
-
-
-
 async def _run(procs: list[ServerProcess], email: str, password: str, result: DeviceLoadResult,
                drain_s: float) -> None:
     urls = [p.url for p in procs]
     heard: list[tuple[str, float]] = []
     async with contextlib.AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=u, timeout=120)) for u in urls]
-        setup = await create_session(clients[0], email, password)
-        r = await clients[0].patch(f"/api/sessions/{setup.session_id}", headers=setup.auth,
-                                   json={"analysis_mode": "device", "frame_interval_s": result.interval_s})
-        r.raise_for_status()
-        tokens = await join_all(clients[0], setup.code, result.students)
+        setup, tokens = await device_class(clients[0], email, password, result.students, result.interval_s)
         # Dashboards listen on the last servers, students start on the first: events cross processes.
-        listeners = [asyncio.create_task(_dashboard(clients[-1 - k % len(clients)], setup.session_id, setup.auth,
-                                                    heard)) for k in range(result.dashboards)]
+        listeners = [asyncio.create_task(Dashboard(heard).listen(clients[-1 - k % len(clients)], setup.session_id,
+                                                                 setup.auth)) for k in range(result.dashboards)]
         # Time for the generators to start (a fresh interpreter each) and to open their connections.
         start = time.time() + 4.0 + result.students / 1000
         plan = Plan(setup.session_id, start, start + result.seconds, drain_s, result.interval_s)
@@ -112,9 +93,7 @@ async def _run(procs: list[ServerProcess], email: str, password: str, result: De
         await asyncio.sleep(2.0)  # the last events are on their way
         for task in listeners:
             task.cancel()
-        r = await clients[-1].get(f"/api/sessions/{setup.session_id}/export.csv", headers=setup.auth)
-        r.raise_for_status()
-        account(result, tallies, heard, [row["client_id"] for row in csv.DictReader(io.StringIO(r.text))])
+        account(result, tallies, heard, await stored_ids(clients[-1], setup))
         (await clients[0].post(f"/api/sessions/{setup.session_id}/end", headers=setup.auth)).raise_for_status()
 
 

@@ -87,10 +87,11 @@ def server_env(data_dir: str, email: str, password: str, **settings: str) -> dic
                 CLASSMOOD_ADMIN_PASSWORD=password, CLASSMOOD_SECRET_KEY=secrets.token_urlsafe(32), **settings)
 
 
-def start_server(env: dict[str, str], *, ws_impl: str = "auto", nice: int = 0) -> ServerProcess:
-    """Start one server on a free port and wait until it answers."""
+def start_server(env: dict[str, str], *, ws_impl: str = "auto", nice: int = 0, prelude: str = "") -> ServerProcess:
+    """Start one server on a free port and wait until it answers; ``prelude`` is Python run before the app is
+    built (a fault benchmark's hook)."""
     port = free_port()
-    cmd = [sys.executable, "-c", SERVER_CODE, str(port), ws_impl]
+    cmd = [sys.executable, "-c", prelude + SERVER_CODE, str(port), ws_impl]
     if nice:
         cmd = ["nice", "-n", str(nice), *cmd]
     server = ServerProcess(f"http://127.0.0.1:{port}", subprocess.Popen(cmd, env=env))

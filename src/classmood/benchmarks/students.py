@@ -46,6 +46,15 @@ class Tally(Counters):
     ack_delays: list[float] = field(default_factory=list)
     cpu_s: float = 0.0
     wall_s: float = 0.0
+    refused: dict[int, int] = field(default_factory=dict)  # HTTP status of each 429/5xx answer -> how many
+    details: set[str] = field(default_factory=set)  # what those answers said
+
+    def busy(self, status: int, detail: Any) -> None:
+        """Count a 429/5xx answer (or status 0, no answer at all): the scores stay in the outbox."""
+        self.retried += 1
+        if status:
+            self.refused[status] = self.refused.get(status, 0) + 1
+            self.details.add(str(detail))
 
 
 def score(rng: Any, now: float) -> dict[str, Any]:
@@ -56,9 +65,9 @@ def score(rng: Any, now: float) -> dict[str, Any]:
             "probs": {label: round(v / total, 4) for label, v in zip(LABELS, raw, strict=True)}}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Plan:
-    """When and how the students of one generator run."""
+    """When and how the students of one generator run (read on every tick: a fault run may move ``stop_at``)."""
 
     session_id: int
     start_at: float
@@ -124,7 +133,7 @@ class WsStudent:
             tally.acknowledged += len(ids)
             tally.duplicates_acked += len(reply.get("duplicates", ()))
         elif reply.get("status") == 429 or int(reply.get("status") or 0) >= 500:
-            tally.retried += 1
+            tally.busy(int(reply["status"]), reply.get("detail"))
             self.queued[:0] = ids  # busy server: again with the next tick
         else:
             tally.errors += len(ids)
@@ -203,7 +212,7 @@ async def http_student(url: str, token: str, index: int, plan: Plan, tally: Tall
             tally.duplicates_acked += int(reply.get("duplicates", 0))
             del pending[: len(batch)]
         elif status in (0, 429) or status >= 500:
-            tally.retried += 1  # kept, sent again with the next score
+            tally.busy(status, reply.get("detail") if isinstance(reply, dict) else reply)  # sent again with the next
         else:
             tally.errors += len(batch)
             del pending[: len(batch)]

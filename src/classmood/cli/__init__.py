@@ -37,6 +37,7 @@ bench_app.command("pipeline")(vision.bench_pipeline)
 bench_app.command("server")(server.bench_server)
 bench_app.command("load")(server.bench_load)
 bench_app.command("browser")(server.bench_browser)
+bench_app.command("faults")(server.bench_faults)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Server commands: ``serve``, ``purge``, ``users create``, ``db upgrade``, ``bench server`` and ``bench load``."""
+"""Server commands: ``serve``, ``purge``, ``users create``, ``db upgrade`` and ``bench server|load|faults``."""
 
 from __future__ import annotations
 
@@ -211,3 +211,28 @@ def bench_browser(
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result.summary(), indent=2))
+
+
+def bench_faults(
+    scenarios: Annotated[str, typer.Option(help="postgres, redis and/or sqlite, comma-separated")]
+    = "postgres,redis,sqlite",
+    students: Annotated[int, typer.Option(help="on-device students (half on the stream, half over HTTP)")] = 30,
+    seconds: Annotated[float, typer.Option(help="how long the students score")] = 20.0,
+    interval: Annotated[float, typer.Option(help="seconds between two scores of one student")] = 1.0,
+    fault_at: Annotated[float, typer.Option(help="seconds into the class when the fault starts")] = 5.0,
+    down: Annotated[float, typer.Option(help="seconds the database, Redis or disk stays down")] = 5.0,
+    json_out: JsonOpt = None,
+) -> None:
+    """PostgreSQL restarted, Redis restarted, SQLite disk full, each mid-class on private servers: prints sent,
+    stored, lost, duplicated, the answers while down and the recovery time."""
+    from classmood.benchmarks.fault_class import ClassPlan
+    from classmood.benchmarks.faults import run_faults
+
+    plan = ClassPlan(students=students, seconds=seconds, interval_s=interval, fault_at_s=fault_at, down_s=down)
+    try:
+        results = run_faults([s.strip() for s in scenarios.split(",") if s.strip()], plan=plan, log=typer.echo)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    write_json([r.summary() for r in results], json_out)
+    if any(r.outcome.startswith("FAILED") for r in results):
+        raise typer.Exit(1)

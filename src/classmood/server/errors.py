@@ -10,8 +10,14 @@ that docs/API.md promises: ``{"detail": "..."}``, except 422 whose ``detail`` is
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import time
+from collections.abc import Iterator
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -80,6 +86,64 @@ class RateLimited(DomainError):
     status = 429
 
 
+class Unavailable(DomainError):
+    """Something the request needs is down for now, e.g. the database restarting or its disk full (503)."""
+
+    status = 503
+
+
+DB_RETRY_AFTER_S = 2.0  # a database restart takes seconds; clients back off from here
+OUTAGE_LOG_EVERY_S = 10.0
+# SQLSTATE classes of a database that is down for now rather than a request that is wrong: connection
+# exception, insufficient resources (disk full, out of memory), operator intervention (shutdown), system error.
+OUTAGE_SQLSTATES = ("08", "53", "57", "58")
+SQLITE_OUTAGES = ("database or disk is full", "disk i/o error", "database is locked", "unable to open database")
+DISK_FULL = ("disk is full", "disk full", "no space left", "could not extend file")
+
+
+def database_outage(exc: BaseException) -> Unavailable | None:
+    """The 503 answer of a database error that means "down for now", or ``None`` for any other error (a bug).
+
+    Down for now: a lost or refused connection (server restarting), a pool with no connection to spare, a
+    full disk, a locked SQLite file. What was committed before is unaffected, and the same request succeeds
+    once the database is back (the pool's pre-ping replaces dead connections).
+    """
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout):
+        return Unavailable("the database is busy: try again in a moment", retry_after_s=DB_RETRY_AFTER_S)
+    if not isinstance(exc, DBAPIError):
+        return None
+    text = str(exc.orig).lower()
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        outage = str(sqlstate)[:2] in OUTAGE_SQLSTATES
+    else:  # psycopg's connection failures and sqlite3's errors carry no SQLSTATE
+        sqlite = type(exc.orig).__module__.startswith("sqlite3")
+        outage = (exc.connection_invalidated or isinstance(exc, InterfaceError)
+                  or (isinstance(exc, OperationalError) and (not sqlite or any(m in text for m in SQLITE_OUTAGES))))
+    if not (outage or exc.connection_invalidated):
+        return None
+    if any(m in text for m in DISK_FULL):
+        detail = "the database's disk is full: nothing new can be stored until space is freed (stored data is kept)"
+    else:
+        detail = "the database is unavailable for a moment (restarting?): try again shortly"
+    return Unavailable(detail, retry_after_s=DB_RETRY_AFTER_S)
+
+
+@contextlib.contextmanager
+def outage_as_unavailable() -> Iterator[None]:
+    """Turn a database outage raised inside into :class:`Unavailable` (for paths without the HTTP handler)."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = database_outage(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
 ECHO_DEPTH = 8  # what a 422 echoes of a deeply nested input stops here (and never recurses without end)
 
 
@@ -144,5 +208,22 @@ def install_error_handlers(app: Any) -> None:
         assert isinstance(exc, RequestValidationError)
         return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
 
+    warned = [-OUTAGE_LOG_EVERY_S]
+
+    async def database(_request: Request, exc: Exception) -> JSONResponse:
+        mapped = database_outage(exc)
+        if mapped is None:
+            raise exc  # a bug: the 500 it is
+        now = time.monotonic()
+        if now - warned[0] >= OUTAGE_LOG_EVERY_S:  # an outage answers thousands of requests: a line now and then
+            warned[0] = now
+            log.warning("answering 503: %s (%s)", mapped.detail, type(getattr(exc, "orig", exc)).__name__)
+        return JSONResponse(error_body(mapped), status_code=mapped.status, headers=error_headers(mapped))
+
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
     app.add_exception_handler(DomainError, domain)
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(DBAPIError, database)
+    app.add_exception_handler(PoolTimeout, database)

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 1000
 REDIS_TICK_S = 0.05  # Redis events of a session are sent together once per tick (see RedisBroker.publish)
+REDIS_RETRY_S = 0.5  # a subscription whose Redis is unreachable tries again this often
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,18 @@ def channel_name(session_id: int) -> str:
     return f"classmood:live:{session_id}"
 
 
+def _redis_down() -> tuple[type[BaseException], ...]:
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeout
+    except ModuleNotFoundError:  # Redis is optional: without redis-py there is no RedisBroker either
+        return (OSError,)
+    return (RedisConnectionError, RedisTimeout, OSError)
+
+
+REDIS_DOWN = _redis_down()  # what redis-py raises while the server is unreachable or restarting
+
+
 def _unpack(raw: Any) -> list[LiveEvent]:
     """The events of one Redis message: ``{"events": [...]}`` (one tick's), or one ``{"event", "data"}``."""
     payload = json.loads(raw)
@@ -126,14 +139,55 @@ def _unpack(raw: Any) -> list[LiveEvent]:
 
 
 class _RedisSubscription:
-    def __init__(self, pubsub: Any) -> None:
-        self._pubsub = pubsub
+    """One session's channel. While Redis is unreachable (restarting) ``get`` waits and tries again, so the
+    dashboard's stream stays open; redis-py reconnects and subscribes again by itself once Redis is back."""
+
+    def __init__(self, pubsub: Any, channel: str) -> None:
+        self._pubsub, self._channel = pubsub, channel
         self._ready: list[LiveEvent] = []  # unpacked from a message, not handed out yet
+        self._subscribed = False
+        self._down = False
+
+    async def open(self) -> None:
+        """Subscribe and wait for Redis to confirm, so that events published right after are not missed."""
+        try:
+            await self._pubsub.subscribe(self._channel)
+            for _ in range(50):
+                message = await self._pubsub.get_message(timeout=0.1)
+                if message and message.get("type") == "subscribe":
+                    break
+        except REDIS_DOWN as exc:
+            self._went_down(exc)
+            return
+        self._subscribed = True
+
+    def _went_down(self, exc: BaseException) -> None:
+        if not self._down:
+            log.warning("live events of %s paused: Redis unreachable (%s)", self._channel, exc)
+        self._down = True
 
     async def _fill(self, timeout: float) -> None:
-        message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
-        if message and message.get("type") == "message":
-            self._ready.extend(_unpack(message["data"]))
+        if not self._subscribed:
+            await self.open()
+        if self._subscribed:
+            try:
+                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
+            except REDIS_DOWN as exc:
+                self._went_down(exc)
+            else:
+                if self._down:
+                    log.warning("live events of %s resumed: Redis is back", self._channel)
+                    self._down = False
+                if message and message.get("type") == "message":
+                    self._ready.extend(_unpack(message["data"]))
+                return
+        await asyncio.sleep(min(timeout, REDIS_RETRY_S))  # Redis is down: try again in a moment
+
+    async def close(self) -> None:
+        """Unsubscribe and release the connection."""
+        if self._subscribed:
+            await self._pubsub.unsubscribe()
+        await self._pubsub.aclose()
 
     async def get(self, timeout: float) -> LiveEvent | None:
         loop = asyncio.get_running_loop()
@@ -164,6 +218,7 @@ class RedisBroker:
         # per event loop: the events of this tick by session, and the task that sends them at its end
         self._ticks: dict[asyncio.AbstractEventLoop, dict[int, list[dict[str, Any]]]] = {}
         self._flushers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        self._failing = False  # the last PUBLISH failed: Redis is down (warn once per outage)
 
     @property
     def _client(self) -> Any:
@@ -197,24 +252,24 @@ class RedisBroker:
             for session_id, events in tick.items():
                 try:
                     await self._client.publish(channel_name(session_id), json.dumps({"events": events}))
-                except Exception as exc:  # a Redis outage must not fail ingestion
-                    log.warning("%d live events for session %s not published: %s", len(events), session_id, exc)
+                except Exception as exc:  # a Redis outage must not fail ingestion (redis-py reconnects later)
+                    if not self._failing:
+                        log.warning("live events not published until Redis answers again: %s", exc)
+                    self._failing = True
+                    continue
+                if self._failing:
+                    log.warning("live events published again: Redis is back")
+                    self._failing = False
 
     @contextlib.asynccontextmanager
     async def subscribe(self, session_id: int) -> AsyncIterator[Subscription]:
-        pubsub = self._client.pubsub()
-        await pubsub.subscribe(channel_name(session_id))
-        # Wait for Redis to confirm, so that events published right after entering are not missed.
-        for _ in range(50):
-            message = await pubsub.get_message(timeout=0.1)
-            if message and message.get("type") == "subscribe":
-                break
+        sub = _RedisSubscription(self._client.pubsub(), channel_name(session_id))
+        await sub.open()
         try:
-            yield _RedisSubscription(pubsub)
+            yield sub
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.unsubscribe()
-                await pubsub.aclose()
+                await sub.close()
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

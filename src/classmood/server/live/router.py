@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from classmood.server.deps import CurrentUser, SessionDep, StateDep
+from classmood.server.errors import database_outage
 from classmood.server.live.presence import REFRESH_EVERY_S
 from classmood.server.sessions.models import ClassSession
 from classmood.server.sessions.service import get_session
@@ -37,11 +38,22 @@ def _owned_session(session_id: int, db: SessionDep, user: CurrentUser) -> ClassS
     return get_session(db, user=user, session_id=session_id)
 
 
+async def _presence(state: ServerState, session: ClassSession) -> str:
+    """The presence event; a comment instead while the database is down (live events need none: stay open)."""
+    try:
+        counts = await to_thread.run_sync(state.presence.counts, session.id, session.frame_interval_s)
+    except Exception as exc:
+        if database_outage(exc) is None:
+            raise
+        return ": presence unavailable, the database is down\n\n"
+    return sse("presence", counts)
+
+
 async def _events(request: Request, state: ServerState, session: ClassSession) -> AsyncIterator[str]:
     async with state.broker.subscribe(session.id) as subscription:
         yield "retry: 3000\n\n"
         yield sse("status", {"status": session.status})
-        yield sse("presence", await to_thread.run_sync(state.presence.counts, session.id, session.frame_interval_s))
+        yield await _presence(state, session)
         last_presence = last_sent = time.monotonic()
         while not await request.is_disconnected():
             # Every queued event in one write: a busy class sends hundreds a second, and one write (one loop
@@ -56,8 +68,7 @@ async def _events(request: Request, state: ServerState, session: ClassSession) -
                 # loop turn, a disconnect check and a socket write each; a tick's wait costs the dashboard 50 ms.
                 await asyncio.sleep(WRITE_EVERY_S)
             if now - last_presence >= REFRESH_EVERY_S:
-                counts = await to_thread.run_sync(state.presence.counts, session.id, session.frame_interval_s)
-                yield sse("presence", counts)
+                yield await _presence(state, session)
                 last_presence = last_sent = now
             elif now - last_sent >= KEEPALIVE_EVERY_S:
                 yield ": keep-alive\n\n"
@@ -65,8 +76,11 @@ async def _events(request: Request, state: ServerState, session: ClassSession) -
 
 
 @router.get("/sessions/{session_id}/live")
-async def live(request: Request, state: StateDep,
+async def live(request: Request, state: StateDep, db: SessionDep,
                session: Annotated[ClassSession, Depends(_owned_session)]) -> StreamingResponse:
     """Server-sent events of a session: ``observation``, ``presence`` and ``status``."""
+    # The stream holds no database connection: held for hours it would pin one pool connection per dashboard,
+    # and a database restart would break its teardown after the response has started.
+    await to_thread.run_sync(db.close)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(_events(request, state, session), media_type="text/event-stream", headers=headers)

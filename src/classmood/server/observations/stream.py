@@ -11,7 +11,8 @@ Protocol (text messages, JSON):
   schema, the same checks and the same group-commit writer); the server answers each batch once its rows are
   committed with ``{"type": "scores_ack", "batch", "accepted": [ids], "duplicates": [ids]}`` or refuses the
   whole batch with ``{"type": "error", "batch", "id": null, "detail", "status"}`` (422 bad values or a time
-  outside the session's live window, 413 too many observations, 409 session over);
+  outside the session's live window, 413 too many observations, 409 session over, 503 database unavailable:
+  send it again later);
 - the server keeps going after an error, except a 409, after which it closes with
   :data:`CloseCode.SESSION_OVER`; it also closes with a :class:`CloseCode` for a bad token or a token of
   another session.
@@ -34,7 +35,16 @@ from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from classmood.server.deps import principal_from_token
-from classmood.server.errors import DomainError, Forbidden, TooLarge, Unauthorized, error_body, validation_detail
+from classmood.server.errors import (
+    DomainError,
+    Forbidden,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    error_body,
+    outage_as_unavailable,
+    validation_detail,
+)
 from classmood.server.observations.context import Sender
 from classmood.server.observations.ingest import FrameOutcome, device_items, ingest_batch, ingest_frame
 from classmood.server.observations.limits import check_batch_size
@@ -52,6 +62,7 @@ class CloseCode(IntEnum):
     UNAUTHORIZED = 4401  # the token is missing, invalid or expired
     FORBIDDEN = 4403  # not a participant token, or one of another session
     SESSION_OVER = 4409  # the session has ended (or is not live)
+    TRY_AGAIN_LATER = 1013  # RFC 6455's: the database is down for now
 
 
 def close_codes() -> dict[str, int]:
@@ -155,7 +166,8 @@ async def handle_scores(websocket: WebSocket, state: ServerState, sender: Sender
         # Counted before they are validated: a message can be far larger than an HTTP batch body may be.
         check_batch_size(len(observations) if isinstance(observations, list) else 0, state.settings)
         body = ScoresMessage.model_validate(message)
-        result = await ingest_batch(state, sender, device_items(body.observations))
+        with outage_as_unavailable():
+            result = await ingest_batch(state, sender, device_items(body.observations))
     except ValidationError as exc:
         await _send(websocket, scores_error(batch, 422, validation_detail(exc.errors())))
         return True
@@ -176,8 +188,9 @@ async def handle_message(websocket: WebSocket, state: ServerState, sender: Sende
         if message.get("type") == "scores":
             return await handle_scores(websocket, state, sender, message)
         frame = parse_message(message, state.settings.max_frame_bytes)
-        outcome = await ingest_frame(state, sender, frame.image, client_id=frame.client_id, ts=frame.ts,
-                                     rate_wait_s=RATE_WAIT_S)
+        with outage_as_unavailable():
+            outcome = await ingest_frame(state, sender, frame.image, client_id=frame.client_id, ts=frame.ts,
+                                         rate_wait_s=RATE_WAIT_S)
     except DomainError as exc:
         await _send(websocket, error(str(message.get("id", "")), exc))
         return exc.status != 409
@@ -198,7 +211,12 @@ async def serve_stream(websocket: WebSocket, state: ServerState, session_id: int
     """Run one student's stream until the student leaves or the session ends."""
     await websocket.accept()
     try:
-        sender = await to_thread.run_sync(_authenticate, state, token, session_id)
+        with outage_as_unavailable():
+            sender = await to_thread.run_sync(_authenticate, state, token, session_id)
+    except Unavailable as exc:  # the database is down: the client tries again later
+        await _send(websocket, error(None, exc))
+        await websocket.close(code=CloseCode.TRY_AGAIN_LATER)
+        return
     except (Unauthorized, Forbidden) as exc:
         await _send(websocket, error(None, exc))
         await websocket.close(code=CloseCode.UNAUTHORIZED if exc.status == 401 else CloseCode.FORBIDDEN)
