@@ -48,12 +48,17 @@ def train(
     --recipe, the defaults of classmood.ml.train.TrainConfig (no teacher)."""
     import torch
 
+    from classmood.ml.checkpoint import ConfigMismatch
     from classmood.ml.recipe import train_recipe
 
     if threads:
         torch.set_num_threads(threads)
     chosen = _recipe(recipe, set_)
-    summary = train_recipe(chosen, data, out, log=typer.echo)
+    try:
+        summary = train_recipe(chosen, data, out, log=typer.echo)
+    except ConfigMismatch as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from error
     best = summary["best"] or {}
     typer.echo(f"chosen checkpoint: epoch {best.get('epoch')}, PublicTest {best.get('scores')}; "
                f"{(out or chosen.out) / 'best.pt'}")

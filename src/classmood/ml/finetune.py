@@ -345,11 +345,11 @@ def _epoch(top: TopNet, opt: torch.optim.Optimizer, cache: TrunkCache, teacher: 
         soft = torch.from_numpy(teacher[idx].astype(np.float32)) if teacher is not None else None
         targets = Targets(torch.from_numpy(cache.labels[idx]), torch.from_numpy(cache.targets[idx]),
                           torch.from_numpy(cache.has_target[idx]), soft)
-        total = loss(logits, targets, cfg, heads=heads).total
+        batch_loss = loss(logits, targets, cfg, heads=heads).total
         opt.zero_grad(set_to_none=True)
-        total.backward()
+        batch_loss.backward()
         opt.step()
-        losses.append(float(total.detach()))
+        losses.append(float(batch_loss.detach()))
         step += 1
     return float(np.mean(losses))
 
