@@ -72,10 +72,24 @@ def evaluate(
     precision: Annotated[str, typer.Option(help="shipped model: int8 (default) or fp32")] = "int8",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON here")] = None,
     webcam: Annotated[bool, typer.Option(help="score a webcam-corrupted copy of the split (needs PyTorch)")] = False,
+    classes: Annotated[bool, typer.Option(
+        help="score the class histogram instead: simulated classes of 5, 10 and 30 students, random and calm, "
+             "against the FER+ crowd (total-variation distance, error of the negative share)")] = False,
 ) -> None:
     """Every head against FER2013's labels and the FER+ crowd majority: accuracy, macro-F1, per-class
-    precision and recall, confusion matrices, calibration error before and after the temperatures."""
+    precision and recall, confusion matrices, calibration error before and after the temperatures. With
+    --classes, the default head's class histogram, counted as the server counts it."""
     from classmood.evaluation.heads import evaluate_onnx, format_evaluation, save_evaluation
+
+    if classes:
+        from classmood.evaluation.classes import evaluate_classes, format_classes
+
+        figures = evaluate_classes(data, model_path=model, split=split, precision=precision)
+        typer.echo(format_classes(figures))
+        target = json_out or Path("reports") / f"evaluate-classes-{split}.json"
+        write_json(figures, target)
+        typer.echo(f"\nfigures written to {target}")
+        return
 
     result = evaluate_onnx(data, model_path=model, split=split, flip_tta=flip_tta, precision=precision,
                            webcam=webcam)
