@@ -137,7 +137,8 @@ def finetune(
         "models/cm-small-1.onnx"),
     out: Annotated[Path, typer.Option(help="folder of the stages (resumable), best.pt and recipe.json")] = Path(
         "runs/cm-small-3"),
-    epochs: Annotated[int, typer.Option(help="fine-tuning epochs of each run over the cached views")] = 5,
+    epochs: Annotated[int | None, typer.Option(
+        help="fine-tuning epochs of each run over the cached views (default: FinetuneConfig's)")] = None,
     limit: Annotated[int | None, typer.Option(help="use only the first N Training rows")] = None,
 ) -> None:
     """The path for machines without bf16 (cm-small-3's recipe): cache the trunk of BASE, fine-tune an ensemble,
@@ -147,12 +148,13 @@ def finetune(
     from classmood.ml.distill import RecipeConfig, run_recipe
 
     rc = RecipeConfig()
-    rc.finetune = dataclasses.replace(rc.finetune, epochs=epochs, limit=limit)
+    rc.finetune = dataclasses.replace(rc.finetune, epochs=rc.finetune.epochs if epochs is None else epochs,
+                                      limit=limit)
     summary = run_recipe(base, data, out, rc, log=typer.echo)
     for row in summary["ablation"]:
         typer.echo(json.dumps(row))
     typer.echo(f"chosen: {summary['chosen']} {summary['best']}; checkpoint {out / 'best.pt'} "
-               f"(next: classmood export {out / 'best.pt'})")
+               f"(next: classmood export {out / 'best.pt'} --version NAME)")
 
 
 def teacher(
