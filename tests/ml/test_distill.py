@@ -1,4 +1,5 @@
-"""The shipped recipe's parts: distillation loss, the ensemble teacher, the resumable recipe, the int8 release."""
+"""The path for machines without bf16 (cm-small-3's recipe): the ensemble teacher, the resumable fine-tunes; and the
+release step: the recall floors, the int8 copy."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ torch = pytest.importorskip("torch")
 
 from classmood.evaluation.calibration import uncalibrate  # noqa: E402
 from classmood.evaluation.datasets import FaceDataset  # noqa: E402
+from classmood.ml.checkpoint import ConfigMismatch  # noqa: E402
 from classmood.ml.distill import Member, RecipeConfig, run_recipe, teacher_probs  # noqa: E402
 from classmood.ml.export import (  # noqa: E402
     MIN_RECALL,
@@ -22,75 +24,10 @@ from classmood.ml.export import (  # noqa: E402
     floor_bias,
     release_floor,
 )
-from classmood.ml.finetune import FinetuneConfig, TopNet, TrunkCache, finetune, head_losses  # noqa: E402
+from classmood.ml.finetune import FinetuneConfig, TopNet, TrunkCache, finetune  # noqa: E402
 from classmood.ml.model import build_model  # noqa: E402
 from classmood.ml.quantize import quantize_int8  # noqa: E402
-from classmood.ml.train import TrainConfig, soft_cross_entropy, two_head_loss  # noqa: E402
 from classmood.vision.classifier import EmotionClassifier  # noqa: E402
-
-HEADS = ("crowd", "fer2013")
-
-
-def _batch(seed: int = 0) -> tuple[torch.Tensor, ...]:
-    gen = torch.Generator().manual_seed(seed)
-    logits = torch.randn(16, 2, 7, generator=gen)
-    labels = torch.randint(0, 7, (16,), generator=gen)
-    targets = torch.softmax(torch.randn(16, 7, generator=gen), dim=1)
-    has = torch.arange(16) % 4 != 0
-    teacher = torch.softmax(torch.randn(16, 2, 7, generator=gen), dim=2)
-    return logits, labels, targets, has, teacher
-
-
-def test_without_a_teacher_the_loss_is_the_two_head_loss() -> None:
-    logits, labels, targets, has, teacher = _batch()
-    cfg = FinetuneConfig(crowd_weight=0.7)
-    plain, _, _ = two_head_loss(logits, labels, targets, has, HEADS, label_smoothing=0.1, crowd_weight=0.7)
-    assert torch.isclose(head_losses(logits, labels, targets, has, None, HEADS, cfg), plain)
-    # A teacher changes nothing while its weight is 0.
-    assert torch.isclose(head_losses(logits, labels, targets, has, teacher, HEADS, cfg), plain)
-
-
-def test_distillation_mixes_each_head_target_with_the_teacher() -> None:
-    logits, labels, targets, has, teacher = _batch()
-    only_teacher = FinetuneConfig(kd_alpha=1.0, crowd_weight=2.0)
-    expected = (soft_cross_entropy(logits[:, 1], teacher[:, 1], torch.ones_like(has))
-                + 2.0 * soft_cross_entropy(logits[:, 0], teacher[:, 0], has))
-    assert torch.isclose(head_losses(logits, labels, targets, has, teacher, HEADS, only_teacher), expected)
-    # With the whole weight on the teacher, the labels and votes no longer matter; half-way they do.
-    other_labels, other_targets = (labels + 1) % 7, targets.flip(0)
-    assert torch.isclose(head_losses(logits, other_labels, other_targets, has, teacher, HEADS, only_teacher),
-                         expected)
-    half = FinetuneConfig(kd_alpha=0.5)
-    assert not torch.isclose(head_losses(logits, labels, targets, has, teacher, HEADS, half),
-                             head_losses(logits, other_labels, targets, has, teacher, HEADS, half))
-    # Its gradient pulls the student towards the teacher's distribution.
-    student = torch.zeros(16, 2, 7, requires_grad=True)
-    head_losses(student, labels, targets, has, teacher, HEADS, only_teacher).backward()
-    assert student.grad is not None
-    towards = (-student.grad).argmax(2) == teacher.argmax(2)
-    assert bool(towards[:, 1].all()) and bool(towards[has, 0].all())
-    assert float(student.grad[~has, 0].abs().max()) == 0.0  # rows without crowd votes: no crowd teacher either
-
-
-def test_the_crowd_head_may_take_its_own_share_of_the_teacher() -> None:
-    logits, labels, targets, has, teacher = _batch()
-    fer_kd = soft_cross_entropy(logits[:, 1], teacher[:, 1], torch.ones_like(has))
-    votes_only = soft_cross_entropy(logits[:, 0], targets, has)
-    for cfg in (FinetuneConfig(kd_alpha=1.0, kd_crowd_alpha=0.0, crowd_weight=2.0),
-                TrainConfig(kd_alpha=1.0, kd_crowd_alpha=0.0, crowd_weight=2.0)):
-        loss = head_losses(logits, labels, targets, has, teacher, HEADS, cfg)
-        assert torch.isclose(loss, fer_kd + 2.0 * votes_only)  # the fer2013 head all teacher, the crowd head none
-    # The crowd head's share counts even when the fer2013 head takes none of the teacher.
-    _, fer_label, _ = two_head_loss(logits, labels, targets, has, HEADS, label_smoothing=0.1, crowd_weight=2.0)
-    crowd_kd = soft_cross_entropy(logits[:, 0], teacher[:, 0], has)
-    crowd_only = TrainConfig(kd_alpha=0.0, kd_crowd_alpha=1.0, crowd_weight=2.0)
-    assert torch.isclose(head_losses(logits, labels, targets, has, teacher, HEADS, crowd_only),
-                         fer_label + 2.0 * crowd_kd)
-    # Unset, the crowd head takes the same share as the fer2013 head.
-    same = FinetuneConfig(kd_alpha=0.3, crowd_weight=2.0)
-    explicit = FinetuneConfig(kd_alpha=0.3, kd_crowd_alpha=0.3, crowd_weight=2.0)
-    assert torch.isclose(head_losses(logits, labels, targets, has, teacher, HEADS, same),
-                         head_losses(logits, labels, targets, has, teacher, HEADS, explicit))
 
 
 def test_the_release_floor_on_recall_is_each_heads_own() -> None:
@@ -204,9 +141,9 @@ def test_an_interrupted_fine_tune_resumes_after_its_last_epoch(learnable_npz: Pa
     assert [h["epoch"] for h in summary["history"]] == [0, 1, 2]
     assert not any("probe" in line for line in lines)  # the probe and epoch 1 were not run again
     assert sum('"stage": "finetune"' in line for line in lines) == 1
-    # A different recipe in the same folder starts afresh.
-    other = finetune(base_onnx, learnable_npz, tmp_path, dataclasses.replace(cfg, epochs=1), log=lambda _: None)
-    assert [h["epoch"] for h in other["history"]] == [0, 1]
+    # A different recipe in the same folder is refused, naming what differs (the rule of classmood train too).
+    with pytest.raises(ConfigMismatch, match=r"differing: epochs\)"):
+        finetune(base_onnx, learnable_npz, tmp_path, dataclasses.replace(cfg, epochs=1), log=lambda _: None)
 
 
 def test_int8_logits_do_not_depend_on_the_release_adjustments(base_onnx: Path, tmp_path: Path) -> None:

@@ -12,10 +12,12 @@ torch = pytest.importorskip("torch", reason="PyTorch is in the `train` extra")
 
 from classmood.evaluation.calibration import softmax  # noqa: E402
 from classmood.evaluation.datasets import load_fer2013  # noqa: E402
+from classmood.ml.checkpoint import load_checkpoint  # noqa: E402
 from classmood.ml.ensemble import build_teacher, choose, member_probs  # noqa: E402
 from classmood.ml.export import Adjustment, export_onnx  # noqa: E402
-from classmood.ml.model import HEADS, build_model  # noqa: E402
-from classmood.ml.train import TrainConfig, load_checkpoint, predict_logits, public_scores, train  # noqa: E402
+from classmood.ml.model import HEADS, build_model, predict_logits  # noqa: E402
+from classmood.ml.select import public_scores  # noqa: E402
+from classmood.ml.train import TrainConfig, train  # noqa: E402
 
 
 def quiet(_: str) -> None:

@@ -1,4 +1,5 @@
-"""Model commands: ``train``, ``evaluate``, ``export``, ``quantize`` and ``bench model``.
+"""Model commands: ``train``, ``evaluate``, ``export``, ``quantize``, ``teacher``, ``choose``, ``finetune`` and
+``bench model``.
 
 PyTorch is imported inside ``train`` and ``export`` only, so the other commands run without it.
 """
@@ -7,57 +8,60 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from classmood.cli.common import DEFAULT_DATA, DataOpt, JsonOpt, write_json
 
+if TYPE_CHECKING:
+    from classmood.ml.recipe import Recipe
+
+
+RecipeOpt = Annotated[str | None, typer.Option(
+    help="a recipe under recipes/ (e.g. cm-small-5) or a .toml file: every setting of a release")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", help="change one training setting, key=value (dotted for nested: augment.erase_prob=0.5)")]
+
+
+def _recipe(name: str | None, assignments: list[str] | None = None) -> Recipe:
+    """The named recipe with the ``--set`` assignments (without a name, TrainConfig's defaults); a bad name
+    or setting is a usage error."""
+    from classmood.ml.recipe import load_recipe, plain_recipe
+
+    try:
+        return load_recipe(name, assignments) if name else plain_recipe(assignments)
+    except (ValueError, TypeError) as error:
+        raise typer.BadParameter(str(error)) from error
+
 
 def train(
+    recipe: RecipeOpt = None,
+    set_: SetOpt = None,
     data: DataOpt = DEFAULT_DATA,
-    out: Annotated[Path, typer.Option(help="folder for checkpoints and the summary")] = Path("runs/cm-small"),
-    model: Annotated[str, typer.Option(help="architecture variant")] = "cm-small",
-    epochs: Annotated[int, typer.Option(help="length of the cosine schedule (the recipe: 72)")] = 72,
-    batch_size: int = 128,
-    lr: float = 0.1,
-    seed: int = 0,
-    limit: Annotated[int | None, typer.Option(help="use only the first N Training rows")] = None,
-    resume: Annotated[bool, typer.Option(help="continue from OUT/last.pt if present")] = False,
+    out: Annotated[Path | None, typer.Option(help="folder for checkpoints and the summary (default: the "
+                                                  "recipe's); a last.pt there of the same settings is resumed")
+                   ] = None,
     threads: Annotated[int | None, typer.Option(help="PyTorch CPU threads")] = None,
-    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast on the CPU")] = True,
-    warmup_epochs: Annotated[float, typer.Option(help="linear warm-up before the cosine decay")] = 2.0,
-    init: Annotated[Path | None, typer.Option(help="start from this checkpoint (a second stage)")] = None,
-    teacher: Annotated[Path | None, typer.Option(help="distil from these probabilities (`classmood teacher`)")] = None,
-    kd_alpha: Annotated[float, typer.Option(help="weight of the teacher in each head's target")] = 0.5,
-    kd_crowd_alpha: Annotated[float | None, typer.Option(help="the crowd head's teacher weight (default: kd-alpha)")
-                              ] = None,
-    min_fer_acc: Annotated[float | None, typer.Option(
-        help="selection floor on the fer2013 head's PublicTest accuracy (default: the issue's)")] = None,
-    crowd_weight: Annotated[float, typer.Option(help="weight of the crowd head's loss against the fer2013 head's")
-                            ] = 1.0,
-    mixup: Annotated[float, typer.Option(help="mixup's Beta(a, a) parameter (0: off)")] = 0.0,
-    cutmix: Annotated[float, typer.Option(help="CutMix's Beta(a, a) parameter, in half the batches (0: off)")
-                      ] = 0.0,
-    sam: Annotated[float, typer.Option(help="SAM's neighbourhood radius rho (0: off; a second pass per step)")
-                   ] = 0.0,
 ) -> None:
-    """Train the emotion CNN on FER2013 Training, choosing checkpoints on PublicTest."""
+    """Train the emotion CNN on FER2013 Training by a recipe, choosing checkpoints on PublicTest. Without
+    --recipe, the defaults of classmood.ml.train.TrainConfig (no teacher)."""
     import torch
 
-    from classmood.ml.train import MIN_FER_ACC, TrainConfig
-    from classmood.ml.train import train as run_training
+    from classmood.ml.checkpoint import ConfigMismatch
+    from classmood.ml.recipe import train_recipe
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, limit=limit, bf16=bf16,
-                      warmup_epochs=warmup_epochs, init=str(init or ""), teacher=str(teacher or ""),
-                      kd_alpha=kd_alpha if teacher else 0.0, kd_crowd_alpha=kd_crowd_alpha if teacher else None,
-                      min_fer_acc=MIN_FER_ACC if min_fer_acc is None else min_fer_acc, crowd_weight=crowd_weight,
-                      mixup_alpha=mixup, cutmix_alpha=cutmix, sam_rho=sam)
-    summary = run_training(data, out, cfg, resume=resume, log=typer.echo)
+    chosen = _recipe(recipe, set_)
+    try:
+        summary = train_recipe(chosen, data, out, log=typer.echo)
+    except ConfigMismatch as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from error
     best = summary["best"] or {}
-    typer.echo(f"chosen checkpoint: epoch {best.get('epoch')}, PublicTest {best.get('scores')}; {out / 'best.pt'}")
+    typer.echo(f"chosen checkpoint: epoch {best.get('epoch')}, PublicTest {best.get('scores')}; "
+               f"{(out or chosen.out) / 'best.pt'}")
 
 
 def evaluate(
@@ -68,10 +72,24 @@ def evaluate(
     precision: Annotated[str, typer.Option(help="shipped model: int8 (default) or fp32")] = "int8",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON here")] = None,
     webcam: Annotated[bool, typer.Option(help="score a webcam-corrupted copy of the split (needs PyTorch)")] = False,
+    classes: Annotated[bool, typer.Option(
+        help="score the class histogram instead: simulated classes of 5, 10 and 30 students, random and calm, "
+             "against the FER+ crowd (total-variation distance, error of the negative share)")] = False,
 ) -> None:
     """Every head against FER2013's labels and the FER+ crowd majority: accuracy, macro-F1, per-class
-    precision and recall, confusion matrices, calibration error before and after the temperatures."""
+    precision and recall, confusion matrices, calibration error before and after the temperatures. With
+    --classes, the default head's class histogram, counted as the server counts it."""
     from classmood.evaluation.heads import evaluate_onnx, format_evaluation, save_evaluation
+
+    if classes:
+        from classmood.evaluation.classes import evaluate_classes, format_classes
+
+        figures = evaluate_classes(data, model_path=model, split=split, precision=precision)
+        typer.echo(format_classes(figures))
+        target = json_out or Path("reports") / f"evaluate-classes-{split}.json"
+        write_json(figures, target)
+        typer.echo(f"\nfigures written to {target}")
+        return
 
     result = evaluate_onnx(data, model_path=model, split=split, flip_tta=flip_tta, precision=precision,
                            webcam=webcam)
@@ -85,16 +103,18 @@ def export(
     checkpoint: Annotated[Path, typer.Argument(help="a best.pt written by `classmood train` or `classmood finetune`")],
     out: Annotated[Path | None, typer.Option(help="ONNX path; default: the package's shipped model")] = None,
     int8: Annotated[bool, typer.Option(help="also write an int8 copy (.int8.onnx) calibrated on Training")] = True,
+    version: Annotated[str | None, typer.Option(
+        help="the model version in the file (default: the version of the checkpoint's recipe)")] = None,
     data: DataOpt = DEFAULT_DATA,
 ) -> None:
     """Fit each head's temperature on PublicTest, export to ONNX with the model contract, check on PublicTest."""
     from classmood.evaluation.datasets import load_fer2013
+    from classmood.ml.checkpoint import load_checkpoint, recipe_version
     from classmood.ml.export import export_release
-    from classmood.ml.train import load_checkpoint
     from classmood.vision.classifier import default_model_path
 
-    export_release(load_checkpoint(checkpoint), out or default_model_path("fp32"), load_fer2013(data), int8=int8,
-                   log=typer.echo)
+    export_release(load_checkpoint(checkpoint), out or default_model_path("fp32"), load_fer2013(data),
+                   version=version or recipe_version(checkpoint), int8=int8, log=typer.echo)
 
 
 def quantize(
@@ -117,53 +137,71 @@ def finetune(
         "models/cm-small-1.onnx"),
     out: Annotated[Path, typer.Option(help="folder of the stages (resumable), best.pt and recipe.json")] = Path(
         "runs/cm-small-3"),
-    epochs: Annotated[int, typer.Option(help="fine-tuning epochs of each run over the cached views")] = 5,
+    epochs: Annotated[int | None, typer.Option(
+        help="fine-tuning epochs of each run over the cached views (default: FinetuneConfig's)")] = None,
     limit: Annotated[int | None, typer.Option(help="use only the first N Training rows")] = None,
 ) -> None:
-    """The shipped recipe: cache the trunk of BASE, fine-tune an ensemble, distil it into one student, choose."""
+    """The path for machines without bf16 (cm-small-3's recipe): cache the trunk of BASE, fine-tune an ensemble,
+    distil it into one student, choose."""
     import dataclasses
 
     from classmood.ml.distill import RecipeConfig, run_recipe
 
     rc = RecipeConfig()
-    rc.finetune = dataclasses.replace(rc.finetune, epochs=epochs, limit=limit)
+    rc.finetune = dataclasses.replace(rc.finetune, epochs=rc.finetune.epochs if epochs is None else epochs,
+                                      limit=limit)
     summary = run_recipe(base, data, out, rc, log=typer.echo)
     for row in summary["ablation"]:
         typer.echo(json.dumps(row))
     typer.echo(f"chosen: {summary['chosen']} {summary['best']}; checkpoint {out / 'best.pt'} "
-               f"(next: classmood export {out / 'best.pt'})")
+               f"(next: classmood export {out / 'best.pt'} --version NAME)")
 
 
 def teacher(
-    members: Annotated[list[Path], typer.Argument(help="checkpoints (best.pt) or exported ONNX files")],
-    out: Annotated[Path, typer.Option(help="where the Training probabilities go (.npy)")] = Path(
-        "runs/teacher.npy"),
+    members: Annotated[list[Path] | None, typer.Argument(help="checkpoints (best.pt) or exported ONNX files "
+                                                               "(default: the recipe's)")] = None,
+    recipe: RecipeOpt = None,
+    out: Annotated[Path | None, typer.Option(help="where the Training probabilities go (.npy; default: the "
+                                                  "recipe's train.teacher)")] = None,
     data: DataOpt = DEFAULT_DATA,
     json_out: JsonOpt = None,
 ) -> None:
-    """An ensemble teacher for `classmood train --teacher`: the members' probabilities on Training, averaged;
+    """An ensemble teacher for a recipe's train.teacher: the members' probabilities on Training, averaged;
     prints each member's and the ensemble's PublicTest scores."""
     from classmood.ml.ensemble import build_teacher
 
-    scores = build_teacher(members, data, out, log=typer.echo)
-    typer.echo(f"teacher written to {out}")
+    chosen = _recipe(recipe) if recipe else None
+    members = members or (list(map(Path, chosen.teacher_members)) if chosen else [])
+    target = out or (Path(chosen.train.teacher) if chosen and chosen.train.teacher else None)
+    if not members or target is None:
+        raise typer.BadParameter("name the members and --out, or a --recipe that has a teacher")
+    scores = build_teacher(members, data, target, log=typer.echo)
+    typer.echo(f"teacher written to {target}")
     write_json(scores, json_out)
 
 
 def choose(
-    candidates: Annotated[list[Path], typer.Argument(help="checkpoints (best.pt) or exported ONNX files")],
-    out: Annotated[Path, typer.Option(help="the winning checkpoint is copied here")] = Path("runs/release.pt"),
+    candidates: Annotated[list[Path] | None, typer.Argument(
+        help="checkpoints (best.pt) or exported ONNX files (default: the recipe's)")] = None,
+    recipe: RecipeOpt = None,
+    out: Annotated[Path | None, typer.Option(help="the winning checkpoint is copied here (default: the "
+                                                  "recipe's, else runs/release.pt)")] = None,
     data: DataOpt = DEFAULT_DATA,
     min_fer_acc: Annotated[float | None, typer.Option(
-        help="the floor on the fer2013 head's PublicTest accuracy (default: the issue's)")] = None,
+        help="the floor on the fer2013 head's PublicTest accuracy (default: the recipe's, else "
+             "classmood.ml.select.MIN_FER_ACC)")] = None,
 ) -> None:
     """The selection rule among candidates, all scored the same way on PublicTest (mirror TTA): the fer2013
     head at least at the floor, then the best crowd agreement with the FER+ majority."""
     from classmood.ml.ensemble import choose as run_choice
-    from classmood.ml.train import MIN_FER_ACC
 
-    winner = run_choice(candidates, data, out, min_fer_acc=MIN_FER_ACC if min_fer_acc is None else min_fer_acc,
-                        log=typer.echo)
+    chosen = _recipe(recipe)
+    paths = candidates or list(map(Path, chosen.candidates))
+    if not paths:
+        raise typer.BadParameter("name the candidates, or a --recipe that lists them")
+    out = out or chosen.release_out
+    winner = run_choice(paths, data, out, min_fer_acc=chosen.train.min_fer_acc if min_fer_acc is None
+                        else min_fer_acc, log=typer.echo)
     where = f"copied to {out}" if winner.suffix == ".pt" else "an exported file: nothing to export again"
     typer.echo(f"chosen: {winner} ({where})")
 

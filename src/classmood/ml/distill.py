@@ -1,4 +1,6 @@
-"""The recipe of the shipped model: an ensemble of fine-tuned networks, then one student distilled from it.
+"""cm-small-3's recipe, on the path for machines without bf16: an ensemble of fine-tuned networks, then one
+student distilled from it. (The shipped model is trained from scratch, ``classmood train --recipe``; this path
+made cm-small-3, a member of its teacher.)
 
 On top of :mod:`classmood.ml.finetune` (warm start from ``cm-small-1``, cached trunk, fine-tuning of the
 last stage and both heads), in resumable stages under one folder:
@@ -9,10 +11,10 @@ last stage and both heads), in resumable stages under one folder:
    its mirror image share the average of both, the test-time augmentation); on PublicTest its scores are the
    ensemble's row of the ablation.
 3. **Student**: one more fine-tune, with the members' best crowd weight, whose targets mix the labels and
-   the teacher's probabilities (:func:`classmood.ml.finetune.head_losses`).
+   the teacher's probabilities (:func:`classmood.ml.loss.loss`).
 
-The shipped checkpoint is chosen among every member's and the student's by
-:func:`classmood.ml.train.selection_key` on PublicTest. PrivateTest is never read here.
+The checkpoint is chosen among every member's and the student's by the selection rule
+(:mod:`classmood.ml.select`) on PublicTest. PrivateTest is never read here.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ import numpy as np
 import numpy.typing as npt
 
 from classmood.evaluation.calibration import softmax
+from classmood.ml.checkpoint import load_checkpoint
 from classmood.ml.finetune import FinetuneConfig, TopNet, TrunkCache, cached_logits, cached_trunk, finetune, val_probs
 from classmood.ml.model import EmotionNet, ModelConfig
-from classmood.ml.train import Logger, head_scores, load_checkpoint
+from classmood.ml.select import head_scores
+from classmood.ml.train import Logger
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class Member:
 
 @dataclass
 class RecipeConfig:
-    """The shipped recipe (defaults)."""
+    """cm-small-3's recipe (defaults)."""
 
     members: tuple[Member, ...] = (Member(1.0, 0), Member(0.5, 1))
     student_seed: int = 3

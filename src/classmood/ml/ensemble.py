@@ -21,9 +21,11 @@ import numpy.typing as npt
 
 from classmood.evaluation.calibration import tta_probs
 from classmood.evaluation.datasets import FaceDataset, load_fer2013
+from classmood.ml.checkpoint import load_checkpoint
 from classmood.ml.export import HeadViews, onnx_views, torch_views
 from classmood.ml.model import HEADS
-from classmood.ml.train import MIN_FER_ACC, Logger, load_checkpoint, public_scores, selection_key
+from classmood.ml.select import MIN_FER_ACC, public_scores, selection_key
+from classmood.ml.train import Logger
 
 
 def member_views(path: str | Path, data: FaceDataset) -> HeadViews:
@@ -65,7 +67,7 @@ def build_teacher(members: Sequence[str | Path], data_path: str | Path, out: str
 
 def choose(candidates: Sequence[str | Path], data_path: str | Path, out: str | Path | None = None, *,
            min_fer_acc: float = MIN_FER_ACC, log: Logger = print) -> Path:
-    """The selection rule (:func:`~classmood.ml.train.selection_key`) among finished candidates, each scored
+    """The selection rule (:func:`~classmood.ml.select.selection_key`) among finished candidates, each scored
     the same way on PublicTest; a winning checkpoint is copied to ``out``. Returns the winner."""
     val = load_fer2013(data_path).split("PublicTest")
     keyed = []

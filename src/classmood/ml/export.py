@@ -23,7 +23,7 @@ from classmood.vision.contract import CONTRACT_KEY, INPUT_SIZE, HeadSpec, ModelC
 from classmood.vision.preprocess import DEFAULT_GEOMETRY
 
 OPSET = 17
-MODEL_VERSION = "cm-small-5"
+UNRELEASED = "unreleased"  # the version of a file that is not a release (tests, the release step's scratch copy)
 TRAINING_DATA = ("FER2013 Training (35,887-row release, original labels) with the FER+ crowd votes of its rows; "
                  "temperatures fitted on PublicTest")
 HEAD_TARGETS = {"crowd": "FER+ crowd vote distributions (seven shared emotions)",
@@ -55,7 +55,7 @@ class Adjustment:
     strength: float = 0.0
 
 
-def build_contract(model: EmotionNet, adjustments: dict[str, Adjustment], *, version: str = MODEL_VERSION,
+def build_contract(model: EmotionNet, adjustments: dict[str, Adjustment], *, version: str,
                    default_head: str = DEFAULT_HEAD, training_data: str = TRAINING_DATA) -> ModelContract:
     heads = tuple(HeadSpec(name, name, float(adjustments.get(name, Adjustment()).temperature),
                            HEAD_TARGETS.get(name, ""), tuple(adjustments.get(name, Adjustment()).bias))
@@ -65,13 +65,13 @@ def build_contract(model: EmotionNet, adjustments: dict[str, Adjustment], *, ver
 
 
 def export_onnx(model: EmotionNet, out_path: str | Path, *, adjustments: dict[str, Adjustment] | None = None,
-                contract: ModelContract | None = None, extra_metadata: dict[str, Any] | None = None,
-                tolerance: float = 1e-4) -> dict[str, Any]:
+                version: str = UNRELEASED, contract: ModelContract | None = None,
+                extra_metadata: dict[str, Any] | None = None, tolerance: float = 1e-4) -> dict[str, Any]:
     """Export ``model`` with a dynamic batch axis and one output per head, embed its contract (one JSON
     document under :data:`~classmood.vision.contract.CONTRACT_KEY`), verify parity; return the report."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    contract = contract or build_contract(model, adjustments or {})
+    contract = contract or build_contract(model, adjustments or {}, version=version)
     wrapped = WithSoftmax(model.eval(), tuple(contract.head(h) for h in model.config.heads)).eval()
     dummy = torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE)
     outputs = [contract.head(h).output for h in model.config.heads]
@@ -120,7 +120,7 @@ HeadViews = dict[str, list[np.ndarray]]  # per head: its logits (N, 7) on Public
 
 def torch_views(model: EmotionNet, val: FaceDataset) -> HeadViews:
     """Each head's PublicTest logits from the PyTorch network, face and mirror image."""
-    from classmood.ml.train import predict_logits
+    from classmood.ml.model import predict_logits
 
     views = [predict_logits(model, val.pixels), predict_logits(model, val.pixels, mirror=True)]
     return {name: [v[:, model.head_index(name)] for v in views] for name in model.config.heads}
@@ -204,7 +204,7 @@ def _recall(views: list[np.ndarray], labels: np.ndarray, bias: np.ndarray) -> np
     return np.asarray(compute_metrics(labels, predicted).recall)
 
 
-def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, int8: bool = True,
+def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, version: str, int8: bool = True,
                    log: Callable[[str], None] = print) -> dict[str, Any]:
     """The release step: fit each head's prior correction and temperature on PublicTest, export fp32 with the
     contract, write the int8 copy calibrated on Training faces, and check both files on PublicTest (never on
@@ -231,7 +231,7 @@ def export_release(model: EmotionNet, target: str | Path, data: FaceDataset, *, 
         f"{k} prior correction {a.strength:.2f}" + ("" if a.strength or not a.bias else
                                                     f", class lift {[round(b, 3) for b in a.bias]}")
         + f", temperature {a.temperature:.3f}" for k, a in adjustments.items()))
-    report = export_onnx(model, target, adjustments=adjustments)
+    report = export_onnx(model, target, adjustments=adjustments, version=version)
     log(json.dumps({k: report[k] for k in ("path", "bytes", "parameters", "macs", "max_abs_diff")}))
     paths = [Path(target)]
     if int8:

@@ -1,20 +1,21 @@
-"""Growing a second head on a trained network without retraining it from scratch.
+"""The path for machines without bf16: growing a second head on a trained network without retraining it.
 
-The full recipe (:mod:`classmood.ml.train`) trains both heads from scratch: about 72 epochs, which takes an
-hour on a CPU with bf16 matrix units or a few minutes on a GPU, but a day on a 2-core AVX2 CPU. This module is
-the CPU path of the shipped model (``cm-small-2`` was one such fine-tune; ``cm-small-3`` distils an ensemble of
-them, see :mod:`classmood.ml.distill`):
+The full recipe (:mod:`classmood.ml.train`, ``classmood train --recipe``) trains both heads from scratch: about
+72 epochs, an hour on a CPU with bf16 matrix units or a few minutes on a GPU, but a day on a 2-core AVX2 CPU
+without bf16. This module, with :mod:`classmood.ml.distill`, is the path for such machines: the last stage and
+both heads are fine-tuned over trunk activations computed once on onnxruntime. It made ``cm-small-2`` and
+``cm-small-3`` (a member of the shipped model's teacher, kept as ``models/cm-small-3.onnx``):
 
 1. **Warm start** (:func:`net_from_onnx`): the trained single-head ``cm-small-1`` is rebuilt from its ONNX
    file (batch norm was folded into the convolutions at export, so each BN becomes a shift), and its head
-   becomes the ``fer2013`` head.
+   starts every head.
 2. **Cache the trunk** (:func:`cache_trunk`): everything up to the last stage runs once, on onnxruntime, over
    the Training faces in several views (the face, its mirror image, and webcam-corrupted copies from
    :func:`classmood.ml.augment.webcam_corrupt`), and over PublicTest (face and mirror, for the selection
    rule with test-time augmentation).
-3. **Fine-tune the last stage and both heads** on those cached activations: the ``crowd`` head on the FER+
-   vote distributions, the ``fer2013`` head on the original labels (:func:`classmood.ml.train.two_head_loss`),
-   choosing the checkpoint on PublicTest with :func:`classmood.ml.train.selection_key`.
+3. **Fine-tune the last stage and both heads** on those cached activations with the training loss
+   (:func:`classmood.ml.loss.loss`), choosing the checkpoint on PublicTest by the selection rule
+   (:mod:`classmood.ml.select`), with the checkpoints and resume rule of :mod:`classmood.ml.checkpoint`.
 
 PrivateTest is never read here.
 """
@@ -41,15 +42,18 @@ from torch import nn
 from classmood.evaluation.calibration import tta_probs
 from classmood.evaluation.datasets import FaceDataset, crowd_majority, crowd_targets, load_fer2013
 from classmood.ml.augment import AugmentConfig, WebcamConfig, random_affine, webcam_corrupt
+from classmood.ml.checkpoint import keep_best, resume, save_last
+from classmood.ml.loss import Targets, loss, soft_cross_entropy
 from classmood.ml.model import EmotionNet, ModelConfig
-from classmood.ml.train import MIN_FER_ACC, Logger, head_losses, head_scores, lr_at, selection_key, soft_cross_entropy
+from classmood.ml.select import head_scores
+from classmood.ml.train import Logger, lr_at
 from classmood.vision.contract import INPUT_SIZE
 from classmood.vision.preprocess import faces_to_input, standardize
 
 
 @dataclass
 class FinetuneConfig:
-    """One fine-tune on top of ``cm-small-1`` (defaults: the recipe of a member of the shipped ensemble)."""
+    """One fine-tune on top of ``cm-small-1`` (defaults: the recipe of a member of cm-small-3's ensemble)."""
 
     epochs: int = 5
     batch_size: int = 256
@@ -58,7 +62,7 @@ class FinetuneConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     crowd_weight: float = 1.0
-    min_fer_acc: float = MIN_FER_ACC
+    min_fer_acc: float = 0.690  # cm-small-3's floor, the rule's when it was trained (now select.MIN_FER_ACC)
     webcam_views: int = 2  # corrupted copies of each Training face, besides the face and its mirror
     seed: int = 0
     limit: int | None = None
@@ -84,11 +88,11 @@ def _conv_bn_pairs(net: EmotionNet) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     return list(zip(convs, norms, strict=True))
 
 
-def net_from_onnx(path: str | Path, config: ModelConfig, source_head: str = "fer2013") -> EmotionNet:
-    """Rebuild an exported single-head network in PyTorch; its head initialises ``source_head``.
+def net_from_onnx(path: str | Path, config: ModelConfig) -> EmotionNet:
+    """Rebuild an exported single-head network in PyTorch; every head starts as a copy of its head.
 
     The exporter folded every batch norm into its convolution, so each BN is set to add the folded
-    bias and otherwise pass its input through (eval mode). The other heads start as copies.
+    bias and otherwise pass its input through (eval mode).
     """
     model = onnx.load(str(path))
     weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
@@ -114,7 +118,6 @@ def net_from_onnx(path: str | Path, config: ModelConfig, source_head: str = "fer
             assert isinstance(head, nn.Linear)
             head.weight.copy_(w)
             head.bias.copy_(b)
-    del source_head  # every head starts from the trained one; the name documents which it was
     return net.eval()
 
 
@@ -292,12 +295,13 @@ def finetune(base_onnx: str | Path, data_path: str | Path, out_dir: str | Path, 
     steps = math.ceil(len(cache.labels) / cfg.batch_size)
     for epoch in range(len(run["history"]) - 1, cfg.epochs):
         t0 = time.perf_counter()
-        loss = _epoch(top, opt, cache, teacher, cfg, heads, gen, epoch * steps, steps * cfg.epochs)
-        record = {"epoch": epoch + 1, "stage": "finetune", "loss": loss, "seconds": time.perf_counter() - t0,
+        mean_loss = _epoch(top, opt, cache, teacher, cfg, heads, gen, epoch * steps, steps * cfg.epochs)
+        record = {"epoch": epoch + 1, "stage": "finetune", "loss": mean_loss, "seconds": time.perf_counter() - t0,
                   "val": _scores(top, cache, heads)}
         run["history"].append(record)
         run["best"] = _maybe_keep(net, record, run["best"], cfg, out)
-        _save_last(out, net, opt, gen, run, cfg)
+        save_last(out, {"model": net.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                        "run": run}, cfg.to_dict())
         log(json.dumps(record))
     summary = {**run, "finetune_config": cfg.to_dict(), "base": str(base_onnx), "model_config": net.config.to_dict()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -339,33 +343,23 @@ def _epoch(top: TopNet, opt: torch.optim.Optimizer, cache: TrunkCache, teacher: 
             group["lr"] = lr_at(step, total, 0, cfg.lr)
         logits = top(torch.from_numpy(cache.train[idx].astype(np.float32)))
         soft = torch.from_numpy(teacher[idx].astype(np.float32)) if teacher is not None else None
-        loss = head_losses(logits, torch.from_numpy(cache.labels[idx]), torch.from_numpy(cache.targets[idx]),
-                           torch.from_numpy(cache.has_target[idx]), soft, heads, cfg)
+        targets = Targets(torch.from_numpy(cache.labels[idx]), torch.from_numpy(cache.targets[idx]),
+                          torch.from_numpy(cache.has_target[idx]), soft)
+        batch_loss = loss(logits, targets, cfg, heads=heads).total
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        batch_loss.backward()
         opt.step()
-        losses.append(float(loss.detach()))
+        losses.append(float(batch_loss.detach()))
         step += 1
     return float(np.mean(losses))
 
 
-def _save_last(out: Path, net: EmotionNet, opt: torch.optim.Optimizer, gen: torch.Generator, run: dict[str, Any],
-               cfg: FinetuneConfig) -> None:
-    tmp = out / "last.pt.tmp"
-    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                "run": run, "finetune_config": cfg.to_dict()}, tmp)
-    tmp.replace(out / "last.pt")
-
-
 def _resume(out: Path, net: EmotionNet, opt: torch.optim.Optimizer, gen: torch.Generator,
             cfg: FinetuneConfig) -> dict[str, Any] | None:
-    """The run so far from ``last.pt`` (restoring the weights, optimiser and shuffling), if it was made by
-    the same recipe; a different recipe starts afresh."""
-    path = out / "last.pt"
-    if not path.exists():
-        return None
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    if saved["finetune_config"] != cfg.to_dict():
+    """The run so far from ``last.pt`` (restoring the weights, optimiser and shuffling), by the rule of
+    :func:`classmood.ml.checkpoint.resume`: another recipe's ``last.pt`` is refused."""
+    saved = resume(out, cfg.to_dict())
+    if saved is None:
         return None
     net.load_state_dict(saved["model"])
     opt.load_state_dict(saved["optimizer"])
@@ -375,11 +369,8 @@ def _resume(out: Path, net: EmotionNet, opt: torch.optim.Optimizer, gen: torch.G
 
 
 def _maybe_keep(net: EmotionNet, record: dict[str, Any], best: dict[str, Any] | None, cfg: FinetuneConfig,
-                out: Path) -> dict[str, Any] | None:
-    key = selection_key(record["val"], cfg.min_fer_acc)
-    if best is not None and key <= tuple(best["key"]):
-        return best
-    torch.save({"model_config": net.config.to_dict(), "model": copy.deepcopy(net.state_dict()),
-                "epoch": record["epoch"], "public": record["val"], "weights": record["stage"],
-                "finetune_config": cfg.to_dict()}, out / "best.pt")
-    return {"epoch": record["epoch"], "stage": record["stage"], "scores": record["val"], "key": list(key)}
+                out: Path) -> dict[str, Any]:
+    entry = {"epoch": record["epoch"], "stage": record["stage"], "scores": record["val"]}
+    return keep_best(out, best, entry, cfg.min_fer_acc, lambda: {
+        "model_config": net.config.to_dict(), "model": copy.deepcopy(net.state_dict()), "epoch": record["epoch"],
+        "public": record["val"], "weights": record["stage"], "finetune_config": cfg.to_dict()})
