@@ -85,6 +85,7 @@ def test_topic_checks(world: World, app: Any) -> None:
     url = topics_url(world)
     t0 = time.time() - 100
     started_at(app, world.session_id, t0)
+    assert get(world, url) == [] and get(world, f"{url}/summary")["topics"] == []
     assert world.client.post(url, json={"title": "Early", "start": t0 - 10}, headers=world.teacher_a).status_code == 422
     future = world.client.post(url, json={"title": "Later", "start": time.time() + 100}, headers=world.teacher_a)
     assert future.status_code == 422

@@ -47,7 +47,7 @@ def spans_of(rows: Sequence[tuple[int, str, float]], *, session_end: float | Non
     ordered = sorted(rows, key=lambda row: (row[2], row[0]))
     ends: list[float | None] = [row[2] for row in ordered[1:]]
     ends.append(session_end)
-    return [TopicSpan(id, title, start, end) for (id, title, start), end in zip(ordered, ends, strict=True)]
+    return [] if not ordered else [TopicSpan(id, title, start, end) for (id, title, start), end in zip(ordered, ends, strict=True)]
 
 
 def topic_spans(db: Session, *, session: ClassSession) -> list[TopicSpan]:
