@@ -37,6 +37,7 @@ from classmood.server.observations.limits import RateLimiter, batch_body_limit, 
 from classmood.server.observations.router import router as observations_router
 from classmood.server.ondevice import router as ondevice_router
 from classmood.server.openapi import install_openapi
+from classmood.server.report.router import router as report_router
 from classmood.server.security import Passwords, Signer
 from classmood.server.security_headers import SecurityHeaders
 from classmood.server.sessions.router import router as sessions_router
@@ -90,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     for router in (accounts_router, courses_router, sessions_router, observations_router, analytics_router,
                    live_router, ondevice_router, topics_router, students_router, platform_router,
-                   faces_router, alerts_router):
+                   faces_router, alerts_router, report_router):
         app.include_router(router)
 
     @app.get("/api/health", tags=["health"])
