@@ -84,7 +84,7 @@ def _episode_closed(world: World) -> bool:
         return db.get(AlertEpisode, world.session_id).high_since is None  # type: ignore[no-any-return,union-attr]
 
 
-def test_the_live_channel_carries_the_alert(database_url: str, tmp_path: Path) -> None:
+def test_the_live_channel_carries_alerts_and_topics(database_url: str, tmp_path: Path) -> None:
     app = create_app(make_settings(database_url, tmp_path / "data", alert_check_s=0.1))
     server = ThreadedServer(app).start()
     try:
@@ -99,6 +99,9 @@ def test_the_live_channel_carries_the_alert(database_url: str, tmp_path: Path) -
             event = reader.next("alert")
             assert event["session_id"] == world.session_id and event["negative_share"] == 1
             assert get(world, f"/api/sessions/{world.session_id}/alerts") == [event]
+            made = client.post(f"/api/sessions/{world.session_id}/topics", json={"title": "Quiz"},
+                               headers=world.teacher_a).json()
+            assert reader.next("topics") == {"topics": [made]}
             client.post(f"/api/sessions/{world.session_id}/end", headers=world.teacher_a)
     finally:
         server.stop()
