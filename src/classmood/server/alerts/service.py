@@ -27,6 +27,7 @@ from classmood.server.analytics.schemas import HistogramOut
 from classmood.server.analytics.service import Policy, Window, negative_share, session_histogram
 from classmood.server.analytics.sql import upsert_insert
 from classmood.server.sessions.models import ClassSession
+from classmood.server.topics.figures import percent
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class AlertRule:
 
     def text(self, share: float) -> str:
         """The alert's sentence, as the dashboard wrote it."""
-        return (f"{round(100 * share)} % of faces look angry, disgusted, afraid or sad for over "
+        return (f"{percent(share)} of faces look angry, disgusted, afraid or sad for over "
                 f"{round(self.after_s)} s. Maybe check in with the class.")
 
 
