@@ -108,6 +108,10 @@ def test_aggregate_only_presence_follows_the_cell_rules(world: World, app: Any) 
         assert shown == {m0: (3, 2)}, presence
         now_bucket = presence["buckets"][-1]
         assert now_bucket["suppressed"] and now_bucket["present"] is None
+    for since, until in ((m0 + 5.5, m0 + 50), (m0 + 7, m0 + 8), (m0 - 0.5, m0 + 5.2)):  # cutting through the cell
+        presence = get(world, f"/api/sessions/{sid}/presence", since=since, until=until)
+        shown = {b["start"]: (b["present"], b["faces_in_view"]) for b in presence["buckets"] if not b["suppressed"]}
+        assert shown == {m0: (3, 2)}, (since, until, presence)
     summary = get(world, f"/api/sessions/{sid}/topics/summary")
     assert summary["topics"] == []
 
