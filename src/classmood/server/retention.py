@@ -13,6 +13,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from classmood.server.analytics.models import AggregateCell
+from classmood.server.faces.models import NoFaceSample
 from classmood.server.observations.models import Observation
 from classmood.server.sessions.models import ClassSession, Participant
 
@@ -22,6 +23,7 @@ def purge(db: Session, *, before_ts: float) -> tuple[int, int]:
     participants of sessions that ended before it and have no observation left; commits. Return
     (observations, participants) deleted."""
     done = db.execute(delete(Observation).where(Observation.ts < before_ts))
+    db.execute(delete(NoFaceSample).where(NoFaceSample.ts < before_ts))
     # The sealed figures of aggregate-only sessions are kept no longer than the observations they sum.
     db.execute(delete(AggregateCell).where((AggregateCell.cell + 1) * AggregateCell.cell_s <= before_ts))
     cutoff = datetime.fromtimestamp(before_ts, UTC)

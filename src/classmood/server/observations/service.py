@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from classmood.labels import LABELS, top_label
 from classmood.server.db import as_utc, epoch_now
 from classmood.server.errors import Conflict, Invalid, NotFound
+from classmood.server.faces.models import NoFaceSample
 from classmood.server.observations.models import PROB_COLUMNS, Observation
 from classmood.server.sessions.models import ClassSession, Participant
 
@@ -247,5 +248,6 @@ def own_observations(db: Session, *, participant_id: int, limit: int = 1000) -> 
 def delete_own(db: Session, *, participant_id: int) -> int:
     """Delete all of a participant's observations; return how many. Commits."""
     result = db.execute(delete(Observation).where(Observation.participant_id == participant_id))
+    db.execute(delete(NoFaceSample).where(NoFaceSample.participant_id == participant_id))  # their samples too
     db.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
