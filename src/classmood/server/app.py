@@ -32,6 +32,7 @@ from classmood.server.observations.limits import RateLimiter, batch_body_limit, 
 from classmood.server.observations.router import router as observations_router
 from classmood.server.ondevice import router as ondevice_router
 from classmood.server.openapi import install_openapi
+from classmood.server.proxies import install_proxy_trust
 from classmood.server.security import Passwords, Signer
 from classmood.server.security_headers import SecurityHeaders
 from classmood.server.sessions.router import router as sessions_router
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limits=RouteLimits(frame=frame_body_limit(settings),
                                                      batch=batch_body_limit(settings)))
     app.add_middleware(SecurityHeaders)
+    install_proxy_trust(app, settings.trusted_proxies)  # outermost: the client's address before anything reads it
     for router in (accounts_router, courses_router, sessions_router, observations_router, analytics_router,
                    live_router, ondevice_router):
         app.include_router(router)
@@ -98,14 +100,17 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     - ``ws_per_message_deflate`` off: browsers ask for compression, and a score message of a few hundred bytes
       gains nothing from it while deflate costs CPU on every message of thousands of students (and the
       load benchmark's clients do not ask for it, so with it on the benchmark would not measure what
-      browsers cost).
+      browsers cost);
+    - ``proxy_headers`` off: the app believes ``X-Forwarded-For`` from ``CLASSMOOD_TRUSTED_PROXIES`` only
+      (:mod:`classmood.server.proxies`), never from any local peer as uvicorn would.
 
     >>> uvicorn_options(Settings(secret_key="x" * 32))["ws_per_message_deflate"]
     False
     """
     frame_text = settings.max_frame_bytes * 4 // 3 + 1024  # base64 and the JSON around it
     batch_text = settings.batch_max * 1024  # far above a score's ~300 bytes of JSON
-    return {"ws_max_size": max(frame_text, batch_text) + 64 * 1024, "ws_per_message_deflate": False}
+    return {"ws_max_size": max(frame_text, batch_text) + 64 * 1024, "ws_per_message_deflate": False,
+            "proxy_headers": False}
 
 
 def app_from_env() -> FastAPI:

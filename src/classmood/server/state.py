@@ -38,3 +38,5 @@ class ServerState:
     writers: weakref.WeakKeyDictionary[object, object] = field(default_factory=weakref.WeakKeyDictionary)
     # participant token -> (expiry, participant): the batch endpoint's token check without a query each time
     participants: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    # session id -> observations.standing.SessionStanding: whether its open student streams may go on
+    standings: dict[int, Any] = field(default_factory=dict)

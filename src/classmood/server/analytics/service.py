@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from classmood.csv_cells import safe_row
 from classmood.labels import LABELS
 from classmood.server.accounts.models import User
 from classmood.server.analytics import queries
@@ -189,7 +190,7 @@ def _csv_chunks(sessions: sessionmaker[Session], scope: Scope) -> Iterator[str]:
     writer.writerow(queries.CSV_COLUMNS)
     with sessions() as db:
         for row in queries.export_rows(db, scope=scope):
-            writer.writerow(row)
+            writer.writerow(safe_row(row))  # a display name may be a formula: classmood.csv_cells
             if buffer.tell() > CSV_CHUNK_CHARS:
                 yield buffer.getvalue()
                 buffer.seek(0)

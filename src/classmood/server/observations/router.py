@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
 from classmood.server.deps import CachedParticipant, CurrentParticipant, SessionDep, StateDep, get_state
-from classmood.server.errors import TooLarge
 from classmood.server.observations import service
 from classmood.server.observations.bodies import read_frame
 from classmood.server.observations.ingest import (
@@ -18,10 +17,11 @@ from classmood.server.observations.ingest import (
     ingest_batch,
     ingest_frame,
 )
-from classmood.server.observations.limits import batch_body_limit
+from classmood.server.observations.limits import check_batch_bytes
 from classmood.server.observations.schemas import BatchIn, BatchOut, FaceOut, FrameOut, own_list
 from classmood.server.observations.stream import sender_of, serve_stream
 from classmood.server.sessions.service import require_own_session
+from classmood.server.validation import EpochQuery
 
 router = APIRouter(prefix="/api", tags=["observations"])
 
@@ -35,7 +35,7 @@ def frame_out(outcome: FrameOutcome) -> FrameOut:
 
 @router.post("/sessions/{session_id}/frames")
 async def post_frame(session_id: int, request: Request, participant: CurrentParticipant, state: StateDep,
-                     db: SessionDep, client_id: uuid.UUID | None = None, ts: float | None = None) -> FrameOut:
+                     db: SessionDep, client_id: uuid.UUID | None = None, ts: EpochQuery = None) -> FrameOut:
     """Analyse one camera frame (raw JPEG/PNG body or multipart field ``frame``); stores one observation per face."""
     require_own_session(participant, session_id)
     db.close()  # the token is checked: its connection goes back to the pool before ingestion takes its own
@@ -45,10 +45,10 @@ async def post_frame(session_id: int, request: Request, participant: CurrentPart
 
 
 async def _batch_cap(request: Request, state: StateDep) -> None:
-    limit = batch_body_limit(state.settings)
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"batch body exceeds {limit} bytes; send at most {state.settings.batch_max} observations")
+    if declared and declared.isdigit():
+        # a 30-digit length is over any limit; int() of a 5,000-digit one would itself fail
+        check_batch_bytes(int(declared) if len(declared) < 20 else 10**20, state.settings)
 
 
 @router.post("/sessions/{session_id}/observations", dependencies=[Depends(_batch_cap)])
