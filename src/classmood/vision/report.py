@@ -133,8 +133,10 @@ def write_report(df: pd.DataFrame, folder: Path) -> list[Path]:
     ``people/<source>-face<id>.png`` histogram per tracked person; returns the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     table = folder / "table.csv"
-    text = [str(column) for column in df.columns if df[column].dtype == object]
-    df.assign(**{column: df[column].map(safe_cell) for column in text}).to_csv(table, index=False)
+    from pandas.api.types import is_numeric_dtype
+
+    text = [str(column) for column in df.columns if not is_numeric_dtype(df[column])]  # a file name may read as
+    df.assign(**{column: df[column].map(safe_cell) for column in text}).to_csv(table, index=False)  # a formula
     written = [table, write_histogram(df, folder / "histogram.png", "All faces"),
                write_timeline(df, folder / "timeline.png")]
     tracked = df[df["face_id"].notna()]
