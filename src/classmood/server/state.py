@@ -17,6 +17,7 @@ from classmood.config import Settings
 from classmood.server.live.broker import Broker
 from classmood.server.observations.analysis import AnalysisPool
 from classmood.server.observations.limits import RateLimiter
+from classmood.server.observations.standing import Standings
 from classmood.server.security import Passwords, Signer
 
 
@@ -38,5 +39,5 @@ class ServerState:
     writers: weakref.WeakKeyDictionary[object, object] = field(default_factory=weakref.WeakKeyDictionary)
     # participant token -> (expiry, participant): the batch endpoint's token check without a query each time
     participants: dict[str, tuple[float, Any]] = field(default_factory=dict)
-    # session id -> observations.standing.SessionStanding: whether its open student streams may go on
-    standings: dict[int, Any] = field(default_factory=dict)
+    # whether each session's open student streams may go on (cached per session)
+    standings: Standings = field(default_factory=Standings)

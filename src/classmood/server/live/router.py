@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import DBAPIError
 
 from classmood.server.deps import CurrentUser, SessionDep, StateDep, current_user, get_principal
 from classmood.server.errors import DomainError
@@ -48,11 +49,13 @@ def _owned_session(session_id: int, db: SessionDep, user: CurrentUser) -> ClassS
 def revoked(request: Request, state: ServerState, session_id: int) -> DomainError | None:
     """Why the caller of ``request`` may no longer watch the session (as the request would be refused now), or
     ``None``: the login (cookie or bearer token) is checked again, as are the user and the course."""
-    with state.sessions() as db:
-        try:
+    try:
+        with state.sessions() as db:
             get_session(db, user=current_user(get_principal(request, db, state)), session_id=session_id)
-        except DomainError as exc:
-            return exc
+    except DomainError as exc:
+        return exc
+    except DBAPIError:
+        return None  # the database is down for now: the stream stays open, and the next check asks again
     return None
 
 

@@ -4,8 +4,8 @@ session has not ended.
 The stream checks at connect only once; an idle student (camera off, page in the background) would otherwise
 keep a socket of an ended class or of a deleted participant open for as long as the page stays. So every
 stream asks :func:`standing` every :data:`STANDING_EVERY_S`. The answer per session (its status and the ids of
-its participants) is kept for as long, so a class of 2,000 students costs one pair of indexed queries per
-session and period, not one per student.
+its participants) is kept for as long (:class:`Standings`, one per server), so a class of 2,000 students costs
+one pair of indexed queries per session and period, not one per student.
 
 >>> SessionStanding(fetched=0.0, status="ended", participants=frozenset({1})).reason(1)
 'session_over'
@@ -17,15 +17,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from anyio import to_thread
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
 
 from classmood.server.sessions.models import ClassSession, Participant
-from classmood.server.state import ServerState
+
+if TYPE_CHECKING:
+    from classmood.server.state import ServerState
 
 STANDING_EVERY_S = 2.0  # a stream closes at most about twice this long after its right ended
+MAX_SESSIONS = 10_000  # cached sessions before the ones nobody asked about for a while are forgotten
 Reason = Literal["session_over", "removed", "expired"]
 
 
@@ -44,23 +49,40 @@ class SessionStanding:
         return None if participant_id in self.participants else "removed"
 
 
-def _read(state: ServerState, session_id: int) -> SessionStanding:
-    with state.sessions() as db:
+def _read(sessions: sessionmaker[Session], session_id: int) -> SessionStanding:
+    with sessions() as db:
         status = db.scalar(select(ClassSession.status).where(ClassSession.id == session_id))
         ids = frozenset(db.scalars(select(Participant.id).where(Participant.session_id == session_id)))
     return SessionStanding(time.monotonic(), status, ids)
 
 
+class Standings:
+    """Each session's :class:`SessionStanding`, read at most once per :data:`STANDING_EVERY_S` (one per server)."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, SessionStanding] = {}
+
+    async def reason(self, sessions: sessionmaker[Session], *, session_id: int,
+                     participant_id: int) -> Reason | None:
+        """Why this participant's stream must close now, or ``None`` (an answer at most a period old)."""
+        known = self._known.get(session_id)
+        now = time.monotonic()
+        if known is None or now - known.fetched >= STANDING_EVERY_S:
+            if known is not None:  # the other streams of the session use the old answer while this one reads
+                self._known[session_id] = SessionStanding(now, known.status, known.participants)
+            try:
+                known = self._known[session_id] = await to_thread.run_sync(_read, sessions, session_id)
+            except DBAPIError:
+                # The database is down for now: nothing can be stored meanwhile anyway, so the stream stays
+                # open (its student's outbox keeps the scores) and the next period asks again.
+                return known.reason(participant_id) if known is not None else None
+            if len(self._known) > MAX_SESSIONS:
+                self._known = {k: v for k, v in self._known.items() if now - v.fetched < 10 * STANDING_EVERY_S}
+        return known.reason(participant_id)
+
+
 async def standing(state: ServerState, *, session_id: int, participant_id: int, token: str) -> Reason | None:
-    """Why this participant's stream must close now, or ``None`` (a cached answer at most a period old)."""
+    """Why this participant's stream must close now (its token expired, or see :class:`Standings`), or ``None``."""
     if state.signer.verify("participant", token) is None:
         return "expired"
-    known: SessionStanding | None = state.standings.get(session_id)
-    now = time.monotonic()
-    if known is None or now - known.fetched >= STANDING_EVERY_S:
-        if known is not None:  # the other streams of the session use the old answer while this one reads
-            state.standings[session_id] = SessionStanding(now, known.status, known.participants)
-        known = state.standings[session_id] = await to_thread.run_sync(_read, state, session_id)
-        if len(state.standings) > 10_000:  # bounded: forget sessions nobody asked about for a while
-            state.standings = {k: v for k, v in state.standings.items() if now - v.fetched < 10 * STANDING_EVERY_S}
-    return known.reason(participant_id)
+    return await state.standings.reason(state.sessions, session_id=session_id, participant_id=participant_id)
