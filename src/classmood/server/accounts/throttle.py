@@ -261,8 +261,7 @@ class LoginThrottle:
         """The buckets this attempt must fit in, and the account ceiling's take. The ceiling applies only when
         this address has failed for this account (its pair bucket is not full)."""
         ceiling, pair, where = self._takes(account, address)
-        due = self._store.due([ceiling.key, pair.key, where.key])
-        failed_here = due.get(pair.key, now) > now
+        failed_here = self._store.due([pair.key]).get(pair.key, now) > now
         return ([ceiling, pair, where] if failed_here else [pair, where]), ceiling
 
     def wait_s(self, *, account: str, address: str) -> float:
