@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
+    trusted_proxies: str = Field(
+        default="", description="reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For "
+                                "and X-Forwarded-Proto are believed; empty: none, the peer's address counts")
 
     # live dashboard
     live_window_s: float = Field(default=30.0, gt=0, description="the 'current emotions' chart covers the last N s")
@@ -99,6 +102,14 @@ class Settings(BaseSettings):
         if not self.secret_key:
             updates["secret_key"] = persistent_secret(self.data_dir)
         return self.model_copy(update=updates) if updates else self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _named_proxies(cls, value: str) -> str:
+        # "*" would let every client name its own address, which the login throttle counts.
+        if "*" in value:
+            raise ValueError("trusted_proxies must name the proxies (addresses or networks), not '*'")
+        return value
 
     @field_validator("private_cell_s")
     @classmethod

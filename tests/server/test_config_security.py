@@ -65,19 +65,20 @@ def test_passwords_hash_and_verify() -> None:
 
 def test_login_throttle_refills_with_time() -> None:
     now = [0.0]
-    throttle = LoginThrottle(account=Policy(burst=3, per_s=0.5), address=Policy(burst=100, per_s=1.0),
+    throttle = LoginThrottle(pair=Policy(burst=3, per_s=0.5), address=Policy(burst=100, per_s=1.0),
                              clock=lambda: now[0])
     for _ in range(3):
         assert throttle.wait_s(account="a", address="x") == 0.0
         throttle.failed(account="a", address="x")
     assert throttle.wait_s(account="a", address="x") == pytest.approx(2.0)
     now[0] = 1.0
-    assert throttle.wait_s(account="a", address="y") == pytest.approx(1.0)
+    assert throttle.wait_s(account="a", address="x") == pytest.approx(1.0)
+    assert throttle.wait_s(account="a", address="y") == 0.0  # another address has not failed
     now[0] = 2.0
     assert throttle.wait_s(account="a", address="x") == 0.0
     throttle.failed(account="a", address="x")
     assert throttle.wait_s(account="a", address="x") == pytest.approx(2.0)
-    throttle.succeeded(account="a")
+    throttle.succeeded(account="a", address="x")
     assert throttle.wait_s(account="a", address="x") == 0.0
 
 

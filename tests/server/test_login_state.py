@@ -163,13 +163,14 @@ def test_a_success_on_one_server_forgets_the_failures_on_the_other(
 def test_database_buckets_refill_with_time_and_are_pruned(app: Any) -> None:
     now = [1_000_000.0]
     sessions = app.state.cm.sessions
-    throttle = LoginThrottle(account=Policy(burst=3, per_s=0.5), address=Policy(burst=100, per_s=1.0),
+    throttle = LoginThrottle(pair=Policy(burst=3, per_s=0.5), address=Policy(burst=100, per_s=1.0),
                              clock=lambda: now[0], store=DatabaseBuckets(sessions))
     for _ in range(3):
         assert throttle.begin(account="a", address="x") == 0.0
-    assert throttle.begin(account="a", address="y") == pytest.approx(2.0)
+    assert throttle.begin(account="a", address="x") == pytest.approx(2.0)
+    assert throttle.begin(account="a", address="y") == 0.0  # an address that has not failed
     now[0] += 1.0
-    assert throttle.wait_s(account="a", address="y") == pytest.approx(1.0)
+    assert throttle.wait_s(account="a", address="x") == pytest.approx(1.0)
     now[0] += 1.0
     assert throttle.begin(account="a", address="x") == 0.0
     assert throttle.wait_s(account="a", address="x") == pytest.approx(2.0)
@@ -179,5 +180,5 @@ def test_database_buckets_refill_with_time_and_are_pruned(app: Any) -> None:
     throttle.begin(account="b", address="z")
     with sessions() as db:
         keys = set(db.scalars(select(LoginThrottleRow.key)))
-        assert keys == {"account:b", "address:z"}
-        assert db.scalar(select(func.count()).select_from(LoginThrottleRow)) == 2
+        assert keys == {"account:b", "pair:b|z", "address:z"}
+        assert db.scalar(select(func.count()).select_from(LoginThrottleRow)) == 3

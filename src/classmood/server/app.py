@@ -38,8 +38,10 @@ from classmood.server.observations.analysis import AnalysisPool
 from classmood.server.observations.group_writer import GroupWriters
 from classmood.server.observations.limits import RateLimiter, batch_body_limit, frame_body_limit
 from classmood.server.observations.router import router as observations_router
+from classmood.server.observations.standing import Standings
 from classmood.server.ondevice import router as ondevice_router
 from classmood.server.openapi import install_openapi
+from classmood.server.proxies import install_proxy_trust
 from classmood.server.report.router import router as report_router
 from classmood.server.security import Passwords, Signer
 from classmood.server.security_headers import SecurityHeaders
@@ -77,6 +79,7 @@ def build_state(settings: Settings) -> ServerState:
         passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_kib), broker=broker,
         analysis=AnalysisPool(settings.analysis_threads, settings.analysis_max_side, settings.analysis_max_age_s),
         rate=RateLimiter(settings.max_fps), writers=GroupWriters(sessions), presence=PresenceThrottle(sessions, broker),
+        standings=Standings(),
         participants=ParticipantCache())
 
 
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limits=RouteLimits(frame=frame_body_limit(settings),
                                                      batch=batch_body_limit(settings)))
     app.add_middleware(SecurityHeaders)
+    install_proxy_trust(app, settings.trusted_proxies)  # outermost: the client's address before anything reads it
     for router in (accounts_router, courses_router, sessions_router, observations_router, analytics_router,
                    live_router, ondevice_router, topics_router, students_router, platform_router,
                    faces_router, alerts_router, report_router):
@@ -127,14 +131,17 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     - ``ws_per_message_deflate`` off: browsers ask for compression, and a score message of a few hundred bytes
       gains nothing from it while deflate costs CPU on every message of thousands of students (and the
       load benchmark's clients do not ask for it, so with it on the benchmark would not measure what
-      browsers cost).
+      browsers cost);
+    - ``proxy_headers`` off: the app believes ``X-Forwarded-For`` from ``CLASSMOOD_TRUSTED_PROXIES`` only
+      (:mod:`classmood.server.proxies`), never from any local peer as uvicorn would.
 
     >>> uvicorn_options(Settings(secret_key="x" * 32))["ws_per_message_deflate"]
     False
     """
     frame_text = settings.max_frame_bytes * 4 // 3 + 1024  # base64 and the JSON around it
     batch_text = settings.batch_max * 1024  # far above a score's ~300 bytes of JSON
-    return {"ws_max_size": max(frame_text, batch_text) + 64 * 1024, "ws_per_message_deflate": False}
+    return {"ws_max_size": max(frame_text, batch_text) + 64 * 1024, "ws_per_message_deflate": False,
+            "proxy_headers": False}
 
 
 def app_from_env() -> FastAPI:

@@ -18,6 +18,7 @@ from classmood.server.live.presence import PresenceThrottle
 from classmood.server.observations.analysis import AnalysisPool
 from classmood.server.observations.group_writer import GroupWriters
 from classmood.server.observations.limits import RateLimiter
+from classmood.server.observations.standing import Standings
 from classmood.server.security import Passwords, Signer
 from classmood.server.sessions.cache import ParticipantCache
 
@@ -37,3 +38,4 @@ class ServerState:
     writers: GroupWriters  # group commit of device batches, one writer per event loop
     presence: PresenceThrottle  # publishes a session's presence after activity, throttled
     participants: ParticipantCache  # participant token -> row: the batch endpoint's token check without a query
+    standings: Standings  # whether each session's open student streams may go on (cached per session)

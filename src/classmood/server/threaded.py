@@ -39,7 +39,7 @@ class ThreadedServer:
     def start(self, timeout_s: float = 20.0) -> ThreadedServer:
         """Start serving and wait until the socket accepts connections."""
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", lifespan="on",
-                                timeout_graceful_shutdown=5)
+                                timeout_graceful_shutdown=5, proxy_headers=False)  # see server.proxies
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"uvicorn-{self.port}", daemon=True)
         self._thread.start()

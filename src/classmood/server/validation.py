@@ -6,10 +6,16 @@ Both databases must see the same thing, and neither may be handed what it cannot
   surrogate (neither database can encode it as UTF-8);
 - numbers are finite (JSON's ``NaN``, ``Infinity`` and ``1e400`` parse to non-finite floats);
 - ids fit the 32-bit ``INTEGER`` columns they are compared with (PostgreSQL's ``integer`` is
-  32-bit; SQLite's is 64-bit, but one rule for both keeps the answers identical).
+  32-bit; SQLite's is 64-bit, but one rule for both keeps the answers identical);
+- times (epoch seconds: ``since``, ``until``, ``ts``...) and durations (``last_s``) lie between the epoch and
+  the last second of the year 9999 (:data:`TIME_MAX_S`): every database stores them, and the integer cell
+  and bucket arithmetic of the analytics cannot overflow (``since=1e308`` or ``-inf`` once made a 500);
+- a body holds only the fields its shape names (an unknown one is a 422, never silently dropped), and its
+  booleans and numbers are JSON booleans and numbers (``0`` is not ``false``, ``"1"`` is not ``1``).
 
-Request bodies get these rules from :class:`InputModel`; path and query parameters from the app-wide
-dependency :func:`check_parameters`.
+Request bodies get these rules from :class:`InputModel`; times from :data:`EpochSeconds` (bodies),
+:data:`EpochQuery` and :data:`DurationQuery` (query parameters) and :func:`epoch_seconds` (hand-parsed
+messages); other path and query parameters from the app-wide dependency :func:`check_parameters`.
 
 >>> text_problem("Ada")
 >>> text_problem("A\\x00B")
@@ -26,7 +32,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from starlette.requests import HTTPConnection
 
 from classmood.server.db import as_utc
@@ -75,9 +82,10 @@ def value_problems(value: Any) -> Iterator[tuple[str, str]]:
 
 
 class InputModel(BaseModel):
-    """Base of every request body: finite numbers and storable text, anywhere in the body."""
+    """Base of every request body: finite numbers and storable text, anywhere in the body; only known fields;
+    strict types (a uuid or a time field that arrives as JSON text says ``Field(strict=False)``)."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid", strict=True)
     # False for a body whose fields are all typed so that none can hold text a database cannot store (numbers,
     # which allow_inf_nan refuses unless finite, uuids, fixed keys): it skips the walk over every value.
     walk_values: ClassVar[bool] = True
@@ -109,6 +117,33 @@ Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_non_
 PersonName = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_one_line)]
 # A stored time as the API shows it: always with its zone (SQLite hands back naive datetimes).
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+# The range of every time the API takes, in UTC epoch seconds: from the epoch to 9999-12-31T23:59:59Z, the
+# last second a datetime can name. Within it, cell and bucket indexes stay far inside 64-bit integers and
+# both databases store and compare the value; beyond it, a request is refused (422) before any arithmetic.
+TIME_MIN_S, TIME_MAX_S = 0.0, 253_402_300_799.0
+EpochSeconds = Annotated[float, Field(ge=TIME_MIN_S, le=TIME_MAX_S, allow_inf_nan=False,
+                                      description="UTC epoch seconds")]
+EpochQuery = Annotated[float | None, Query(ge=TIME_MIN_S, le=TIME_MAX_S, allow_inf_nan=False,
+                                           description="UTC epoch seconds")]
+DurationQuery = Annotated[float | None, Query(gt=0, le=TIME_MAX_S, allow_inf_nan=False)]
+_EPOCH = TypeAdapter(EpochSeconds, config=ConfigDict(strict=True))
+
+
+def epoch_seconds(value: object, name: str = "ts") -> float:
+    """``value`` as a time of :data:`EpochSeconds` (for messages parsed by hand); :class:`Invalid` otherwise.
+
+    >>> epoch_seconds(1.5e9)
+    1500000000.0
+    >>> epoch_seconds(1e308)
+    Traceback (most recent call last):
+    classmood.server.errors.Invalid: ts must be UTC epoch seconds between 0 and 253402300799
+    """
+    try:
+        return float(_EPOCH.validate_python(value))
+    except ValidationError as exc:
+        raise Invalid(f"{name} must be UTC epoch seconds between {TIME_MIN_S:.0f} and {TIME_MAX_S:.0f}",
+                      loc=("body", name)) from exc
 
 
 def check_parameters(conn: HTTPConnection) -> None:

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
+from classmood.csv_cells import safe_cell, safe_record
 from classmood.labels import EMOTION_COLORS, LABELS
 from classmood.vision.pipeline import ROW_COLUMNS, FrameResult, face_record, face_row
 
@@ -49,7 +50,7 @@ class RowWriter:
     def write(self, frame: FrameResult) -> None:
         for face in frame.faces:
             if self._csv:
-                self._csv.writerow(face_row(face, frame))
+                self._csv.writerow(safe_record(face_row(face, frame)))  # a file name may read as a formula
             else:
                 self.stream.write(json.dumps(face_record(face, frame)) + "\n")
             self.rows += 1
@@ -132,7 +133,10 @@ def write_report(df: pd.DataFrame, folder: Path) -> list[Path]:
     ``people/<source>-face<id>.png`` histogram per tracked person; returns the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     table = folder / "table.csv"
-    df.to_csv(table, index=False)
+    from pandas.api.types import is_numeric_dtype
+
+    text = [str(column) for column in df.columns if not is_numeric_dtype(df[column])]  # a file name may read as
+    df.assign(**{column: df[column].map(safe_cell) for column in text}).to_csv(table, index=False)  # a formula
     written = [table, write_histogram(df, folder / "histogram.png", "All faces"),
                write_timeline(df, folder / "timeline.png")]
     tracked = df[df["face_id"].notna()]

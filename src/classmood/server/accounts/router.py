@@ -11,15 +11,16 @@ from classmood.server.accounts.models import User
 from classmood.server.accounts.schemas import Credentials, LoginOut, TokenOut, UserCreate, UserPublic
 from classmood.server.accounts.throttle import throttle_of
 from classmood.server.deps import CurrentAdmin, PrincipalDep, SessionDep, StateDep, bearer_token
-from classmood.server.errors import Unauthorized
-from classmood.server.security import CSRF_COOKIE, SESSION_COOKIE, new_login, read_login
+from classmood.server.errors import Forbidden, Unauthorized
+from classmood.server.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, csrf_ok, new_login, read_login
 from classmood.server.sessions.schemas import ParticipantMe, ParticipantPublic
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 
 def checked_credentials(body: Credentials, request: Request, db: SessionDep, state: StateDep) -> User:
-    """The user of the posted credentials (401 wrong, 429 throttled: per account and per address)."""
+    """The user of the posted credentials (401 wrong, 429 throttled: per account and address, per account
+    for addresses that failed, per address). The address is the peer's, or a trusted proxy's forwarded one."""
     address = request.client.host if request.client else "unknown"
     return service.login(db, passwords=state.passwords, throttle=throttle_of(request.app), email=body.email,
                          password=body.password, address=address)
@@ -46,11 +47,17 @@ def logout(request: Request, response: Response, db: SessionDep, state: StateDep
 
     A browser's login is the one of its ``cm_session`` cookie; an API client's is the one of the bearer token
     sent (``Authorization: Bearer``). Either is refused from then on; the user's other logins live on.
+    Ending a cookie's login is an unsafe request like any other: it needs the ``X-CSRF-Token`` header (403
+    without it), so another site cannot sign a teacher out. A bearer token needs none (no site can send it).
     """
     current = read_login(state.signer, request.cookies.get(SESSION_COOKIE))
+    api = state.signer.verify("api", bearer_token(request))
+    if current is not None and not csrf_ok(current, request.headers.get(CSRF_HEADER)):
+        if api is None:
+            raise Forbidden(f"missing or wrong {CSRF_HEADER} header")
+        current = None  # a bearer token's logout leaves the browser's login alone
     if current is not None:
         service.end_login(db, login_id=current.login_id)
-    api = state.signer.verify("api", bearer_token(request))
     if api is not None and api.get("sid"):
         service.end_login(db, login_id=str(api["sid"]))
     response.delete_cookie(SESSION_COOKIE)

@@ -57,9 +57,9 @@ def authenticate(db: Session, *, passwords: Passwords, email: str, password: str
 
 def login(db: Session, *, passwords: Passwords, throttle: LoginThrottle, email: str, password: str,
           address: str) -> User:
-    """The user with these credentials; 429 while the account or the address is throttled, 401 if wrong.
+    """The user with these credentials; 429 while throttled (see :mod:`.throttle`), 401 if wrong.
 
-    The attempt is reserved from both throttle buckets before the password is checked, so a throttled
+    The attempt is reserved from the throttle's buckets before the password is checked, so a throttled
     attempt costs neither an argon2 verification nor a guess, and parallel attempts cannot overtake the count.
     """
     account = email.strip().lower()

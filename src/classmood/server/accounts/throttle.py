@@ -1,13 +1,26 @@
-"""Throttling of failed logins, per account and per client address, shared by every server process.
+"""Throttling of failed logins that an attacker cannot turn against an account's owner, shared by every server
+process.
 
-The rule (defined here once): each account (the e-mail tried) and each address has a bucket of
-``burst`` attempts that refills at ``per_s``. A login attempt first *reserves* one attempt from both
-buckets, atomically, before the password is checked; while either is empty the attempt is refused with
-429 and ``Retry-After`` says when the next one is allowed. A wrong password keeps the reservation (it is
-the failure); the right password forgets the account's failures and gives the address its attempt back.
-The account limit stops guessing one teacher's password from many addresses; the address limit stops one
-address trying many accounts. Reserving first means parallel attempts cannot all slip past the check
-before any failure is recorded.
+The rule (defined here once). Three kinds of bucket hold ``burst`` attempts each and refill at ``per_s``:
+
+- the **pair** (an account, the e-mail tried, from one address): 5 tries, then one a minute. This is the
+  limit that a guesser meets first;
+- the **account ceiling**: 20 tries, then one every 30 s, over every address *that has failed for this
+  account* (its pair bucket is not full). It slows a guesser who spreads over many addresses, yet an address
+  that has not failed (a full pair bucket: no failure in the last minute per failure) is never held back by
+  it, so failures from elsewhere cannot lock the owner out: a successful login from an address that has not
+  failed always goes through. The price: a guesser with many addresses gets one try per address and minute
+  once the ceiling is spent;
+- the **address**: 20 tries, then one every 10 s, over every account tried from one address (one address
+  trying many accounts).
+
+A login attempt first *reserves* one attempt from each bucket that applies, atomically, before the password
+is checked; while one of them is empty the attempt is refused with 429 and ``Retry-After`` says when the next
+one is allowed. A wrong password keeps the reservation (it is the failure); the right password forgets the
+pair's failures and gives the address its attempt back (the account ceiling keeps what others spent).
+Reserving first means parallel attempts cannot all slip past the check before any failure is recorded.
+Addresses are compared as the server sees them (``X-Forwarded-For`` only from the trusted proxies of
+``CLASSMOOD_TRUSTED_PROXIES``), IPv6 ones by their /64 network, which one host usually holds whole.
 
 Buckets are kept as GCRA "due" times (the time at which the bucket will be full again): taking an attempt
 moves ``due`` forward by ``1 / per_s``, and is allowed while ``max(due, now) + 1 / per_s`` stays within
@@ -18,20 +31,21 @@ Times are wall-clock epoch seconds, so the processes' clocks must agree (NTP) to
 Redis is not used even when configured: the database is always shared, failed logins are rare, and one
 store means one behaviour. :class:`MemoryBuckets` is the same rule in one process (unit tests).
 
->>> t = LoginThrottle(account=Policy(burst=2, per_s=1.0), address=Policy(burst=10, per_s=1.0),
-...                   clock=lambda: 0.0)
+>>> t = LoginThrottle(pair=Policy(burst=2, per_s=1.0), account=Policy(burst=3, per_s=1.0),
+...                   address=Policy(burst=10, per_s=1.0), clock=lambda: 0.0)
 >>> for _ in range(2):
 ...     t.failed(account="a@x.org", address="10.0.0.1")
->>> t.wait_s(account="a@x.org", address="10.0.0.2")
+>>> t.wait_s(account="a@x.org", address="10.0.0.1")  # this address has used its tries at this account
 1.0
->>> t.wait_s(account="b@x.org", address="10.0.0.1")
+>>> t.wait_s(account="a@x.org", address="10.0.0.2")  # another address has not failed: not held back
 0.0
->>> t.begin(account="a@x.org", address="10.0.0.3")  # refused: wait 1 s
+>>> t.begin(account="a@x.org", address="10.0.0.1")  # refused: wait 1 s
 1.0
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -72,8 +86,26 @@ class Policy:
         return max(0.0, due + self.step_s - self.cap_s - now)
 
 
-ACCOUNT_POLICY = Policy(burst=5, per_s=1 / 60)  # 5 tries, then one a minute
-ADDRESS_POLICY = Policy(burst=20, per_s=1 / 10)  # 20 tries, then one every 10 s
+PAIR_POLICY = Policy(burst=5, per_s=1 / 60)  # one account from one address: 5 tries, then one a minute
+ACCOUNT_POLICY = Policy(burst=20, per_s=1 / 30)  # one account from every address that failed: 20, then 1 / 30 s
+ADDRESS_POLICY = Policy(burst=20, per_s=1 / 10)  # one address, every account: 20 tries, then one every 10 s
+
+
+def address_key(address: str) -> str:
+    """The address as the throttle counts it: IPv4 as is, IPv6 by its /64 network, anything else as given.
+
+    >>> address_key("2001:db8:1:2:aaaa::1"), address_key("10.0.0.1"), address_key("testclient")
+    ('2001:db8:1:2::/64', '10.0.0.1', 'testclient')
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:60]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 @dataclass(frozen=True)
@@ -209,31 +241,50 @@ def _take_statement(db: Session, take: Take, now: float) -> Any:
 
 
 class LoginThrottle:
-    """Failed-login buckets per account and per address (thread-safe; shared when the store is)."""
+    """Failed-login buckets per (account, address), per account and per address (thread-safe; shared when the
+    store is)."""
 
-    def __init__(self, account: Policy = ACCOUNT_POLICY, address: Policy = ADDRESS_POLICY,
-                 clock: Callable[[], float] = time.time, store: BucketStore | None = None) -> None:
-        self.account, self.address = account, address
+    def __init__(self, pair: Policy = PAIR_POLICY, account: Policy = ACCOUNT_POLICY,
+                 address: Policy = ADDRESS_POLICY, clock: Callable[[], float] = time.time,
+                 store: BucketStore | None = None) -> None:
+        self.pair, self.account, self.address = pair, account, address
         self._clock = clock
         self._store: BucketStore = store if store is not None else MemoryBuckets()
 
-    def _takes(self, account: str, address: str) -> tuple[Take, Take]:
-        # account first: the lock order of DatabaseBuckets.take
-        return Take(f"account:{account}", self.account), Take(f"address:{address}", self.address)
+    def _takes(self, account: str, address: str) -> tuple[Take, Take, Take]:
+        """(account ceiling, pair, address): the lock order of DatabaseBuckets.take."""
+        where = address_key(address)
+        return (Take(f"account:{account}", self.account), Take(f"pair:{account}|{where}", self.pair),
+                Take(f"address:{where}", self.address))
+
+    def _applying(self, account: str, address: str, now: float) -> tuple[list[Take], Take]:
+        """The buckets this attempt must fit in, and the account ceiling's take. The ceiling applies only when
+        this address has failed for this account (its pair bucket is not full)."""
+        ceiling, pair, where = self._takes(account, address)
+        failed_here = self._store.due([pair.key]).get(pair.key, now) > now
+        return ([ceiling, pair, where] if failed_here else [pair, where]), ceiling
 
     def wait_s(self, *, account: str, address: str) -> float:
         """Seconds until this account may be tried from this address (0.0: now)."""
         now = self._clock()
-        takes = self._takes(account, address)
+        takes, _ = self._applying(account, address, now)
         due = self._store.due([t.key for t in takes])
         return max(t.policy.wait_s(due.get(t.key), now) for t in takes)
 
     def begin(self, *, account: str, address: str) -> float:
-        """Reserve one attempt from both buckets: 0.0 when reserved, else the seconds to wait (> 0)."""
-        if self._store.take(self._takes(account, address), self._clock()):
-            return 0.0
-        # The store refused, so a bucket was empty a moment ago; never answer "wait 0 s" to a refusal.
-        return max(self.wait_s(account=account, address=address), EPSILON_S)
+        """Reserve one attempt from the buckets that apply: 0.0 when reserved, else the seconds to wait (> 0).
+
+        An address that has not failed for the account passes whatever the ceiling says; its attempt still
+        counts towards the ceiling when there is room (a failure then slows the other failing addresses).
+        """
+        now = self._clock()
+        takes, ceiling = self._applying(account, address, now)
+        if not self._store.take(takes, now):
+            # The store refused, so a bucket was empty a moment ago; never answer "wait 0 s" to a refusal.
+            return max(self.wait_s(account=account, address=address), EPSILON_S)
+        if ceiling not in takes:
+            self._store.take([ceiling], now)
+        return 0.0
 
     def failed(self, *, account: str, address: str) -> None:
         """Record a failed attempt that was not reserved with :meth:`begin` (no-op on an empty bucket)."""
@@ -241,12 +292,13 @@ class LoginThrottle:
         for one in self._takes(account, address):
             self._store.take([one], now)
 
-    def succeeded(self, *, account: str, address: str | None = None) -> None:
-        """The right password: the account's failures are forgotten; a reserved address attempt is returned."""
-        account_take, address_take = self._takes(account, address or "")
-        self._store.forget(account_take.key)
-        if address is not None:
-            self._store.give_back(address_take)
+    def succeeded(self, *, account: str, address: str) -> None:
+        """The right password: this address's failures at the account are forgotten and its reserved address
+        attempt is returned. The ceiling keeps what other addresses spent, so a login of the owner does not
+        give a distributed guesser a fresh budget."""
+        _, pair, where = self._takes(account, address)
+        self._store.forget(pair.key)
+        self._store.give_back(where)
 
 
 _CREATE_LOCK = threading.Lock()

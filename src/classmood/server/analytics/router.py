@@ -18,13 +18,18 @@ from classmood.server.db import epoch_now
 from classmood.server.deps import CurrentAdmin, CurrentUser, SessionDep, StateDep
 from classmood.server.errors import Invalid
 from classmood.server.sessions.service import get_session
+from classmood.server.validation import DurationQuery, EpochQuery
 
 router = APIRouter(prefix="/api", tags=["analytics"])
 
 
-def time_window(since: float | None = None, until: float | None = None, participant_id: int | None = None,
-                last_s: Annotated[float | None, Query(gt=0, description="only the last N seconds")] = None) -> Window:
-    """Parse ``since``, ``until``, ``participant_id`` and ``last_s`` (which narrows ``since``)."""
+def time_window(since: EpochQuery = None, until: EpochQuery = None, participant_id: int | None = None,
+                last_s: Annotated[DurationQuery, Query(description="only the last N seconds")] = None) -> Window:
+    """Parse ``since``, ``until``, ``participant_id`` and ``last_s`` (which narrows ``since``).
+
+    Times and durations out of :mod:`classmood.server.validation`'s range are refused (422) before any cell or
+    database arithmetic sees them.
+    """
     if last_s is not None:
         since = max(since or 0.0, epoch_now() - last_s)
     if since is not None and until is not None and until <= since:

@@ -1,4 +1,9 @@
-"""Server-sent events for the live dashboard: observations, presence and status of one session."""
+"""Server-sent events for the live dashboard: observations, presence and status of one session.
+
+The caller's right to watch is checked when the stream opens and again every :data:`LOGIN_CHECK_EVERY_S`:
+the stream ends (after an ``end`` event saying why) once its login is logged out or expires, its account is
+disabled, or it no longer manages the session's course, so a kept-open dashboard never outlives its login.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,10 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import DBAPIError
 
-from classmood.server.deps import CurrentUser, SessionDep, StateDep
-from classmood.server.errors import database_outage
+from classmood.server.deps import CurrentUser, SessionDep, StateDep, current_user, get_principal
+from classmood.server.errors import DomainError, database_outage
 from classmood.server.live.presence import REFRESH_EVERY_S
 from classmood.server.sessions.models import ClassSession
 from classmood.server.sessions.service import get_session
@@ -21,6 +27,7 @@ from classmood.server.state import ServerState
 
 router = APIRouter(prefix="/api", tags=["live"])
 KEEPALIVE_EVERY_S = 15.0
+LOGIN_CHECK_EVERY_S = 2.0  # a revoked dashboard stops at most this long (plus one wait for events) after
 EVENTS_PER_WRITE = 500
 WRITE_EVERY_S = 0.05  # a busy class's events go out together, one write per tick
 
@@ -49,13 +56,32 @@ async def _presence(state: ServerState, session: ClassSession) -> str:
     return sse("presence", counts)
 
 
+def revoked(request: Request, state: ServerState, session_id: int) -> DomainError | None:
+    """Why the caller of ``request`` may no longer watch the session (as the request would be refused now), or
+    ``None``: the login (cookie or bearer token) is checked again, as are the user and the course."""
+    try:
+        with state.sessions() as db:
+            get_session(db, user=current_user(get_principal(request, db, state)), session_id=session_id)
+    except DomainError as exc:
+        return exc
+    except DBAPIError:
+        return None  # the database is down for now: the stream stays open, and the next check asks again
+    return None
+
+
 async def _events(request: Request, state: ServerState, session: ClassSession) -> AsyncIterator[str]:
     async with state.broker.subscribe(session.id) as subscription:
         yield "retry: 3000\n\n"
         yield sse("status", {"status": session.status})
         yield await _presence(state, session)
-        last_presence = last_sent = time.monotonic()
+        last_presence = last_sent = last_check = time.monotonic()
         while not await request.is_disconnected():
+            if time.monotonic() - last_check >= LOGIN_CHECK_EVERY_S:
+                refused = await to_thread.run_sync(revoked, request, state, session.id)
+                if refused is not None:
+                    yield sse("end", {"status": refused.status, "detail": refused.detail})
+                    return
+                last_check = time.monotonic()
             # Every queued event in one write: a busy class sends hundreds a second, and one write (one loop
             # turn) each made the dashboard fall behind the students.
             events = await subscription.get_many(timeout=1.0, limit=EVENTS_PER_WRITE)

@@ -130,3 +130,22 @@ def check_batch_size(count: int, settings: Settings) -> None:
     """Refuse (413) a batch of more than ``batch_max`` observations (HTTP body and stream message alike)."""
     if count > settings.batch_max:
         raise TooLarge(f"{count} observations; send at most {settings.batch_max} per batch")
+
+
+def check_batch_bytes(size: int, settings: Settings) -> None:
+    """Refuse (413) a score batch of more than :func:`batch_body_limit` bytes: the one byte limit of a batch,
+    whether it comes as an HTTP body or as a message on the student stream."""
+    limit = batch_body_limit(settings)
+    if size > limit:
+        raise TooLarge(f"batch body exceeds {limit} bytes; send at most {settings.batch_max} observations")
+
+
+def utf8_size(text: str, *, limit: int) -> int:
+    """The UTF-8 size of ``text`` when it may exceed ``limit``, else ``len(text)`` (no copy for small texts).
+
+    >>> utf8_size("é" * 10, limit=100), utf8_size("é" * 10, limit=15)
+    (10, 20)
+    """
+    if len(text) * 4 <= limit:  # never more than 4 bytes per character
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))

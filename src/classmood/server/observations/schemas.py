@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from classmood.labels import LABELS
 from classmood.server.observations.models import Observation
-from classmood.server.validation import InputModel
+from classmood.server.validation import EpochSeconds, InputModel
 
 PROB_SUM_TOLERANCE = 0.05  # device scores arrive rounded; a vector further from 1 is a client bug
 
@@ -37,8 +37,8 @@ class _TypedBatch(InputModel):
     The walk finds text no database can store and non-finite numbers anywhere in a body; on this hot path,
     thousands of times a second, it was 40 % of the validation, and nothing of a batch is stored as free
     text: its numbers are refused unless finite (``allow_inf_nan=False``), its ids are uuids, its
-    probabilities' keys must be exactly the seven labels, unknown keys are dropped, and the stream's
-    ``batch`` name is only echoed back (as ASCII JSON).
+    probabilities' keys must be exactly the seven labels, unknown keys are refused (422, as in every body),
+    and the stream's ``batch`` name is only echoed back (as ASCII JSON).
     """
 
     walk_values = False
@@ -47,8 +47,9 @@ class _TypedBatch(InputModel):
 class ObservationIn(_TypedBatch):
     """One score computed on the student's device; ``id`` makes retries idempotent."""
 
-    id: uuid.UUID
-    ts: float = Field(description="UTC epoch seconds when the face was seen, within the session's live window")
+    id: uuid.UUID = Field(strict=False)  # JSON text
+    ts: Annotated[EpochSeconds, Field(description="UTC epoch seconds when the face was seen, within the "
+                                                  "session's live window")]
     probs: dict[str, float]
     score: float | None = Field(None, ge=0.0, le=1.0, description="face detection score, if known")
 
@@ -58,8 +59,9 @@ class ObservationIn(_TypedBatch):
 class NoFaceIn(_TypedBatch):
     """A sample in which the device saw no face: no probabilities, only its id (idempotency) and time."""
 
-    id: uuid.UUID
-    ts: float = Field(description="UTC epoch seconds of the sample, within the session's live window")
+    id: uuid.UUID = Field(strict=False)  # JSON text
+    ts: Annotated[EpochSeconds, Field(description="UTC epoch seconds of the sample, within the session's live "
+                                                  "window")]
 
 
 class BatchIn(_TypedBatch):

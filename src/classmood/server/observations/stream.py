@@ -2,7 +2,9 @@
 
 Protocol (text messages, JSON):
 
-- the client connects to ``/api/sessions/{id}/stream?token=PARTICIPANT_TOKEN`` (checked once, at connect);
+- the client connects to ``/api/sessions/{id}/stream?token=PARTICIPANT_TOKEN`` (checked at connect, then
+  every few seconds: the stream closes once the token expires, the participant is deleted or the session ends,
+  even while the student sends nothing; see :mod:`.standing`);
 - server analysis: it sends ``{"id": uuid, "ts": epoch seconds (optional), "image": base64 JPEG (a data URL is
   fine)}``; the server answers each with ``{"type": "ack", "id", "faces", "duplicate"[, "label", "probs"]}``
   or ``{"type": "error", "id", "detail", "status"}``;
@@ -10,9 +12,9 @@ Protocol (text messages, JSON):
   "score", "probs"}, ...]}``, the body of ``POST /api/sessions/{id}/observations`` with the same rules (the same
   schema, the same checks and the same group-commit writer); the server answers each batch once its rows are
   committed with ``{"type": "scores_ack", "batch", "accepted": [ids], "duplicates": [ids]}`` or refuses the
-  whole batch with ``{"type": "error", "batch", "id": null, "detail", "status"}`` (422 bad values or a time
-  outside the session's live window, 413 too many observations, 409 session over, 503 database unavailable:
-  send it again later);
+  whole batch with ``{"type": "error", "batch", "id": null, "detail", "status"}`` (422 bad values, unknown
+  fields or a time outside the session's live window, 413 too many observations or more bytes than the HTTP
+  body may have, 409 session over, 503 database unavailable: send it again later);
 - the server keeps going after an error, except a 409, after which it closes with
   :data:`CloseCode.SESSION_OVER`; it also closes with a :class:`CloseCode` for a bad token or a token of
   another session.
@@ -22,9 +24,11 @@ Sending the same id again (a frame, or a score in any batch) is answered ``dupli
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from enum import IntEnum
@@ -48,11 +52,13 @@ from classmood.server.errors import (
 from classmood.server.faces.ingest import record_no_face
 from classmood.server.observations.context import Sender
 from classmood.server.observations.ingest import FrameOutcome, device_items, ingest_batch, ingest_frame
-from classmood.server.observations.limits import check_batch_size
+from classmood.server.observations.limits import batch_body_limit, check_batch_bytes, check_batch_size, utf8_size
 from classmood.server.observations.schemas import ScoresMessage
+from classmood.server.observations.standing import STANDING_EVERY_S, Reason, standing
 from classmood.server.sessions.models import Participant
 from classmood.server.sessions.service import require_own_session
 from classmood.server.state import ServerState
+from classmood.server.validation import epoch_seconds
 
 RATE_WAIT_S = 5.0  # a fast sender waits for its turn this long (back-pressure) before a 429 error
 
@@ -64,6 +70,13 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403  # not a participant token, or one of another session
     SESSION_OVER = 4409  # the session has ended (or is not live)
     TRY_AGAIN_LATER = 1013  # RFC 6455's: the database is down for now
+
+
+CLOSE_FOR: dict[Reason, tuple[CloseCode, str]] = {
+    "session_over": (CloseCode.SESSION_OVER, "this class session has ended"),
+    "removed": (CloseCode.UNAUTHORIZED, "this participant token is no longer valid"),
+    "expired": (CloseCode.UNAUTHORIZED, "this participant token has expired; join again"),
+}
 
 
 def close_codes() -> dict[str, int]:
@@ -108,10 +121,9 @@ def parse_message(message: dict[str, Any], max_bytes: int) -> FrameMessage:
         client_id = uuid.UUID(raw_id)
     except ValueError as exc:
         raise DomainError("id must be a uuid") from exc
-    ts = message.get("ts")
-    if ts is not None and (not isinstance(ts, int | float) or isinstance(ts, bool)):
-        raise DomainError("ts must be epoch seconds")  # whether it is in the session's window: ingestion
-    return FrameMessage(raw_id, client_id, None if ts is None else float(ts), _image(message.get("image"), max_bytes))
+    raw_ts = message.get("ts")
+    ts = None if raw_ts is None else epoch_seconds(raw_ts)  # whether it is in the session's window: ingestion
+    return FrameMessage(raw_id, client_id, ts, _image(message.get("image"), max_bytes))
 
 
 def _image(image: Any, max_bytes: int) -> bytes:
@@ -155,16 +167,20 @@ async def _send(websocket: WebSocket, reply: dict[str, Any]) -> None:
     await websocket.send_text(json.dumps(reply, separators=(",", ":")))
 
 
-async def handle_scores(websocket: WebSocket, state: ServerState, sender: Sender, message: dict[str, Any]) -> bool:
-    """Store one batch of device scores as ``POST .../observations`` does; False when the stream must close.
+async def handle_scores(websocket: WebSocket, state: ServerState, sender: Sender, message: dict[str, Any],
+                        size: int) -> bool:
+    """Store one batch of device scores (a message of ``size`` bytes) as ``POST .../observations`` does; False
+    when the stream must close.
 
     The answer goes out only after the batch's COMMIT (the group writer's), so an acknowledged score is stored.
     """
     batch = message.get("batch")
     batch = batch if isinstance(batch, str) and len(batch) <= 100 else None  # echoed as is
     try:
+        # Measured and counted before they are validated: a stream message may be as large as a frame, far
+        # larger than an HTTP batch body may be; the HTTP limit holds here too.
+        check_batch_bytes(size, state.settings)
         observations = message.get("observations")
-        # Counted before they are validated: a message can be far larger than an HTTP batch body may be.
         check_batch_size(len(observations) if isinstance(observations, list) else 0, state.settings)
         body = ScoresMessage.model_validate(message)
         check_batch_size(len(body.no_face), state.settings)
@@ -192,7 +208,8 @@ async def handle_message(websocket: WebSocket, state: ServerState, sender: Sende
     try:
         message = decode(text)
         if message.get("type") == "scores":
-            return await handle_scores(websocket, state, sender, message)
+            size = utf8_size(text, limit=batch_body_limit(state.settings))
+            return await handle_scores(websocket, state, sender, message, size)
         frame = parse_message(message, state.settings.max_frame_bytes)
         with outage_as_unavailable():
             outcome = await ingest_frame(state, sender, frame.image, client_id=frame.client_id, ts=frame.ts,
@@ -214,7 +231,7 @@ def _authenticate(state: ServerState, token: str, session_id: int) -> Sender:
 
 
 async def serve_stream(websocket: WebSocket, state: ServerState, session_id: int, token: str) -> None:
-    """Run one student's stream until the student leaves or the session ends."""
+    """Run one student's stream until the student leaves, the session ends or the student's right to send ends."""
     await websocket.accept()
     try:
         with outage_as_unavailable():
@@ -227,8 +244,17 @@ async def serve_stream(websocket: WebSocket, state: ServerState, session_id: int
         await _send(websocket, error(None, exc))
         await websocket.close(code=CloseCode.UNAUTHORIZED if exc.status == 401 else CloseCode.FORBIDDEN)
         return
+    check_at = time.monotonic() + STANDING_EVERY_S
     while True:
-        received = await websocket.receive()
+        received = await _receive_until(websocket, check_at)
+        if received is None or time.monotonic() >= check_at:
+            reason = await standing(state, session_id=session_id, participant_id=sender.participant_id, token=token)
+            if reason is not None:
+                await _close_for(websocket, reason)
+                return
+            check_at = time.monotonic() + STANDING_EVERY_S
+        if received is None:
+            continue
         if received["type"] == "websocket.disconnect":
             return
         text = received.get("text")
@@ -241,3 +267,22 @@ async def serve_stream(websocket: WebSocket, state: ServerState, session_id: int
                 return
         except WebSocketDisconnect:
             return
+
+
+async def _receive_until(websocket: WebSocket, deadline: float) -> dict[str, Any] | None:
+    """The next message, or ``None`` when none came before ``deadline`` (monotonic); waiting is cancel-safe."""
+    try:
+        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+            return dict(await websocket.receive())
+    except TimeoutError:
+        return None
+
+
+async def _close_for(websocket: WebSocket, reason: Reason) -> None:
+    code, detail = CLOSE_FOR[reason]
+    try:
+        await _send(websocket, {"type": "error", "id": None, "detail": detail, "status": 409 if code ==
+                                CloseCode.SESSION_OVER else 401})
+        await websocket.close(code=code)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the student left meanwhile

@@ -18,7 +18,7 @@ class SessionCreate(InputModel):
     """A new class session of a course."""
 
     title: Title
-    scheduled_at: datetime | None = None
+    scheduled_at: datetime | None = Field(None, strict=False)  # ISO 8601 text
     aggregate_only: bool | None = Field(None, description="default: the server's CLASSMOOD_AGGREGATE_ONLY")
     show_self_to_students: bool = True
     frame_interval_s: float | None = Field(None, gt=0.1, le=60)

@@ -6,21 +6,21 @@ from pydantic import BaseModel, Field
 
 from classmood.server.analytics.schemas import HistogramOut
 from classmood.server.topics.service import TopicSpan
-from classmood.server.validation import InputModel, Title
+from classmood.server.validation import EpochSeconds, InputModel, Title
 
 
 class TopicCreate(InputModel):
     """A new topic: from ``start`` (default now) to the next topic's start or the session's end."""
 
     title: Title
-    start: float | None = Field(default=None, description="UTC epoch seconds within the session; default now")
+    start: EpochSeconds | None = Field(default=None, description="UTC epoch seconds within the session; default now")
 
 
 class TopicUpdate(InputModel):
     """Rename a topic or move its start."""
 
     title: Title | None = None
-    start: float | None = Field(default=None, description="UTC epoch seconds within the session")
+    start: EpochSeconds | None = Field(default=None, description="UTC epoch seconds within the session")
 
 
 class TopicPublic(BaseModel):

@@ -168,6 +168,11 @@
       renderSession(Object.assign({}, state.session, s));
       if (s.status === "ended") closeLive(source);
     });
+    source.addEventListener("end", () => {
+      // The server ended the stream: this login may no longer watch (signed out, disabled, course taken away).
+      source.close();
+      conn.textContent = "not signed in"; conn.className = "pill small bad";
+    });
     return source;
   }
 
