@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from classmood.benchmarks.server import astronaut_bgr
 from classmood.cli import app as cli
-from classmood.csv_cells import FORMULA_STARTS, safe_cell
+from classmood.exports.csv_cells import FORMULA_STARTS, safe_cell
 
 from .conftest import World, probs_of
 
@@ -47,6 +47,11 @@ def test_the_export_neutralises_every_formula_and_keeps_numbers(world: World) ->
         assert not any(_formula_like(cell) for cell in row.values()), row
         assert row["display_name"] == "'" + names[int(row["participant_id"])]  # shown as typed, never run
         assert 0.0 <= float(row["p_sad"]) <= 1.0 and float(row["ts"]) > 0 and float(row["score"]) == 0.9
+    summary = world.client.get(f"/api/sessions/{world.session_id}/participants.csv", headers=world.teacher_a)
+    assert summary.status_code == 200
+    students = list(csv.DictReader(io.StringIO(summary.text)))
+    assert {"'" + name for name in FORMULAS} <= {row["display_name"] for row in students}  # beside the world's
+    assert not any(_formula_like(cell) for row in students for cell in row.values())
 
 
 def test_analyze_csv_and_the_report_table_neutralise_file_names(tmp_path: Path,

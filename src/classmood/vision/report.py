@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from classmood.csv_cells import safe_cell, safe_record
+from classmood.exports.csv_cells import safe_cell, safe_record
 from classmood.labels import EMOTION_COLORS, LABELS
 from classmood.vision.pipeline import ROW_COLUMNS, FrameResult, face_record, face_row
 

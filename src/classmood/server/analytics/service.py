@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from classmood.csv_cells import safe_row
+from classmood.exports.csv_cells import safe_row
 from classmood.labels import LABELS, NEGATIVE
 from classmood.server.accounts.models import User
 from classmood.server.analytics import queries
@@ -212,7 +212,7 @@ def _csv_chunks(sessions: sessionmaker[Session], session: ClassSession, scope: S
         spans = topic_spans(db, session=session)
         for row in queries.export_rows(db, scope=scope):
             topic = topic_at(spans, row[5])
-            # a display name or topic title may be a formula: classmood.csv_cells
+            # a display name or topic title may be a formula: classmood.exports.csv_cells
             writer.writerow(safe_row((*row[:6], iso_time(row[5]), "" if topic is None else topic.title, *row[6:])))
             if buffer.tell() > CSV_CHUNK_CHARS:
                 yield buffer.getvalue()

@@ -1,0 +1,1 @@
+"""What ClassMood writes for other programs to read: the rules every export shares."""
