@@ -117,7 +117,7 @@ def test_aggregate_only_presence_follows_the_cell_rules(world: World, app: Any) 
 
 
 def test_deleting_own_data_and_retention_take_the_no_face_samples(world: World, app: Any) -> None:
-    from classmood.server.observations.service import purge
+    from classmood.server.retention import purge
 
     bob, _ = world.join("Bob")
     now = time.time()
