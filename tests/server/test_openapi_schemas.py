@@ -19,7 +19,7 @@ from classmood.server.app import create_app
 
 from .conftest import World, probs_of
 
-NOT_JSON = {"text/csv", "text/event-stream"}  # the CSV export and the live stream (SSE)
+NOT_JSON = {"text/csv", "text/event-stream", "application/pdf"}  # the CSV exports, the live stream, the report
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,13 @@ from classmood.server.sessions.service import get_session
 router = APIRouter(prefix="/api", tags=["report"])
 
 
-@router.get("/sessions/{session_id}/report.pdf", response_class=Response)
+class PdfResponse(Response):
+    """A PDF document (so that the OpenAPI document says ``application/pdf``, not JSON)."""
+
+    media_type = "application/pdf"
+
+
+@router.get("/sessions/{session_id}/report.pdf", response_class=PdfResponse)
 def report_pdf(session_id: int, db: SessionDep, user: CurrentUser, rules: PolicyDep,
                utc_offset_s: Annotated[int, Query(ge=-14 * 3600, le=14 * 3600)] = 0) -> Response:
     """The session's report as a PDF: summary, topic table, charts and alerts (times in UTC + ``utc_offset_s``)."""
@@ -22,4 +28,4 @@ def report_pdf(session_id: int, db: SessionDep, user: CurrentUser, rules: Policy
     session = get_session(db, user=user, session_id=session_id)
     body = render_pdf(read_report(db, session=session, policy=rules, utc_offset_s=utc_offset_s))
     headers = {"Content-Disposition": f'attachment; filename="classmood-session-{session.id}-report.pdf"'}
-    return Response(body, media_type="application/pdf", headers=headers)
+    return PdfResponse(body, headers=headers)
