@@ -90,3 +90,21 @@ def test_inputs_have_labels(client: TestClient) -> None:
         ids = re.findall(r'<(?:input|select)[^>]*\bid="([^"]+)"', html)
         for input_id in ids:
             assert f'for="{input_id}"' in html, f"{path}: #{input_id} has no <label for>"
+
+
+def test_module_imports_are_revalidated(client: TestClient) -> None:
+    """Modules import ./common.js without a version: it must be revalidated, and answer 304 while unchanged."""
+    r = client.get("/static/js/common.js")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-cache"
+    again = client.get("/static/js/common.js", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+    assert "max-age=3600" in client.get("/static/js/common.js?v=1").headers["cache-control"]
+
+
+def test_teacher_pages_are_modules_without_a_global(client: TestClient) -> None:
+    for path in ["/teacher", "/teacher/sessions/7", "/teacher/sessions/7/report", "/admin", "/login"]:
+        assert "legacy_cm.js" not in client.get(path).text
+        scripts = re.findall(r'<script([^>]*)src="/static/js/([a-z_]+)\.js', client.get(path).text)
+        assert scripts and all('type="module"' in attrs for attrs, _ in scripts), path
+    for name in ["common", "live", "report", "teacher", "admin", "login", "docs"]:
+        assert "window.CM" not in client.get(f"/static/js/{name}.js").text

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from classmood.config import Settings
@@ -159,17 +159,28 @@ def build_static_router() -> APIRouter:
         """plotly.js of the installed wheel: the pages work with no internet."""
         return _file(plotly_js_path(), max_age=86400)
 
-    @router.get("/static/{relative:path}")
-    def static(relative: str) -> FileResponse:
-        """A CSS or JS file of the pages; 404 for anything outside ``static/``."""
+    @router.get("/static/{relative:path}", response_model=None)
+    def static(relative: str, request: Request) -> Response:
+        """A CSS or JS file of the pages; 404 for anything outside ``static/``.
+
+        A URL with ``?v=`` (``asset_url``) may be cached; one without is what ES modules import from each other
+        (``./common.js``), so the browser revalidates it every time and gets a 304 while it is unchanged.
+        """
         path = static_file(relative)
         if path is None:
             raise HTTPException(status_code=404, detail="no such static file")
-        return _file(path, max_age=3600)
+        if "v" in request.query_params:
+            return _file(path, max_age=3600)
+        response = _file(path, max_age=None)
+        if request.headers.get("if-none-match") == response.headers["etag"]:
+            return Response(status_code=304, headers={"ETag": response.headers["etag"], "Cache-Control": "no-cache"})
+        return response
 
     return router
 
 
-def _file(path: Path, *, max_age: int) -> FileResponse:
-    headers = {"Cache-Control": f"public, max-age={max_age}", "X-Content-Type-Options": "nosniff"}
-    return FileResponse(path, media_type=media_type(path), headers=headers)
+def _file(path: Path, *, max_age: int | None) -> FileResponse:
+    cache = "no-cache" if max_age is None else f"public, max-age={max_age}"
+    headers = {"Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
+    # stat now, so the ETag header exists before the response is sent (the static route compares it)
+    return FileResponse(path, media_type=media_type(path), headers=headers, stat_result=path.stat())

@@ -1,6 +1,4 @@
 /* /docs: start Swagger UI on this server's OpenAPI document (a file, not an inline script, for the CSP). */
-"use strict";
-
 document.addEventListener("DOMContentLoaded", () => {
   window.ui = window.SwaggerUIBundle({
     url: "/openapi.json",
