@@ -25,6 +25,11 @@ from classmood.server.web.assets import TEMPLATES_DIR, media_type, plotly_js_pat
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAFE_NEXT_RE = re.compile(r"^/(?!/)[A-Za-z0-9_\-/?=&.%]*$")
 PLOTLY_URL = "/static/vendor/plotly.min.js"
+# Charts draw a bar or segment as uncertain (faded, hatched, n / minimum of its height, with its n) below either
+# minimum (issue 22 §6): one observation must never stand as a full-height "100 %". Three students, as Canvas
+# needs for an "active course".
+CHART_MIN_OBSERVATIONS = 20
+CHART_MIN_STUDENTS = 3
 
 
 
@@ -65,6 +70,8 @@ def page_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "private_seal_s": settings.private_seal_s,
         "alert_negative_share": settings.alert_negative_share,
         "alert_after_s": settings.alert_after_s,
+        "chart_min_observations": CHART_MIN_OBSERVATIONS,
+        "chart_min_students": CHART_MIN_STUDENTS,
     }
     cfg.update(extra)
     return cfg
@@ -129,6 +136,12 @@ def build_router(settings: Settings) -> APIRouter:
     def teacher() -> HTMLResponse:
         """Courses and sessions of the signed-in teacher."""
         return render("teacher.html", cm_config=page_config(settings, page="teacher"))
+
+    @router.get("/teacher/courses/{course_id}", response_class=HTMLResponse)
+    def course(course_id: str) -> HTMLResponse:
+        """One course over time: a row per session, shares across sessions, same-title topics compared."""
+        cfg = page_config(settings, page="course", course_id=_checked(course_id, "course"))
+        return render("course.html", charts=True, cm_config=cfg)
 
     @router.get("/teacher/sessions/{session_id}", response_class=HTMLResponse)
     def live(session_id: str) -> HTMLResponse:

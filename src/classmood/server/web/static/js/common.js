@@ -170,9 +170,31 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 });
 
-export const fmtTime = (epoch) => (epoch ? new Date(epoch * 1000).toLocaleTimeString() : "–");
+// One time format on every page, chart and table: the browser's locale, to the minute.
+const TIME = { hour: "numeric", minute: "2-digit" };
+
+/** A time of day in the browser's locale ("10:05 AM", "10:05"); "–" for none. Epoch seconds or a date string. */
+export const fmtTime = (value) => {
+  if (!value) return "–";
+  const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleTimeString([], TIME);
+};
+
+/** A date with its time in the browser's locale; "–" for none. Epoch seconds or a date string. */
 export const fmtDate = (value) => {
   if (!value) return "–";
   const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
-  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString();
+  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString([], Object.assign({ dateStyle: "medium" }, TIME));
 };
+
+/** A date string or epoch seconds as epoch seconds (null for none). */
+export const epoch = (value) => (value === null || value === undefined ? null
+  : typeof value === "number" ? value : Date.parse(value) / 1000);
+
+/** "12 min", "1 h 05 min", "45 s": a duration in seconds. */
+export function fmtDuration(seconds) {
+  const s = Math.max(0, Math.round(seconds || 0));
+  if (s < 60) return `${s} s`;
+  const m = Math.round(s / 60);
+  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}

@@ -1,30 +1,44 @@
-/* Report after class: whole-session histogram, per time segment, per student; CSV and PNG downloads. */
+/* Report after class: the whole session, the timeline with topics and alerts, topics side by side (editable),
+ * per student (a row opens that student's timeline); PDF, CSV and titled PNG downloads. */
 import {
-  api, config, el, fmtDate, histogramTrace, negativeShare, pct, plainLabel, plot, show, showError, stackedTraces,
-  topLabel, whoami
+  api, config, el, fmtDate, histogramTrace, negativeShare, pct, plainLabel, show, showError, topLabel, whoami,
 } from "./common.js";
+import { alertTrace, bucketBars, bucketFor, chart, downloadPng, sampleText, setExportContext, timelineLayout,
+  topicMarks } from "./charts.js";
+import { sessionSpan, showStudentTimeline, wireStudentPanel } from "./student_timeline.js";
+import { loadTopics, wireTimeline, wireTopicEditing } from "./report_topics.js";
 
 const sid = config.session_id;
 const $ = (id) => document.getElementById(id);
-let session = null;
+const state = { session: null, topics: [], alerts: [], span: [0, 0] };
 
 async function whole() {
   const h = await api("GET", `/api/sessions/${sid}/histogram`);
-  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-  $("whole-total").textContent = `${plural(h.total, "observation")} from ${plural(h.participants, "student")}` +
+  $("whole-total").textContent = sampleText(h.total, h.participants) +
     (h.total ? ` · negative share ${pct(negativeShare(h.shares))}` : "");
-  await plot("whole", [histogramTrace(h.shares, true)],
-    { yaxis: { tickformat: ".0%", title: { text: "share of observations" } }, showlegend: false });
+  setExportContext({ students: h.participants, observations: h.total });
+  const trace = histogramTrace(h.shares, true);
+  trace.text = config.labels.map((l) => String((h.counts && h.counts[l]) || 0)); // each bar's n on it
+  trace.textposition = "outside";
+  trace.hovertemplate = "%{x}: %{y:.0%} (%{text} observations)<extra></extra>";
+  await chart("whole", "Whole session", [trace],
+    { yaxis: { tickformat: ".0%", title: { text: "share of observations" }, range: [0, 1.1] }, showlegend: false });
 }
 
+/** The timeline with topics (draggable lines) and alerts; a click on it fills the "new topic" time. */
 async function segments() {
-  const bucket = Number($("segment").value);
-  const since = session.started_at ? `&since=${Date.parse(session.started_at) / 1000}` : "";
-  const until = session.ended_at ? `&until=${Date.parse(session.ended_at) / 1000}` : "";
-  const t = await api("GET", `/api/sessions/${sid}/timeline?bucket_s=${bucket}${since}${until}`);
-  const xs = t.buckets.map((b) => new Date(b.start * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
-  await plot("segments", stackedTraces(xs, t.buckets.map((b) => b.shares)),
-    { barmode: "stack", yaxis: { tickformat: ".0%", range: [0, 1] }, xaxis: { type: "category" } });
+  const [lo, hi] = state.span;
+  const chosen = Number($("segment").value);
+  const bucket = chosen || bucketFor(hi - lo);
+  const range = `bucket_s=${bucket}&since=${lo}&until=${hi}`;
+  const [t, presence] = await Promise.all([api("GET", `/api/sessions/${sid}/timeline?${range}`),
+    api("GET", `/api/sessions/${sid}/presence?${range}`).catch(() => ({ buckets: [] }))]);
+  const students = new Map(presence.buckets.map((b) => [b.start, b.faces_in_view]));
+  const traces = bucketBars(t.buckets, t.bucket_s, students);
+  if (state.alerts.length) traces.push(alertTrace(state.alerts));
+  await chart("segments", "Shares of emotions over time", traces,
+    timelineLayout(lo, hi, topicMarks(state.topics, true), { height: 380 }), null);
+  wireTimeline($("segments"));
 }
 
 async function students() {
@@ -35,38 +49,69 @@ async function students() {
     if (err.status !== 403) throw err;
     $("students-note").textContent = "Aggregate-only session: no per-student figures.";
     show($("students-note"));
-    show($("students-chart"), false);
+    for (const id of ["students-chart", "students-help", "students-table", "download-students-csv"]) show($(id), false);
     return;
   }
+  show($("download-students-csv"));
   // One category per participant (two students may share a name); the tick shows the name as plain text:
   // plotly would render markup in it (a name "<a href=...>" would become a link).
   const ids = list.map((p) => String(p.participant_id));
   const yaxis = { automargin: true, type: "category", tickmode: "array", tickvals: ids,
     ticktext: list.map((p) => plainLabel(p.display_name)) };
-  await plot("students-chart", stackedTraces(ids, list.map((p) => p.shares), "bar", "h"),
-    { barmode: "stack", xaxis: { tickformat: ".0%", range: [0, 1.001], dtick: 0.2 }, yaxis,
-      height: Math.max(280, 40 * list.length + 120) });
-  const rows = list.map((p) => el("tr", { "data-participant-id": p.participant_id }, el("td", {}, p.display_name),
-    el("td", {}, String(p.observations)), el("td", {}, topLabel(p.counts) || "–")));
+  const traces = config.labels.map((label) => ({ type: "bar", orientation: "h", name: label, y: ids,
+    x: list.map((p) => (p.shares && p.shares[label]) || 0), marker: { color: config.colors[label] },
+    customdata: list.map((p) => sampleText(p.observations)),
+    hovertemplate: `${label} %{x:.0%} of %{customdata}<extra></extra>` }));
+  await chart("students-chart", "Per student", traces, { barmode: "stack", yaxis,
+    xaxis: { tickformat: ".0%", range: [0, 1.001], dtick: 0.2 }, height: Math.max(280, 40 * list.length + 120) });
+  const open = (p) => showStudentTimeline(state.session, p, state.topics, ...state.span);
+  const rows = list.map((p) => el("tr", { "data-participant-id": p.participant_id, class: "clickable",
+    onclick: () => open(p) },
+  el("td", {}, el("button", { type: "button", class: "link" }, p.display_name)),
+  el("td", {}, String(p.observations)), el("td", {}, topLabel(p.counts) || "–")));
   $("students-table").querySelector("tbody").replaceChildren(...rows);
 }
 
-function png(id, name) {
-  const title = (session && session.title ? session.title : "session").replace(/[^\w-]+/g, "_");
-  return window.Plotly.downloadImage(id, { format: "png", filename: `classmood-${title}-${name}`, width: 1000, height: 600 });
+async function alerts() {
+  state.alerts = await api("GET", `/api/sessions/${sid}/alerts`).catch((err) => {
+    if (err.status === 404) return [];
+    throw err;
+  });
+  $("alerts").replaceChildren(...state.alerts.map((a) => el("li", { class: "alert", "data-alert-id": a.id },
+    `${fmtDate(a.fired_at)}: ${a.text}`)));
+  show($("alerts-none"), state.alerts.length === 0);
+}
+
+/** Topics changed (added, renamed, moved, deleted): redraw what shows them. */
+async function topicsChanged() {
+  state.topics = await loadTopics(state.session, state.span);
+  await segments();
+}
+
+async function header() {
+  const s = state.session;
+  $("session-title").textContent = "Report: " + s.title;
+  $("status").textContent = s.status;
+  $("meta").textContent = `Started ${fmtDate(s.started_at)} · ended ${fmtDate(s.ended_at)}`;
+  $("course-link").href = `/teacher/courses/${s.course_id}`;
+  show($("course-link"));
+  const course = await api("GET", `/api/courses/${s.course_id}`).catch(() => null);
+  setExportContext({ course: course ? course.title : "", session: s.title, date: s.started_at });
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
-  $("download-png").addEventListener("click", () => png("whole", "histogram"));
-  $("download-segments-png").addEventListener("click", () => png("segments", "segments"));
+  $("download-png").addEventListener("click", () => downloadPng("whole"));
+  $("download-segments-png").addEventListener("click", () => downloadPng("segments"));
   $("segment").addEventListener("change", () => segments().catch(showError));
+  wireStudentPanel();
   try {
     await whoami();
-    session = await api("GET", `/api/sessions/${sid}`);
-    $("session-title").textContent = "Report: " + session.title;
-    $("status").textContent = session.status;
-    $("meta").textContent = `Started ${fmtDate(session.started_at)} · ended ${fmtDate(session.ended_at)}`;
-    await Promise.all([whole(), segments(), students()]);
+    state.session = await api("GET", `/api/sessions/${sid}`);
+    state.span = sessionSpan(state.session);
+    await header();
+    wireTopicEditing(state.session, state.span, () => topicsChanged().catch(showError));
+    await Promise.all([whole(), alerts(), students()]);
+    await topicsChanged();
     document.body.dataset.ready = "1"; // the charts are drawn (tests and screenshots wait for this)
   } catch (err) { if (err.status !== 401) showError(err); }
 });
