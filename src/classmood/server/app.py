@@ -36,6 +36,8 @@ from classmood.server.security import Passwords, Signer
 from classmood.server.security_headers import SecurityHeaders
 from classmood.server.sessions.router import router as sessions_router
 from classmood.server.state import ServerState
+from classmood.server.students.router import router as students_router
+from classmood.server.topics.router import router as topics_router
 from classmood.server.validation import check_parameters
 from classmood.server.web import mount_web
 
@@ -78,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                      batch=batch_body_limit(settings)))
     app.add_middleware(SecurityHeaders)
     for router in (accounts_router, courses_router, sessions_router, observations_router, analytics_router,
-                   live_router, ondevice_router):
+                   live_router, ondevice_router, topics_router, students_router):
         app.include_router(router)
 
     @app.get("/api/health", tags=["health"])

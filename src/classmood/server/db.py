@@ -136,6 +136,7 @@ def import_models() -> MetaData:
     from classmood.server.courses import models as _courses  # noqa: F401
     from classmood.server.observations import models as _observations  # noqa: F401
     from classmood.server.sessions import models as _sessions  # noqa: F401
+    from classmood.server.topics import models as _topics  # noqa: F401
 
     return Base.metadata
 
