@@ -8,11 +8,11 @@
  * - Time axes are numeric (epoch seconds) with a few horizontal ticks written by fmtTime, the browser's locale,
  *   as in the tiles and tables: readable at any session length, never rotated or clipped.
  */
-import { config, fmtDate, fmtTime, plainLabel, plot } from "./common.js";
+import { config, fmtDate, fmtTime, pct, plainLabel, plot } from "./common.js";
 
 export const MIN_OBS = config.chart_min_observations;
 export const MIN_STUDENTS = config.chart_min_students;
-const STEPS_S = [15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+const STEPS_S = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
 
 /** True when a bar of `total` observations from `students` students is too thin to read as shares. */
 export function uncertain(total, students) {
@@ -35,30 +35,79 @@ export function timeAxis(lo, hi, extra = {}) {
     tickangle: 0, automargin: true, showgrid: false }, extra);
 }
 
+// A thin bar keeps its emotion's colour under white hatching, faded: visibly not a figure to read as it stands.
+const THIN = { opacity: 0.55, pattern: { shape: "/", fgcolor: "#ffffff", size: 6, solidity: 0.45 } };
+
 /**
  * Stacked bars of a timeline's buckets ({start, counts, shares, total}); `students` maps a bucket's start to its
- * number of students (from /presence), when known. Empty buckets draw nothing; thin ones are uncertain.
+ * number of students (from /presence), when known. Empty buckets draw nothing; thin ones are uncertain: a trace
+ * of their own per emotion (same legend entry), n / minimum of their height, their n written above them.
  */
 export function bucketBars(buckets, bucketS, students = new Map()) {
-  const shown = buckets.filter((b) => b.total > 0 && !b.suppressed);
-  const scale = shown.map((b) => (uncertain(b.total, students.get(b.start)) ? Math.min(1, b.total / MIN_OBS) : 1));
-  const thin = shown.map((b, i) => scale[i] < 1 || uncertain(b.total, students.get(b.start)));
-  const xs = shown.map((b) => b.start + bucketS / 2);
-  const info = shown.map((b, i) => `${fmtTime(b.start)} · ${sampleText(b.total, students.get(b.start))}` +
-    (thin[i] ? " · too few to read as shares" : ""));
-  const traces = config.labels.map((label) => ({
-    type: "bar", name: label, x: xs, width: bucketS * 0.92, customdata: info,
-    y: shown.map((b, i) => ((b.shares && b.shares[label]) || 0) * scale[i]),
-    marker: { color: config.colors[label], opacity: thin.map((t) => (t ? 0.4 : 1)),
-      pattern: { shape: thin.map((t) => (t ? "/" : "")), fgcolor: "#1b1f24", size: 6, solidity: 0.25 } },
-    hovertemplate: `${label} %{customdata}<extra></extra>`,
-  }));
-  // the n of every thin bar, written above it
-  const thinIdx = shown.map((_, i) => i).filter((i) => thin[i]);
-  if (thinIdx.length) {
-    traces.push({ type: "scatter", mode: "text", showlegend: false, hoverinfo: "skip",
-      x: thinIdx.map((i) => xs[i]), y: thinIdx.map((i) => scale[i] + 0.04),
-      text: thinIdx.map((i) => "n=" + shown[i].total), textfont: { size: 11, color: "#4d5560" } });
+  const shown = buckets.filter((b) => b.total > 0 && !b.suppressed).map((b) => {
+    const n = students.get(b.start);
+    const thin = uncertain(b.total, n);
+    return { b, n, thin, scale: thin ? Math.min(1, b.total / MIN_OBS) : 1, x: b.start + bucketS / 2,
+      info: `${fmtTime(b.start)} · ${sampleText(b.total, n)}` + (thin ? " · too few to read as shares" : "") };
+  });
+  const traces = [];
+  for (const thin of [false, true]) {
+    const part = shown.filter((s) => s.thin === thin);
+    if (!part.length) continue;
+    for (const label of config.labels) {
+      traces.push({ type: "bar", name: label, legendgroup: label, showlegend: !thin || !shown.some((s) => !s.thin),
+        x: part.map((s) => s.x), y: part.map((s) => ((s.b.shares && s.b.shares[label]) || 0) * s.scale),
+        width: bucketS * 0.92, customdata: part.map((s) => s.info),
+        marker: Object.assign({ color: config.colors[label] }, thin ? THIN : {}),
+        hovertemplate: `${label} %{customdata}<extra></extra>` });
+    }
+  }
+  const thin = shown.filter((s) => s.thin);
+  if (thin.length) {
+    traces.push({ type: "scatter", mode: "text", showlegend: false, hoverinfo: "skip", x: thin.map((s) => s.x),
+      y: thin.map((s) => s.scale + 0.05), text: thin.map((s) => "n=" + s.b.total),
+      textfont: { size: 11, color: "#4d5560" } });
+  }
+  return traces;
+}
+
+/**
+ * One histogram ({counts, shares, total, participants}) as bars with each bar's count on it. Below the minimum
+ * (`minObs` observations, or MIN_STUDENTS students unless `students` is false) it is drawn thin and only
+ * n / minimum high. `unit` names what is counted ("observations", "faces").
+ */
+export function histogramBars(h, { minObs = MIN_OBS, students = true, unit = "observations" } = {}) {
+  const total = h.total || 0;
+  const thin = total > 0 && (total < minObs || (students && h.participants < MIN_STUDENTS));
+  const scale = thin ? Math.min(1, total / minObs) : 1;
+  return [{ type: "bar", x: config.labels, y: config.labels.map((l) => ((h.shares && h.shares[l]) || 0) * scale),
+    text: config.labels.map((l) => String((h.counts && h.counts[l]) || 0)), textposition: "outside",
+    marker: Object.assign({ color: config.labels.map((l) => config.colors[l]) }, thin ? THIN : {}),
+    customdata: config.labels.map((l) => pct(h.shares && h.shares[l])),
+    hovertemplate: `%{x}: %{customdata} (%{text} of ${total} ${unit}, ${h.participants ?? "?"} students)` +
+      (thin ? " · too few to read as shares" : "") + "<extra></extra>" }];
+}
+
+/**
+ * Stacked shares per category (a topic, a student, a course, a session): `rows` of {shares, total, students,
+ * tooFew}. A thin row (below the minimum, or tooFew) is faded, hatched and n / minimum long; a tooFew row draws
+ * nothing. `horizontal` puts the categories on the y axis.
+ */
+export function shareBars(ids, rows, horizontal = true) {
+  const scale = rows.map((r) => (r.tooFew ? 0 : uncertain(r.total, r.students) ? Math.min(1, r.total / MIN_OBS) : 1));
+  const traces = [];
+  for (const thin of [false, true]) {
+    const idx = rows.map((_, i) => i).filter((i) => (scale[i] < 1 || uncertain(rows[i].total, rows[i].students)) === thin);
+    if (!idx.length) continue;
+    for (const label of config.labels) {
+      const values = idx.map((i) => ((rows[i].shares && rows[i].shares[label]) || 0) * scale[i]);
+      const cats = idx.map((i) => ids[i]);
+      traces.push(Object.assign(horizontal ? { x: values, y: cats, orientation: "h" } : { x: cats, y: values }, {
+        type: "bar", name: label, legendgroup: label, showlegend: !thin || idx.length === rows.length,
+        customdata: idx.map((i) => (rows[i].tooFew ? "too few students" : sampleText(rows[i].total, rows[i].students))),
+        marker: Object.assign({ color: config.colors[label] }, thin ? THIN : {}),
+        hovertemplate: `${label} %{${horizontal ? "x" : "y"}:.0%} of %{customdata}<extra></extra>` }));
+    }
   }
   return traces;
 }
@@ -67,7 +116,9 @@ export function bucketBars(buckets, bucketS, students = new Map()) {
 export function topicMarks(topics, editable = false) {
   const shapes = topics.map((t) => ({ type: "line", xref: "x", yref: "paper", x0: t.start, x1: t.start, y0: 0, y1: 1,
     line: { color: "#14365f", width: 2, dash: "dash" }, editable }));
-  const annotations = topics.map((t) => ({ x: t.start, xref: "x", y: 1, yref: "paper", yanchor: "bottom",
+  // alternate heights, so the titles of two topics close together do not overlap
+  const annotations = topics.map((t, i) => ({ x: t.start, xref: "x", y: i % 2 ? 0.94 : 1, yref: "paper",
+    yanchor: "bottom",
     xanchor: "left", text: plainLabel(t.title), showarrow: false, font: { size: 12, color: "#14365f" } }));
   return { shapes, annotations };
 }
@@ -84,7 +135,8 @@ export function alertTrace(alerts) {
 export function timelineLayout(lo, hi, marks = { shapes: [], annotations: [] }, extra = {}) {
   return Object.assign({ barmode: "stack", bargap: 0, xaxis: timeAxis(lo, hi),
     yaxis: { tickformat: ".0%", range: [0, 1.1], tickvals: [0, 0.25, 0.5, 0.75, 1], title: { text: "share" } },
-    margin: { l: 56, r: 12, t: 28, b: 48 }, shapes: marks.shapes, annotations: marks.annotations }, extra);
+    margin: { l: 56, r: 12, t: 28, b: 48 }, shapes: marks.shapes, annotations: marks.annotations,
+    legend: { orientation: "h", y: -0.2, traceorder: "normal" } }, extra);
 }
 
 // ---- PNG exports with their context -------------------------------------------------------------------------

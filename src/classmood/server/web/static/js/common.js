@@ -184,7 +184,7 @@ export const fmtTime = (value) => {
 export const fmtDate = (value) => {
   if (!value) return "–";
   const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
-  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString([], Object.assign({ dateStyle: "medium" }, TIME));
+  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString([], Object.assign({ year: "numeric", month: "short", day: "numeric" }, TIME));
 };
 
 /** A date string or epoch seconds as epoch seconds (null for none). */

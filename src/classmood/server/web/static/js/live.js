@@ -1,9 +1,11 @@
 /* Live dashboard: current histogram, timeline since start with the topics, students present and faces in view,
  * student tiles (a click shows that student's timeline), students to check on, stored alerts (SSE + API). */
 import {
-  api, config, el, fmtTime, histogramTrace, negativeShare, pct, show, showError, topLabel, whoami,
+  api, config, el, fmtTime, negativeShare, pct, show, showError, topLabel, whoami,
 } from "./common.js";
-import { bucketBars, bucketFor, chart, setExportContext, timeAxis, timelineLayout, topicMarks } from "./charts.js";
+import {
+  MIN_STUDENTS, bucketBars, bucketFor, chart, histogramBars, setExportContext, timeAxis, timelineLayout, topicMarks,
+} from "./charts.js";
 import { sessionSpan, showStudentTimeline, wireStudentPanel } from "./student_timeline.js";
 import { wireAlertRule, showAlertRule, loadAlerts, addAlert } from "./live_alerts.js";
 
@@ -62,7 +64,8 @@ async function refreshHistogram() {
   note.textContent = h.suppressed ? "Too few students right now to show the class without revealing individuals."
     : state.aggregateOnly ? cells : "";
   show(note, Boolean(h.suppressed) || state.aggregateOnly);
-  await chart("histogram", "Emotions now", [histogramTrace(h.shares, true)],
+  // "now" counts faces, one per student: thin below MIN_STUDENTS faces
+  await chart("histogram", "Emotions now", histogramBars(h, { minObs: MIN_STUDENTS, unit: "faces" }),
     { yaxis: { tickformat: ".0%", range: [0, 1], title: { text: "share of faces" } }, showlegend: false },
     { students: h.participants, observations: h.total });
   const rows = config.labels.map((l) => el("tr", { "data-label": l }, el("th", { scope: "row" }, l),

@@ -1,10 +1,10 @@
 /* Report after class: the whole session, the timeline with topics and alerts, topics side by side (editable),
  * per student (a row opens that student's timeline); PDF, CSV and titled PNG downloads. */
 import {
-  api, config, el, fmtDate, histogramTrace, negativeShare, pct, plainLabel, show, showError, topLabel, whoami,
+  api, config, el, fmtDate, negativeShare, pct, plainLabel, show, showError, topLabel, whoami,
 } from "./common.js";
-import { alertTrace, bucketBars, bucketFor, chart, downloadPng, sampleText, setExportContext, timelineLayout,
-  topicMarks } from "./charts.js";
+import { alertTrace, bucketBars, bucketFor, chart, downloadPng, histogramBars, sampleText, setExportContext, shareBars,
+  timelineLayout, topicMarks } from "./charts.js";
 import { sessionSpan, showStudentTimeline, wireStudentPanel } from "./student_timeline.js";
 import { loadTopics, wireTimeline, wireTopicEditing } from "./report_topics.js";
 
@@ -17,12 +17,8 @@ async function whole() {
   $("whole-total").textContent = sampleText(h.total, h.participants) +
     (h.total ? ` · negative share ${pct(negativeShare(h.shares))}` : "");
   setExportContext({ students: h.participants, observations: h.total });
-  const trace = histogramTrace(h.shares, true);
-  trace.text = config.labels.map((l) => String((h.counts && h.counts[l]) || 0)); // each bar's n on it
-  trace.textposition = "outside";
-  trace.hovertemplate = "%{x}: %{y:.0%} (%{text} observations)<extra></extra>";
-  await chart("whole", "Whole session", [trace],
-    { yaxis: { tickformat: ".0%", title: { text: "share of observations" }, range: [0, 1.1] }, showlegend: false });
+  await chart("whole", "Whole session", histogramBars(h), { showlegend: false, xaxis: { automargin: true },
+    yaxis: { tickformat: ".0%", title: { text: "share of observations" }, range: [0, 1.1] } });
 }
 
 /** The timeline with topics (draggable lines) and alerts; a click on it fills the "new topic" time. */
@@ -58,11 +54,9 @@ async function students() {
   const ids = list.map((p) => String(p.participant_id));
   const yaxis = { automargin: true, type: "category", tickmode: "array", tickvals: ids,
     ticktext: list.map((p) => plainLabel(p.display_name)) };
-  const traces = config.labels.map((label) => ({ type: "bar", orientation: "h", name: label, y: ids,
-    x: list.map((p) => (p.shares && p.shares[label]) || 0), marker: { color: config.colors[label] },
-    customdata: list.map((p) => sampleText(p.observations)),
-    hovertemplate: `${label} %{x:.0%} of %{customdata}<extra></extra>` }));
+  const traces = shareBars(ids, list.map((p) => ({ shares: p.shares, total: p.observations, students: null })));
   await chart("students-chart", "Per student", traces, { barmode: "stack", yaxis,
+    legend: { orientation: "h", y: -0.2, traceorder: "normal" },
     xaxis: { tickformat: ".0%", range: [0, 1.001], dtick: 0.2 }, height: Math.max(280, 40 * list.length + 120) });
   const open = (p) => showStudentTimeline(state.session, p, state.topics, ...state.span);
   const rows = list.map((p) => el("tr", { "data-participant-id": p.participant_id, class: "clickable",

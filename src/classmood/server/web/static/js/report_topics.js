@@ -1,8 +1,8 @@
 /* The report's topics: side by side (duration, students, observations, faces in view, shares, negative share),
  * one plain sentence per topic that differs clearly from the rest (the server's rule), and editing after class:
  * add (form, or a click on the timeline), rename, move (the row's time, or drag the topic's line), delete. */
-import { api, config, el, fmtDuration, fmtTime, pct, plainLabel, show, showError, topLabel } from "./common.js";
-import { MIN_OBS, chart, sampleText, uncertain } from "./charts.js";
+import { api, el, fmtDuration, fmtTime, pct, plainLabel, show, showError, topLabel } from "./common.js";
+import { chart, sampleText, shareBars } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
 const ctx = { session: null, span: [0, 0], changed: () => {}, topics: [], chartWired: false };
@@ -56,26 +56,19 @@ function row(t) {
     editCell(t));
 }
 
-/** Horizontal stacked shares per topic; a thin topic is faded, hatched and n / minimum long, with its n. */
+/** Stacked shares per topic, each labelled with its n; a thin topic is drawn uncertain (shareBars). */
 function topicsChart(topics) {
   const ids = topics.map((t) => String(t.id));
-  const scale = topics.map((t) => (t.too_few_students ? 0 : uncertain(t.observations, t.students)
-    ? Math.min(1, t.observations / MIN_OBS) : 1));
-  const thin = topics.map((t, i) => scale[i] < 1 || uncertain(t.observations, t.students));
   const ticktext = topics.map((t) => plainLabel(t.title) + "<br>" + (t.too_few_students ? "too few students"
     : sampleText(t.observations, t.students)));
-  const traces = config.labels.map((label) => ({ type: "bar", orientation: "h", name: label, y: ids,
-    x: topics.map((t, i) => ((t.shares && t.shares[label]) || 0) * scale[i]),
-    customdata: topics.map((t) => sampleText(t.observations || 0, t.students)),
-    marker: { color: config.colors[label], opacity: thin.map((x) => (x ? 0.4 : 1)),
-      pattern: { shape: thin.map((x) => (x ? "/" : "")), fgcolor: "#1b1f24", size: 6, solidity: 0.25 } },
-    hovertemplate: `${label} of %{customdata}<extra></extra>` }));
+  const rows = topics.map((t) => ({ shares: t.shares, total: t.observations || 0, students: t.students,
+    tooFew: t.too_few_students }));
   const students = Math.max(0, ...topics.map((t) => t.students || 0));
   const observations = topics.reduce((sum, t) => sum + (t.observations || 0), 0);
-  return chart("topics-chart", "Topics", traces, { barmode: "stack", height: Math.max(220, 60 * topics.length + 100),
-    xaxis: { tickformat: ".0%", range: [0, 1.001], dtick: 0.2 },
-    yaxis: { type: "category", tickmode: "array", tickvals: ids, ticktext, automargin: true, autorange: "reversed" } },
-  { students, observations });
+  return chart("topics-chart", "Topics", shareBars(ids, rows), { barmode: "stack",
+    height: Math.max(220, 60 * topics.length + 100), xaxis: { tickformat: ".0%", range: [0, 1.001], dtick: 0.2 },
+    yaxis: { type: "category", tickmode: "array", tickvals: ids, ticktext, automargin: true, autorange: "reversed" },
+    legend: { orientation: "h", y: -0.25, traceorder: "normal" } }, { students, observations });
 }
 
 /** Fetch and show the topics of the session; resolves to them ({id, title, start, end}, by start). */
@@ -84,7 +77,7 @@ export async function loadTopics(session, span) {
   const summary = await api("GET", `/api/sessions/${session.id}/topics/summary`);
   const topics = summary.topics;
   ctx.topics = topics;
-  $("topic-rule").textContent = summary.rule && summary.rule.text ? "A sentence appears when " + summary.rule.text : "";
+  $("topic-rule").textContent = summary.rule && summary.rule.text ? "Sentences: " + summary.rule.text : "";
   $("topic-sentences").replaceChildren(...topics.filter((t) => t.sentence).map((t) => el("li", {}, t.sentence)));
   $("topics-table").querySelector("tbody").replaceChildren(...topics.map(row));
   show($("topics-none"), topics.length === 0);
