@@ -22,6 +22,7 @@ from classmood.server.accounts.router import router as accounts_router
 from classmood.server.accounts.service import DatabaseLogins
 from classmood.server.analytics.router import router as analytics_router
 from classmood.server.body_limit import BodyLimit, RouteLimits
+from classmood.server.courses.router import platform_router
 from classmood.server.courses.router import router as courses_router
 from classmood.server.db import make_engine, make_session_factory, upgrade
 from classmood.server.errors import install_error_handlers
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                      batch=batch_body_limit(settings)))
     app.add_middleware(SecurityHeaders)
     for router in (accounts_router, courses_router, sessions_router, observations_router, analytics_router,
-                   live_router, ondevice_router, topics_router, students_router):
+                   live_router, ondevice_router, topics_router, students_router, platform_router):
         app.include_router(router)
 
     @app.get("/api/health", tags=["health"])

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from classmood.labels import LABELS
+from classmood.labels import LABELS, NEGATIVE
 from classmood.server.accounts.models import User
 from classmood.server.analytics import queries
 from classmood.server.analytics import release as cells
@@ -261,3 +261,14 @@ def platform_overview(db: Session, *, window: Window, utc_offset_s: int, policy:
                   for g in groups["teachers"]],
         hours=[HourRow(**shown(by_hour.get(h, empty)).model_dump(), hour=h) for h in range(24)],
         labels=list(LABELS))
+
+
+def negative_share(histogram: HistogramOut) -> float | None:
+    """The share of Angry, Disgust, Fear and Sad in an answer; ``None`` when it is withheld or empty.
+
+    >>> negative_share(HistogramOut.of(queries.counts_from([(5, 1), (3, 3)], 1), suppressed=False))
+    0.25
+    """
+    if histogram.suppressed or not histogram.total:
+        return None
+    return sum(share for label, share in histogram.shares.items() if label in NEGATIVE)

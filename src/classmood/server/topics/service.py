@@ -23,6 +23,8 @@ from classmood.server.errors import Conflict, Invalid, NotFound
 from classmood.server.sessions.models import ClassSession
 from classmood.server.topics.models import LessonTopic
 
+CLOCK_GRACE_S = 1.0
+
 
 @dataclass(frozen=True)
 class TopicSpan:
@@ -46,8 +48,9 @@ def spans_of(rows: Sequence[tuple[int, str, float]], *, session_end: float | Non
     """Topics (id, title, start) in order of start, each ending where the next begins or at ``session_end``."""
     ordered = sorted(rows, key=lambda row: (row[2], row[0]))
     ends: list[float | None] = [row[2] for row in ordered[1:]]
-    ends.append(session_end)
-    return [] if not ordered else [TopicSpan(id, title, start, end) for (id, title, start), end in zip(ordered, ends, strict=True)]
+    if ordered:
+        ends.append(session_end)
+    return [TopicSpan(id, title, start, end) for (id, title, start), end in zip(ordered, ends, strict=True)]
 
 
 def topic_spans(db: Session, *, session: ClassSession) -> list[TopicSpan]:
@@ -75,11 +78,13 @@ def _checked_start(session: ClassSession, start: float | None) -> float:
     now = epoch_now()
     value = now if start is None else start
     end = last if last is not None else now
-    # A topic started "now" by a dashboard whose request took a moment is still within a live session.
-    if not first <= value <= (end + (1.0 if last is None else 0.0)):
+    # A second's grace either side: the session's stored start is rounded to microseconds (a topic given the
+    # start the API showed must pass), and a topic started "now" by a dashboard whose request took a moment
+    # is still within a live session.
+    if not first - CLOCK_GRACE_S <= value <= end + CLOCK_GRACE_S:
         raise Invalid(f"start {value:.0f} is outside the session (from {first:.0f} to {end:.0f})",
                       loc=("body", "start"))
-    return min(value, end) if last is None else value
+    return value
 
 
 def _span(db: Session, session: ClassSession, topic_id: int) -> TopicSpan:
