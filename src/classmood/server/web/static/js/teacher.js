@@ -55,6 +55,9 @@ function courseCard(course, sessions, reload) {
   const node = document.getElementById("course-tpl").content.firstElementChild.cloneNode(true);
   node.dataset.courseId = course.id;
   node.querySelector(".course-title").textContent = course.title;
+  const trend = node.querySelector(".course-trend");
+  trend.href = `/teacher/courses/${course.id}`;
+  trend.setAttribute("aria-label", "Course over time: " + course.title);
   const input = node.querySelector(".session-title");
   input.id = "session-title-" + course.id;
   node.querySelector(".session-label").setAttribute("for", input.id);
