@@ -36,7 +36,7 @@ export function timeAxis(lo, hi, extra = {}) {
 }
 
 // A thin bar keeps its emotion's colour under white hatching, faded: visibly not a figure to read as it stands.
-const THIN = { opacity: 0.55, pattern: { shape: "/", fgcolor: "#ffffff", size: 6, solidity: 0.45 } };
+const THIN = { opacity: 0.55, pattern: { shape: "/", fillmode: "overlay", fgcolor: "#ffffff", size: 6, solidity: 0.4 } };
 
 /**
  * Stacked bars of a timeline's buckets ({start, counts, shares, total}); `students` maps a bucket's start to its

@@ -2,7 +2,7 @@
  * with the same title compared across sessions. */
 import { api, config, el, epoch, fmtDate, fmtDuration, pct, plainLabel, show, showError, topLabel, whoami }
   from "./common.js";
-import { chart, sampleText, setExportContext, shareBars } from "./charts.js";
+import { MIN_OBS, chart, sampleText, setExportContext, shareBars } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
 const cid = config.course_id;
@@ -62,6 +62,8 @@ function sameTopics(sessions) {
   const traces = groups.map((list) => ({ type: "scatter", mode: "lines+markers", name: plainLabel(list[0].topic.title),
     x: list.map((x) => String(x.session.session_id)), connectgaps: false,
     y: list.map((x) => (x.topic.too_few_students ? null : x.topic.negative_share)),
+    // a thin topic is a hollow marker: a point of few observations is not a figure to compare
+    marker: { size: 10, symbol: list.map((x) => ((x.topic.total || 0) < MIN_OBS ? "circle-open" : "circle")) },
     customdata: list.map((x) => `${plainLabel(x.session.title)}: ` +
       (x.topic.too_few_students ? "too few students" : sampleText(x.topic.total))),
     hovertemplate: "%{customdata} · negative share %{y:.0%}<extra></extra>" }));
