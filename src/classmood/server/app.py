@@ -26,6 +26,7 @@ from classmood.server.courses.router import platform_router
 from classmood.server.courses.router import router as courses_router
 from classmood.server.db import make_engine, make_session_factory, upgrade
 from classmood.server.errors import install_error_handlers
+from classmood.server.faces.router import router as faces_router
 from classmood.server.live.broker import make_broker
 from classmood.server.live.router import router as live_router
 from classmood.server.observations.analysis import AnalysisPool
@@ -81,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                      batch=batch_body_limit(settings)))
     app.add_middleware(SecurityHeaders)
     for router in (accounts_router, courses_router, sessions_router, observations_router, analytics_router,
-                   live_router, ondevice_router, topics_router, students_router, platform_router):
+                   live_router, ondevice_router, topics_router, students_router, platform_router,
+                   faces_router):
         app.include_router(router)
 
     @app.get("/api/health", tags=["health"])

@@ -139,6 +139,11 @@ def _timeline_range(session: ClassSession, window: Window) -> tuple[float | None
     return lo, hi
 
 
+def timeline_range(session: ClassSession, window: Window) -> tuple[float | None, float | None]:
+    """The span a session's timeline covers: ``since`` or its start, to ``until``, its end or now (live)."""
+    return _timeline_range(session, window)
+
+
 def session_timeline(db: Session, *, session: ClassSession, window: Window, bucket_s: float,
                      policy: Policy) -> TimelineOut:
     """Counts per time bucket from the start of the session (or ``since``), empty buckets as zeros.

@@ -22,6 +22,7 @@ from classmood.labels import NEGATIVE
 from classmood.server.analytics.schemas import HistogramOut
 from classmood.server.analytics.service import Policy, Window, session_histogram
 from classmood.server.db import epoch_now
+from classmood.server.faces.service import range_presence
 from classmood.server.sessions.models import ClassSession
 from classmood.server.topics.schemas import DifferenceRuleOut, TopicOut, TopicSummary, TopicSummaryOut
 from classmood.server.topics.service import TopicSpan, topic_spans
@@ -109,9 +110,19 @@ def _summary(span: TopicSpan, h: HistogramOut, whole: HistogramOut, now: float) 
                         rest_negative_share=rest, differs=differs, sentence=sentence)
 
 
+def _with_faces(db: Session, session: ClassSession, row: TopicSummary, last: bool) -> TopicSummary:
+    """The topic's students present and faces in view (identified sessions only)."""
+    counts = range_presence(db, session=session, since=row.start, until=None if last else row.end)
+    if counts is None:
+        return row
+    return row.model_copy(update={"present": counts[0], "faces_in_view": counts[1]})
+
+
 def topic_summary(db: Session, *, session: ClassSession, policy: Policy) -> TopicSummaryOut:
     """``GET /topics/summary``: per topic its figures against the rest of the session, and the rule."""
     whole = session_histogram(db, session=session, window=Window(), policy=policy)
     now = epoch_now()
-    topics = [_summary(span, h, whole, now) for span, h in topic_histograms(db, session=session, policy=policy)]
+    pairs = topic_histograms(db, session=session, policy=policy)
+    topics = [_with_faces(db, session, _summary(span, h, whole, now), k == len(pairs) - 1)
+              for k, (span, h) in enumerate(pairs)]
     return TopicSummaryOut(rule=RULE.out(), topics=topics)
