@@ -1,0 +1,48 @@
+"""Who is there: a student who leaves is shown as "left" on the dashboard; a student sees their own timeline."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import LiveServer, Teacher
+from .flows import acked, api_session, join, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+OWN_TIMELINE = ("import('/static/js/own_timeline.js').then((m) => m.refreshOwnTimeline("
+                "window.cmStudent.join.token, window.cmStudent.info, {force: true})).then((t) => t && t.buckets.length)")
+
+
+def test_a_student_who_left_says_left(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
+    session = api_session(live_server, teacher, title="Roll call")
+    dash = context_factory().new_page()
+    sign_in(dash, teacher, f"/teacher/sessions/{session['id']}")
+    student = context_factory().new_page()
+    join(student, live_server.url + f"/join/{session['code']}", "Lea")
+    student.wait_for_function("Number(document.getElementById('acked').textContent) >= 2")
+    tile = dash.locator(".tile", has_text="Lea")
+    expect(tile.locator(".state")).not_to_have_text("no face yet")
+    expect(tile).not_to_have_class("tile away")
+    student.get_by_role("button", name="Leave").click()
+    # the dashboard's clock moves on 31 s: no waiting for real time
+    dash.clock.install()
+    dash.clock.fast_forward(31_000)
+    expect(tile.locator(".state")).to_have_text("left", timeout=10_000)
+    expect(tile).to_have_class("tile away")
+    expect(tile.locator(".when")).to_contain_text("last seen")
+
+
+def test_student_sees_their_own_timeline(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
+    session = api_session(live_server, teacher, title="Own view", show_self_to_students=True)
+    student = context_factory().new_page()
+    join(student, live_server.url + f"/join/{session['code']}", "Max")
+    student.wait_for_function("Number(document.getElementById('acked').textContent) >= 3")
+    assert acked(student) >= 3
+    assert student.evaluate(OWN_TIMELINE) > 0
+    expect(student.locator("#own-timeline .bars path").first).to_be_attached()
+    private = api_session(live_server, teacher, title="Private own view", aggregate_only=True)
+    other = context_factory().new_page()
+    join(other, live_server.url + f"/join/{private['code']}", "Noa")
+    other.wait_for_function("Number(document.getElementById('acked').textContent) >= 1")
+    assert other.evaluate(OWN_TIMELINE) is None  # aggregate-only: not asked for, not drawn
+    assert other.locator("#own-timeline").count() == 0
