@@ -25,6 +25,8 @@ def test_every_page_has_no_axe_violations(live_server: LiveServer, teacher: Teac
     session = api_session(live_server, teacher, title="Axe class")
     for name, label in (("Ana", "Happy"), ("Ben", "Sad"), ("Cy", "Neutral")):
         _send_scores(live_server, _participant(live_server, session, name), label, n=4)
+    with live_server.client(teacher.email, teacher.password) as api:
+        api.post(f"/api/sessions/{session['id']}/topics", json={"title": "Quiz"}).raise_for_status()
     found: list[str] = []
     anonymous = context_factory().new_page()
     for path in ("/", "/login", "/join", "/privacy", f"/join/{session['code']}", "/docs"):
@@ -33,8 +35,12 @@ def test_every_page_has_no_axe_violations(live_server: LiveServer, teacher: Teac
     sign_in(page, teacher, "/teacher")
     page.wait_for_selector("tr[data-session-id]")
     found += _check(page, "/teacher", "tr[data-session-id]")
-    found += _check(page, f"/teacher/sessions/{session['id']}", ".tile")
+    found += _check(page, f"/teacher/sessions/{session['id']}", "body[data-ready='1']")
+    page.locator(".tile").first.click()  # the student panel open, with its chart
+    page.wait_for_selector("#student-chart .main-svg")
+    found += [f"live, student panel: {v}" for v in axe_violations(page)]
     found += _check(page, f"/teacher/sessions/{session['id']}/report", "body[data-ready='1']")
+    found += _check(page, f"/teacher/courses/{session['course_id']}", "body[data-ready='1']")
     admin = context_factory(viewport={"width": 1280, "height": 900}).new_page()
     sign_in(admin, Teacher(live_server.admin_email, live_server.admin_password, "Admin"), "/admin")
     found += _check(admin, "/admin", "body[data-ready='1']")
