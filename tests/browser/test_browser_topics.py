@@ -72,3 +72,30 @@ def test_teacher_marks_two_topics_live_and_the_report_shows_them(live_server: Li
         assert list(tmp_path.glob("page*.png")), "pdftoppm rendered no page"
         text = subprocess.run(["pdftotext", "-l", "1", str(pdf), "-"], check=True, capture_output=True).stdout
         assert b"Fractions" in text
+
+
+def test_png_exports_carry_their_title(live_server: LiveServer, teacher: Teacher, context_factory,
+                                       tmp_path: Path) -> None:
+    """Every chart's PNG says what it shows: course, session, date, students and observations."""
+    from .test_browser_dashboard import _participant, _send_scores
+
+    session = api_session(live_server, teacher, title="Export class")
+    for name in ("Ana", "Ben", "Cy"):
+        _send_scores(live_server, _participant(live_server, session, name), "Happy", n=8)
+    page = context_factory(viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(page, teacher, f"/teacher/sessions/{session['id']}/report")
+    page.wait_for_selector("body[data-ready='1']")
+    with page.expect_download() as got:
+        page.get_by_role("button", name="Whole-session chart (PNG)").click()
+    png = tmp_path / "whole.png"
+    got.value.save_as(png)
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert "Export_class" in got.value.suggested_filename
+    title = page.evaluate("document.body.dataset.lastPngTitle")
+    for part in ("Whole session", "Export class course", "Export class", "3 students", "24 observations"):
+        assert part in title, (part, title)
+    # the chart's own camera button downloads the same titled picture
+    with page.expect_download():
+        page.locator("#segments .modebar-btn[data-title='Download PNG with its title']").click(force=True)
+    assert page.evaluate("document.body.dataset.lastPngTitle").startswith("Shares of emotions over time")
+    assert page.locator(".modebar-btn[data-title='Share chart...']").count() == 0  # nothing goes to Plotly's cloud

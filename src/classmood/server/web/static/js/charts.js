@@ -180,8 +180,9 @@ export async function downloadPng(id) {
 /** The modebar's camera button, replaced by one that downloads the titled PNG. */
 function exportConfig(id) {
   if (!window.Plotly) return {};
-  return { modebarButtonsToRemove: ["toImage"], modebarButtonsToAdd: [{ name: "Download PNG with its title",
-    icon: window.Plotly.Icons.camera, click: () => downloadPng(id) }] };
+  return { modeBarButtonsToRemove: ["toImage", "sendChartToCloud"],
+    modeBarButtonsToAdd: [{ name: "Download PNG with its title", icon: window.Plotly.Icons.camera,
+      click: () => downloadPng(id) }] };
 }
 
 /** plot() of common.js with the titled PNG export: `name` titles the picture, `sample` ({students, observations})

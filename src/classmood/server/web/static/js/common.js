@@ -113,7 +113,9 @@ export function uuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-const PLOT_CONFIG = { responsive: true, displaylogo: false, toImageButtonOptions: { format: "png", scale: 2 } };
+// No "Share chart..." button: it would upload the chart's data to Plotly's cloud.
+const PLOT_CONFIG = { responsive: true, displaylogo: false, toImageButtonOptions: { format: "png", scale: 2 },
+  modeBarButtonsToRemove: ["sendChartToCloud"] };
 const PLOT_LAYOUT = {
   margin: { l: 48, r: 12, t: 12, b: 48 }, paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff",
   font: { family: "system-ui, sans-serif", size: 13, color: "#1b1f24" }, legend: { orientation: "h", y: -0.2 },
