@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -106,3 +109,22 @@ def test_topic_checks(world: World, app: Any) -> None:
     assert world.client.patch(f"/api/sessions/{other['id']}/topics/{made.json()['id']}", json={"title": "Z"},
                               headers=world.teacher_a).status_code == 404  # a topic of another session
     assert set(get(world, url)[0]["histogram"]["counts"]) == set(LABELS)
+
+
+def test_csv_export_has_time_and_topic_columns(lesson: tuple[World, float]) -> None:
+    world, t0 = lesson
+    url = topics_url(world)
+    world.client.post(url, json={"title": "Intro", "start": t0 + 60}, headers=world.teacher_a)
+    world.client.post(url, json={"title": "Quiz", "start": t0 + 120}, headers=world.teacher_a)
+    response = world.client.get(f"/api/sessions/{world.session_id}/export.csv", headers=world.teacher_a)
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert list(rows[0])[:11] == ["observation_id", "session_id", "participant_id", "display_name", "client_id", "ts",
+                                  "time", "topic", "source", "label", "score"]
+    assert len(rows) == 720
+    for row in rows:
+        ts = float(row["ts"])
+        assert datetime.fromisoformat(row["time"]).timestamp() == pytest.approx(ts, abs=1e-3)
+        assert row["time"].endswith("+00:00")
+        assert row["topic"] == ("" if ts < t0 + 60 else "Intro" if ts < t0 + 120 else "Quiz"), row
+    assert {row["topic"] for row in rows} == {"", "Intro", "Quiz"}

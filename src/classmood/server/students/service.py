@@ -19,13 +19,12 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from classmood.labels import LABELS, NEGATIVE
 from classmood.server.analytics.schemas import TimelineOut
-from classmood.server.analytics.service import Policy, Window, session_timeline
+from classmood.server.analytics.service import Policy, Window, iso_time, session_timeline
 from classmood.server.db import as_utc, epoch_now
 from classmood.server.errors import Forbidden, NotFound
 from classmood.server.sessions.models import ClassSession, Participant
@@ -127,7 +126,7 @@ SUMMARY_COLUMNS = ("participant_id", "display_name", "observations", "first_time
 
 
 def _iso(ts: float | None) -> str:
-    return "" if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    return "" if ts is None else iso_time(ts)
 
 
 def student_summary_csv(db: Session, *, session: ClassSession) -> Iterator[str]:
