@@ -31,6 +31,7 @@ export function timeAxis(lo, hi, extra = {}) {
   const step = STEPS_S.find((s) => span / s <= 7) || STEPS_S[STEPS_S.length - 1];
   const tickvals = [];
   for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) tickvals.push(t);
+  if (!tickvals.length || tickvals[0] - lo > step / 2) tickvals.unshift(lo); // a short span still shows its start
   return Object.assign({ type: "linear", range: [lo, hi], tickvals, ticktext: tickvals.map((t) => fmtTime(t)),
     tickangle: 0, automargin: true, showgrid: false }, extra);
 }

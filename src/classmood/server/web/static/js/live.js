@@ -86,7 +86,8 @@ async function optional(path, fallback) {
 async function refreshTimeline() {
   const [lo, hi] = sessionSpan(state.session || {});
   const bucket = bucketFor(hi - lo);
-  const range = `bucket_s=${bucket}&since=${lo}&until=${hi}`;
+  // asked up to now: the axis runs on to hi, but buckets of the future would read as "nobody present"
+  const range = `bucket_s=${bucket}&since=${lo}&until=${Math.min(hi, Date.now() / 1000)}`;
   const [t, presence, topics] = await Promise.all([api("GET", `/api/sessions/${sid}/timeline?${range}`),
     optional(`/api/sessions/${sid}/presence?${range}`, { buckets: [] }), loadTopics()]);
   const students = new Map(presence.buckets.map((b) => [b.start, b.faces_in_view]));
@@ -94,11 +95,11 @@ async function refreshTimeline() {
   await chart("timeline", "Shares of emotions over time", bucketBars(t.buckets, t.bucket_s, students),
     timelineLayout(lo, hi, topicMarks(topics)), { observations: total });
   const xs = presence.buckets.map((b) => b.start + presence.bucket_s / 2);
-  const line = (key, name, color) => ({ type: "scatter", mode: "lines+markers", name, x: xs, connectgaps: false,
-    y: presence.buckets.map((b) => (b.suppressed ? null : b[key])), line: { color, shape: "hv" },
+  const line = (key, name, color, dash) => ({ type: "scatter", mode: "lines+markers", name, x: xs, connectgaps: false,
+    y: presence.buckets.map((b) => (b.suppressed ? null : b[key])), line: { color, shape: "hv", dash },
     hovertemplate: `${name} %{y}<extra></extra>` });
   await chart("presence", "Students present and faces in view",
-    [line("present", "students present", "#14365f"), line("faces_in_view", "faces in view", "#2e8540")],
+    [line("present", "students present", "#14365f", "solid"), line("faces_in_view", "faces in view", "#2e8540", "dot")],
     { xaxis: timeAxis(lo, hi), yaxis: { rangemode: "tozero", dtick: 1, title: { text: "students" } },
       shapes: topicMarks(topics).shapes });
 }

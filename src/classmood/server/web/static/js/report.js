@@ -53,7 +53,7 @@ async function students() {
   // plotly would render markup in it (a name "<a href=...>" would become a link).
   const ids = list.map((p) => String(p.participant_id));
   const yaxis = { automargin: true, type: "category", tickmode: "array", tickvals: ids,
-    ticktext: list.map((p) => plainLabel(p.display_name)) };
+    ticktext: list.map((p) => `${plainLabel(p.display_name)}<br>${sampleText(p.observations)}`) };
   const traces = shareBars(ids, list.map((p) => ({ shares: p.shares, total: p.observations, students: null })));
   await chart("students-chart", "Per student", traces, { barmode: "stack", yaxis,
     legend: { orientation: "h", y: -0.2, traceorder: "normal" },
