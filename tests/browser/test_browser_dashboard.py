@@ -109,3 +109,7 @@ def test_negative_share_alert(live_server: LiveServer, teacher: Teacher, context
     with live_server.client(teacher.email, teacher.password) as api:
         [alert] = api.get(f"/api/sessions/{session['id']}/alerts").raise_for_status().json()
     assert page.locator("#alerts li").get_attribute("data-alert-id") == str(alert["id"])
+    page.goto(f"/teacher/sessions/{session['id']}/report")  # the report lists it and marks it on the timeline
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator("#alerts li")).to_have_count(1)
+    assert page.evaluate("document.getElementById('segments').data.some((t) => t.name === 'alert')")

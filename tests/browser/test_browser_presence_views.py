@@ -10,7 +10,8 @@ from .flows import acked, api_session, join, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 OWN_TIMELINE = ("import('/static/js/own_timeline.js').then((m) => m.refreshOwnTimeline("
-                "window.cmStudent.join.token, window.cmStudent.info, {force: true})).then((t) => t && t.buckets.length)")
+                "window.cmStudent.join.token, window.cmStudent.info, {force: true}))"
+                ".then((t) => t && t.buckets.length)")
 
 
 def test_a_student_who_left_says_left(live_server: LiveServer, teacher: Teacher, context_factory) -> None:

@@ -30,6 +30,7 @@ export function wireStudentPanel() {
 
 /** [lo, hi] of a session in epoch seconds: its start (or `fallback`) to its end (or now). */
 export function sessionSpan(session, fallback = Date.now() / 1000) {
-  const lo = epoch(session.started_at) || fallback;
+  // from the whole second: a topic may start at the session's start rounded down (time inputs have seconds)
+  const lo = Math.floor(epoch(session.started_at) || fallback);
   return [lo, Math.max(epoch(session.ended_at) || Date.now() / 1000, lo + 60)];
 }
