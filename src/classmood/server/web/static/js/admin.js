@@ -42,7 +42,7 @@ async function load() {
   $("n-courses").textContent = overview.courses.length;
   $("n-teachers").textContent = overview.teachers.length;
   $("negative-share").textContent = platform.total ? pct(negativeShare(platform.shares)) : "–";
-  setExportContext({ course: "All courses", session: "", students: platform.participants, observations: platform.total });
+  setExportContext({ course: "All courses", students: platform.participants, observations: platform.total });
   await chart("platform", "All sessions", histogramBars(platform), { yaxis: SHARE_AXIS, showlegend: false });
   const hours = overview.hours.slice().sort((a, b) => a.hour - b.hour);
   // A numeric 0-23 axis: every hour keeps its place even when most hours have no data.

@@ -37,7 +37,8 @@ export function timeAxis(lo, hi, extra = {}) {
 }
 
 // A thin bar keeps its emotion's colour under white hatching, faded: visibly not a figure to read as it stands.
-const THIN = { opacity: 0.55, pattern: { shape: "/", fillmode: "overlay", fgcolor: "#ffffff", size: 6, solidity: 0.4 } };
+const THIN = { opacity: 0.55,
+  pattern: { shape: "/", fillmode: "overlay", fgcolor: "#ffffff", size: 6, solidity: 0.4 } };
 
 /**
  * Stacked bars of a timeline's buckets ({start, counts, shares, total}); `students` maps a bucket's start to its
@@ -98,7 +99,8 @@ export function shareBars(ids, rows, horizontal = true) {
   const scale = rows.map((r) => (r.tooFew ? 0 : uncertain(r.total, r.students) ? Math.min(1, r.total / MIN_OBS) : 1));
   const traces = [];
   for (const thin of [false, true]) {
-    const idx = rows.map((_, i) => i).filter((i) => (scale[i] < 1 || uncertain(rows[i].total, rows[i].students)) === thin);
+    const idx = rows.map((_, i) => i)
+      .filter((i) => (scale[i] < 1 || uncertain(rows[i].total, rows[i].students)) === thin);
     if (!idx.length) continue;
     for (const label of config.labels) {
       const values = idx.map((i) => ((rows[i].shares && rows[i].shares[label]) || 0) * scale[i]);

@@ -132,21 +132,6 @@ export function histogramTrace(values, asShare) {
   };
 }
 
-/** One trace per label for stacked bars (or areas) over categories, e.g. per student or per segment. */
-export function stackedTraces(categories, sharesList, kind = "bar", orientation = "v") {
-  return config.labels.map((label) => {
-    const values = sharesList.map((s) => (s && s[label]) || 0);
-    const trace = { name: label, marker: { color: config.colors[label] } };
-    if (kind === "area") {
-      return Object.assign(trace, { type: "scatter", mode: "lines", stackgroup: "one", x: categories, y: values,
-        line: { width: 0.5, color: config.colors[label] }, hovertemplate: label + " %{y:.0%}<extra></extra>" });
-    }
-    const axes = orientation === "h" ? { x: values, y: categories } : { x: categories, y: values };
-    return Object.assign(trace, axes, { type: "bar", orientation, hovertemplate: label + " %{" +
-      (orientation === "h" ? "x" : "y") + ":.0%}<extra></extra>" });
-  });
-}
-
 /** Draw or redraw a plotly chart once plotly.js is there (it loads deferred). */
 export function plot(id, traces, extraLayout = {}, extraConfig = {}) {
   if (!window.Plotly) return Promise.resolve(null);
@@ -186,7 +171,8 @@ export const fmtTime = (value) => {
 export const fmtDate = (value) => {
   if (!value) return "–";
   const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
-  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString([], Object.assign({ year: "numeric", month: "short", day: "numeric" }, TIME));
+  const day = { year: "numeric", month: "short", day: "numeric" };
+  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString([], Object.assign(day, TIME));
 };
 
 /** A date string or epoch seconds as epoch seconds (null for none). */

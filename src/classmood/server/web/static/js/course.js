@@ -15,7 +15,8 @@ function sessionRow(s) {
     el("td", {}, fmtDate(s.started_at)), el("td", {}, duration),
     el("td", {}, thin ? "too few students" : String(s.participants ?? "–")),
     el("td", {}, thin ? "–" : String(s.total)), el("td", {}, thin ? "–" : pct(s.negative_share)),
-    el("td", {}, thin ? "–" : topLabel(s.shares) || "–"), el("td", {}, (s.topics || []).map((t) => t.title).join(", ")));
+    el("td", {}, thin ? "–" : topLabel(s.shares) || "–"),
+    el("td", {}, (s.topics || []).map((t) => t.title).join(", ")));
 }
 
 function trendChart(sessions) {
@@ -54,7 +55,8 @@ function sameTopics(sessions) {
       const thin = topic.too_few_students;
       rows.push(el("tr", { class: thin ? "uncertain" : "" }, el("th", { scope: "row" }, topic.title),
         el("td", {}, session.title), el("td", {}, fmtDate(session.started_at)),
-        el("td", {}, thin ? "too few students" : String(topic.total)), el("td", {}, thin ? "–" : pct(topic.negative_share))));
+        el("td", {}, thin ? "too few students" : String(topic.total)),
+        el("td", {}, thin ? "–" : pct(topic.negative_share))));
     }
   }
   $("same-table").querySelector("tbody").replaceChildren(...rows);

@@ -45,7 +45,8 @@ export function wireAlertRule(patch) {
 export function addAlert(alert) {
   if (seen.has(alert.id)) return;
   seen.add(alert.id);
-  $("alerts").prepend(el("li", { class: "alert", "data-alert-id": alert.id }, `${fmtTime(alert.fired_at)}: ${alert.text}`));
+  $("alerts").prepend(el("li", { class: "alert", "data-alert-id": alert.id },
+    `${fmtTime(alert.fired_at)}: ${alert.text}`));
 }
 
 /** The session's alerts so far (a server without the route has none). */

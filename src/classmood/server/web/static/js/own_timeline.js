@@ -13,7 +13,8 @@ const state = { last: 0, busy: false };
 function container() {
   let box = document.getElementById("own-timeline");
   if (box) return box;
-  box = el("div", { id: "own-timeline", class: "chart", role: "figure", "aria-label": "Your expressions over this class" });
+  box = el("div", { id: "own-timeline", class: "chart", role: "figure",
+    "aria-label": "Your expressions over this class" });
   const card = document.getElementById("own-card");
   card.append(el("h3", { class: "small" }, "Over this class"),
     el("p", { class: "small muted" }, "Faded, hatched bars hold few readings: read them as a hint only."), box);
