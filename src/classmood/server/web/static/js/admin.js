@@ -6,6 +6,12 @@ import { MIN_OBS, chart, histogramBars, sampleText, setExportContext, shareBars 
 const $ = (id) => document.getElementById(id);
 const SHARE_AXIS = { tickformat: ".0%", range: [0, 1.001], dtick: 0.2 };
 const LEGEND = { orientation: "h", y: -0.2, traceorder: "normal" };
+const HOURS = [0, 3, 6, 9, 12, 15, 18, 21];
+// hours and weeks in the browser's locale, as every other time on the pages ("9 PM" or "21", "Nov 30")
+const hourText = (h) => new Date(Date.UTC(2000, 0, 1, h)).toLocaleTimeString([], { hour: "numeric",
+  timeZone: "UTC" });
+const weekText = (iso) => new Date(iso + "T00:00:00Z").toLocaleDateString([], { month: "short", day: "numeric",
+  timeZone: "UTC" });
 
 /** Stacked shares per course or teacher, each labelled with its n (names as text, never markup). */
 function byGroup(id, name, rows, nameOf) {
@@ -31,7 +37,8 @@ async function weeks() {
       hovertemplate: "week of %{x}: negative share %{y:.0%} (%{customdata})<extra></extra>" };
   });
   return chart("weeks", "Negative share of each course per week", traces, { legend: LEGEND,
-    xaxis: { type: "category", tickangle: 0, automargin: true, title: { text: "week (Monday)" } },
+    xaxis: { type: "category", tickangle: 0, automargin: true, title: { text: "week (Monday)" },
+      tickmode: "array", tickvals: trend.weeks, ticktext: trend.weeks.map(weekText) },
     yaxis: { tickformat: ".0%", rangemode: "tozero", title: { text: "negative share" } } });
 }
 
@@ -49,7 +56,7 @@ async function load() {
   const rows = hours.map((h) => ({ shares: h.shares, total: h.total, students: h.participants, tooFew: h.suppressed }));
   await chart("hours", "By hour of the day (UTC)", shareBars(hours.map((h) => h.hour), rows, false),
     { barmode: "stack", yaxis: SHARE_AXIS, legend: LEGEND,
-      xaxis: { type: "linear", range: [-0.5, 23.5], dtick: 3, ticksuffix: ":00" } });
+      xaxis: { type: "linear", range: [-0.5, 23.5], tickvals: HOURS, ticktext: HOURS.map(hourText) } });
   await byGroup("courses", "By course", overview.courses, (c) => `${c.title} (${c.teacher})`);
   await byGroup("teachers", "By teacher", overview.teachers,
     (t) => t.name || t.teacher || t.email || String(t.teacher_id));

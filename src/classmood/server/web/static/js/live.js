@@ -66,7 +66,7 @@ async function refreshHistogram() {
   show(note, Boolean(h.suppressed) || state.aggregateOnly);
   // "now" counts faces, one per student: thin below MIN_STUDENTS faces
   await chart("histogram", "Emotions now", histogramBars(h, { minObs: MIN_STUDENTS, unit: "faces" }),
-    { yaxis: { tickformat: ".0%", range: [0, 1], title: { text: "share of faces" } }, showlegend: false },
+    { yaxis: { tickformat: ".0%", range: [0, 1.12], title: { text: "share of faces" } }, showlegend: false },
     { students: h.participants, observations: h.total });
   const rows = config.labels.map((l) => el("tr", { "data-label": l }, el("th", { scope: "row" }, l),
     el("td", {}, String((h.counts && h.counts[l]) || 0)), el("td", {}, pct(h.shares && h.shares[l]))));
