@@ -84,7 +84,7 @@ def _episode_closed(world: World) -> bool:
         return db.get(AlertEpisode, world.session_id).high_since is None  # type: ignore[no-any-return,union-attr]
 
 
-def test_the_live_channel_carries_the_alert(database_url: str, tmp_path: Path) -> None:
+def test_the_live_channel_carries_alerts_and_topics(database_url: str, tmp_path: Path) -> None:
     app = create_app(make_settings(database_url, tmp_path / "data", alert_check_s=0.1))
     server = ThreadedServer(app).start()
     try:
@@ -99,7 +99,35 @@ def test_the_live_channel_carries_the_alert(database_url: str, tmp_path: Path) -
             event = reader.next("alert")
             assert event["session_id"] == world.session_id and event["negative_share"] == 1
             assert get(world, f"/api/sessions/{world.session_id}/alerts") == [event]
+            made = client.post(f"/api/sessions/{world.session_id}/topics", json={"title": "Quiz"},
+                               headers=world.teacher_a).json()
+            assert reader.next("topics") == {"topics": [made]}
             client.post(f"/api/sessions/{world.session_id}/end", headers=world.teacher_a)
     finally:
         server.stop()
         app.state.cm.engine.dispose()
+
+
+def test_an_aggregate_only_session_alerts_on_released_cells_only(database_url: str, tmp_path: Path) -> None:
+    """Cells of 3 s sealed 0.5 s after they end: the rule sees a cell only once it is released, and never a
+    small group's."""
+    app = create_app(make_settings(database_url, tmp_path / "data", alert_check_s=0.1, private_cell_s=3,
+                                   private_seal_s=0.5))
+    with TestClient(app) as client:
+        world = build_world(client, app)
+        made = client.post(f"/api/courses/{world.course_id}/sessions", headers=world.teacher_a,
+                           json={"title": "Quiet", "aggregate_only": True}).json()
+        sid = made["id"]
+        client.post(f"/api/sessions/{sid}/start", headers=world.teacher_a)
+        client.patch(f"/api/sessions/{sid}", json={"alert_negative_share": 0.5, "alert_after_s": 0},
+                     headers=world.teacher_a)
+        people = [world.join(f"Hidden{k}", code=made["code"])[0] for k in range(3)]
+        alone = time.time()
+        send(world, people[0], sid, [(alone, "Sad")])  # one student alone: never an alert
+        time.sleep(max(0.0, (alone // 3 + 1) * 3 + 0.5 + 0.5 - time.time()))  # sealed, then evaluated often
+        assert get(world, f"/api/sessions/{sid}/alerts") == []
+        for header in people:
+            send(world, header, sid, [(time.time(), "Sad")])
+        (alert,) = wait_for(lambda: get(world, f"/api/sessions/{sid}/alerts"))
+        assert alert["participants"] >= 3 and alert["negative_share"] == 1
+    app.state.cm.engine.dispose()

@@ -108,5 +108,25 @@ def test_aggregate_only_presence_follows_the_cell_rules(world: World, app: Any) 
         assert shown == {m0: (3, 2)}, presence
         now_bucket = presence["buckets"][-1]
         assert now_bucket["suppressed"] and now_bucket["present"] is None
+    for since, until in ((m0 + 5.5, m0 + 50), (m0 + 7, m0 + 8), (m0 - 0.5, m0 + 5.2)):  # cutting through the cell
+        presence = get(world, f"/api/sessions/{sid}/presence", since=since, until=until)
+        shown = {b["start"]: (b["present"], b["faces_in_view"]) for b in presence["buckets"] if not b["suppressed"]}
+        assert shown == {m0: (3, 2)}, (since, until, presence)
     summary = get(world, f"/api/sessions/{sid}/topics/summary")
     assert summary["topics"] == []
+
+
+def test_deleting_own_data_and_retention_take_the_no_face_samples(world: World, app: Any) -> None:
+    from classmood.server.observations.service import purge
+
+    bob, _ = world.join("Bob")
+    now = time.time()
+    send(world, world.student, world.session_id, [(now, "Happy")], no_face=[now - 1])
+    send(world, bob, world.session_id, [], no_face=[now - 2])
+    assert world.client.delete("/api/me/observations", headers=world.student).status_code == 200
+    buckets = get(world, f"/api/sessions/{world.session_id}/presence", bucket_s=3600)["buckets"]
+    assert sum(b["present"] for b in buckets) == 1  # Bob's sample alone is left
+    with app.state.cm.sessions() as db:
+        purge(db, before_ts=now + 10)
+    buckets = get(world, f"/api/sessions/{world.session_id}/presence", bucket_s=3600)["buckets"]
+    assert sum(b["present"] for b in buckets) == 0

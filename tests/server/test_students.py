@@ -23,6 +23,9 @@ def test_student_timeline_is_theirs_alone(world: World, app: Any) -> None:
     ann = get(world, f"{base}/{world.participant_id}/timeline", bucket_s=60, since=t0, until=t0 + 180)
     assert ann["bucket_s"] == 60 and [b["start"] for b in ann["buckets"]] == [t0, t0 + 60, t0 + 120]
     assert [b["total"] for b in ann["buckets"]] == [60, 30, 0]
+    assert [b["participants"] for b in ann["buckets"]] == [1, 1, 0]
+    whole = get(world, f"/api/sessions/{world.session_id}/timeline", bucket_s=60, since=t0, until=t0 + 180)
+    assert [(b["total"], b["participants"]) for b in whole["buckets"]] == [(120, 2), (90, 2), (0, 0)]
     assert ann["buckets"][0]["counts"] == {**dict.fromkeys(LABELS, 0), "Happy": 60}
     assert ann["buckets"][1]["counts"]["Sad"] == 30 and ann["buckets"][1]["counts"]["Neutral"] == 0
     same = get(world, f"/api/sessions/{world.session_id}/timeline", bucket_s=60, since=t0, until=t0 + 180,

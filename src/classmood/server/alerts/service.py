@@ -16,10 +16,8 @@ episode start), so however many processes see the same episode, one of them fire
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from classmood.config import Settings
@@ -27,7 +25,9 @@ from classmood.server.alerts.models import AlertEpisode, SessionAlert
 from classmood.server.alerts.schemas import AlertOut
 from classmood.server.analytics.schemas import HistogramOut
 from classmood.server.analytics.service import Policy, Window, negative_share, session_histogram
+from classmood.server.analytics.sql import upsert_insert
 from classmood.server.sessions.models import ClassSession
+from classmood.server.topics.figures import percent
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class AlertRule:
 
     def text(self, share: float) -> str:
         """The alert's sentence, as the dashboard wrote it."""
-        return (f"{round(100 * share)} % of faces look angry, disgusted, afraid or sad for over "
+        return (f"{percent(share)} of faces look angry, disgusted, afraid or sad for over "
                 f"{round(self.after_s)} s. Maybe check in with the class.")
 
 
@@ -59,14 +59,10 @@ def now_histogram(db: Session, *, session: ClassSession, settings: Settings, pol
     return session_histogram(db, session=session, window=Window(since=now - span), policy=policy, smooth_s=smooth)
 
 
-def _insert(db: Session, table: type[AlertEpisode] | type[SessionAlert]) -> Any:
-    dialect = db.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 def _episode_start(db: Session, session_id: int, now: float) -> float:
     """Since when the share has been high: set now unless an episode is already running (any process's)."""
-    db.execute(_insert(db, AlertEpisode).on_conflict_do_nothing(), {"session_id": session_id, "high_since": now})
+    db.execute(upsert_insert(db, AlertEpisode).on_conflict_do_nothing(),
+               {"session_id": session_id, "high_since": now})
     db.execute(update(AlertEpisode).where(AlertEpisode.session_id == session_id, AlertEpisode.high_since.is_(None))
                .values(high_since=now))
     since = db.scalar(select(AlertEpisode.high_since).where(AlertEpisode.session_id == session_id))
@@ -91,7 +87,7 @@ def evaluate(db: Session, *, session: ClassSession, settings: Settings, policy: 
                          threshold=rule.negative_share, after_s=rule.after_s, total=histogram.total,
                          participants=histogram.participants, text=rule.text(share))
         row = alert.model_dump(exclude={"id", "text"})
-        new_id = db.execute(_insert(db, SessionAlert).on_conflict_do_nothing().returning(SessionAlert.id),
+        new_id = db.execute(upsert_insert(db, SessionAlert).on_conflict_do_nothing().returning(SessionAlert.id),
                             row).scalar()
         if new_id is not None:
             fired = alert.model_copy(update={"id": int(new_id)})

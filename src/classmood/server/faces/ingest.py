@@ -11,13 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from anyio import to_thread
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from classmood.server.analytics.sql import upsert_insert
 from classmood.server.db import epoch_now
 from classmood.server.faces.models import NoFaceSample
 from classmood.server.observations.service import check_timestamp, live_session
@@ -33,11 +32,6 @@ class NoFaceResult:
     duplicates: list[uuid.UUID] = field(default_factory=list)
 
 
-def _insert(db: Session) -> Any:
-    dialect = db.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(NoFaceSample)
-
-
 def store_no_face(db: Session, *, session_id: int, participant_id: int, samples: Sequence[tuple[uuid.UUID, float]],
                   other_ts: Sequence[float] = ()) -> NoFaceResult:
     """Check the batch's times (``other_ts``: its observations'), then store the (id, ts) samples; commits."""
@@ -49,8 +43,8 @@ def store_no_face(db: Session, *, session_id: int, participant_id: int, samples:
     unique = {client_id: ts for client_id, ts in samples}
     rows = [{"session_id": session_id, "participant_id": participant_id, "client_id": cid, "ts": ts}
             for cid, ts in unique.items()]
-    stored = db.execute(_insert(db).on_conflict_do_nothing(index_elements=["participant_id", "client_id"])
-                        .returning(NoFaceSample.client_id), rows)
+    insert = upsert_insert(db, NoFaceSample).on_conflict_do_nothing(index_elements=["participant_id", "client_id"])
+    stored = db.execute(insert.returning(NoFaceSample.client_id), rows)
     inserted = {row[0] for row in stored}
     db.execute(update(Participant).where(Participant.id == participant_id).values(last_seen=epoch_now()))
     db.commit()

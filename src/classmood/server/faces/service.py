@@ -10,6 +10,8 @@ open when they arrive, so a sealed bucket's head counts cannot change), and a bu
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import ColumnElement, CompoundSelect, Select, func, select, union
 from sqlalchemy.orm import Session
 
@@ -32,9 +34,9 @@ def _rows(table: Table, session_id: int, clock: ColumnElement[float], bucket_s: 
     query = select(bucket_index(clock, bucket_s).label("b"), table.participant_id.label("p")).where(
         table.session_id == session_id)
     if window.since is not None:
-        query = query.where(table.ts >= window.since)
+        query = query.where(clock >= window.since)
     if window.until is not None:
-        query = query.where(table.ts < window.until)
+        query = query.where(clock < window.until)
     return query
 
 
@@ -46,7 +48,8 @@ def _distinct_per_bucket(db: Session, query: Select[int, int] | CompoundSelect[i
 
 def head_counts(db: Session, *, session_id: int, bucket_s: float, window: Window,
                 by_arrival: bool = False) -> tuple[dict[int, int], dict[int, int]]:
-    """Per bucket index: distinct students with any sample, and with a face (by ``ts``, or by arrival)."""
+    """Per bucket index: distinct students with any sample, and with a face (by ``ts``, or by arrival: then the
+    window is one of arrival times too)."""
     def clock(table: Table) -> ColumnElement[float]:
         return table.received_at if by_arrival else table.ts  # type: ignore[return-value]
 
@@ -68,7 +71,10 @@ def session_presence(db: Session, *, session: ClassSession, window: Window, buck
     """``GET /presence``: students present and faces in view per bucket, empty buckets as zeros."""
     private = session.private
     if private:
+        # Whole buckets of whole cells by arrival: a range cannot cut a cell's head count into smaller groups.
         bucket_s = policy.release.bucket(bucket_s)
+        window = Window(since=None if window.since is None else math.floor(window.since / bucket_s) * bucket_s,
+                        until=None if window.until is None else math.ceil(window.until / bucket_s) * bucket_s)
     present, faces = head_counts(db, session_id=session.id, bucket_s=bucket_s, window=window, by_arrival=private)
     lo, hi = timeline_range(session, window)
     keys = list(present) + [int(v // bucket_s) for v in (lo, hi) if v is not None]

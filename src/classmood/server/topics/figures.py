@@ -64,10 +64,10 @@ RULE = DifferenceRule()
 def percent(share: float) -> str:
     """A share as the report's sentences write it.
 
-    >>> percent(0.314)
-    '31 %'
+    >>> percent(0.314), percent(0.625)
+    ('31 %', '63 %')
     """
-    return f"{round(100 * share)} %"
+    return f"{math.floor(100 * share + 0.5)} %"  # half up, as the pages' Math.round (round() goes to even)
 
 
 def _window(span: TopicSpan, last: bool) -> Window:
