@@ -1,6 +1,6 @@
 /* Platform view (admins): the whole platform, by course, by teacher, by hour of the day, and each course's trend
  * over the weeks (GET /api/platform/trend). */
-import { api, negativeShare, pct, plainLabel, showError, whoami } from "./common.js";
+import { api, negativeShare, pct, plainLabel, showError, utcOffsetS, whoami } from "./common.js";
 import { MIN_OBS, chart, histogramBars, sampleText, setExportContext, shareBars } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
@@ -8,6 +8,7 @@ const SHARE_AXIS = { tickformat: ".0%", range: [0, 1.001], dtick: 0.2 };
 const LEGEND = { orientation: "h", y: -0.2, traceorder: "normal" };
 const HOURS = [0, 3, 6, 9, 12, 15, 18, 21];
 // hours and weeks in the browser's locale, as every other time on the pages ("9 PM" or "21", "Nov 30")
+// the hours come in the browser's own zone (utc_offset_s), so they are written as UTC clock hours
 const hourText = (h) => new Date(Date.UTC(2000, 0, 1, h)).toLocaleTimeString([], { hour: "numeric",
   timeZone: "UTC" });
 const weekText = (iso) => new Date(iso + "T00:00:00Z").toLocaleDateString([], { month: "short", day: "numeric",
@@ -44,7 +45,7 @@ async function weeks() {
 
 async function load() {
   const [platform, overview] = await Promise.all([api("GET", "/api/platform/histogram"),
-    api("GET", "/api/platform/overview")]);
+    api("GET", `/api/platform/overview?utc_offset_s=${utcOffsetS()}`)]);
   $("total").textContent = platform.total;
   $("n-courses").textContent = overview.courses.length;
   $("n-teachers").textContent = overview.teachers.length;
@@ -54,7 +55,7 @@ async function load() {
   const hours = overview.hours.slice().sort((a, b) => a.hour - b.hour);
   // A numeric 0-23 axis: every hour keeps its place even when most hours have no data.
   const rows = hours.map((h) => ({ shares: h.shares, total: h.total, students: h.participants, tooFew: h.suppressed }));
-  await chart("hours", "By hour of the day (UTC)", shareBars(hours.map((h) => h.hour), rows, false),
+  await chart("hours", "By hour of the day", shareBars(hours.map((h) => h.hour), rows, false),
     { barmode: "stack", yaxis: SHARE_AXIS, legend: LEGEND,
       xaxis: { type: "linear", range: [-0.5, 23.5], tickvals: HOURS, ticktext: HOURS.map(hourText) } });
   await byGroup("courses", "By course", overview.courses, (c) => `${c.title} (${c.teacher})`);

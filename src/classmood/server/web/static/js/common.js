@@ -175,6 +175,9 @@ export const fmtDate = (value) => {
   return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString([], Object.assign(day, TIME));
 };
 
+/** The browser's offset from UTC in seconds now (for the server's utc_offset_s: PDF times, hours of the day). */
+export const utcOffsetS = () => -new Date().getTimezoneOffset() * 60;
+
 /** A date string or epoch seconds as epoch seconds (null for none). */
 export const epoch = (value) => (value === null || value === undefined ? null
   : typeof value === "number" ? value : Date.parse(value) / 1000);

@@ -1,7 +1,7 @@
 /* Report after class: the whole session, the timeline with topics and alerts, topics side by side (editable),
  * per student (a row opens that student's timeline); PDF, CSV and titled PNG downloads. */
 import {
-  api, config, el, fmtDate, negativeShare, pct, plainLabel, show, showError, topLabel, whoami,
+  api, config, el, fmtDate, negativeShare, pct, plainLabel, show, showError, topLabel, utcOffsetS, whoami,
 } from "./common.js";
 import { alertTrace, bucketBars, bucketFor, chart, downloadPng, histogramBars, sampleText, setExportContext, shareBars,
   timelineLayout, topicMarks } from "./charts.js";
@@ -88,6 +88,7 @@ async function header() {
   $("status").textContent = s.status;
   $("meta").textContent = `Started ${fmtDate(s.started_at)} · ended ${fmtDate(s.ended_at)}`;
   $("course-link").href = `/teacher/courses/${s.course_id}`;
+  $("download-pdf").href = `/api/sessions/${sid}/report.pdf?utc_offset_s=${utcOffsetS()}`; // the PDF in our time
   show($("course-link"));
   const course = await api("GET", `/api/courses/${s.course_id}`).catch(() => null);
   setExportContext({ course: course ? course.title : "", session: s.title, date: s.started_at });
