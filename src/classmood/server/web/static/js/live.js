@@ -217,7 +217,7 @@ function connectLive() {
   source.addEventListener("presence", (e) => {
     const p = JSON.parse(e.data);
     $("present").textContent = p.present;
-    $("faces").textContent = p.faces_visible ?? p.faces_in_view ?? "–";
+    $("faces").textContent = p.faces_visible; // the event's name for faces in view
     if (!state.aggregateOnly) loadParticipants().catch(showError); // a new student gets a tile at once
   });
   source.addEventListener("alert", (e) => addAlert(JSON.parse(e.data)));

@@ -6,13 +6,10 @@ import { api, config, el, fmtTime } from "./common.js";
 const $ = (id) => document.getElementById(id);
 const seen = new Set();
 
-/** The session's rule, or the server's default where the session has none. */
+/** The rule in force: the session's alert_rule (its own settings, or the server's defaults). */
 export function ruleOf(session) {
   const rule = session.alert_rule || {};
-  const share = session.alert_negative_share ?? rule.alert_negative_share ?? rule.negative_share ??
-    config.alert_negative_share;
-  const after = session.alert_after_s ?? rule.alert_after_s ?? rule.after_s ?? config.alert_after_s;
-  return { share, after };
+  return { share: rule.negative_share ?? config.alert_negative_share, after: rule.after_s ?? config.alert_after_s };
 }
 
 /** Show the session's rule in the form, unless the teacher is typing in it. */
