@@ -140,7 +140,9 @@ function tileFor(pid, name) {
   return tile;
 }
 
-function updateTile(pid, name, label, ts) {
+/** `ts`: the student's newest observation; `seen`: their newest sample of any kind, with or without a face (the
+ * participants' last_seen_ts where the server gives it). */
+function updateTile(pid, name, label, ts, seen = null) {
   const tile = tileFor(pid, name);
   if (name) tile.querySelector(".name").textContent = name;
   if (label) {
@@ -148,16 +150,21 @@ function updateTile(pid, name, label, ts) {
     tile.style.borderLeftColor = config.colors[label] || "";
   }
   if (ts && ts > Number(tile.dataset.ts || 0)) tile.dataset.ts = ts;
+  if (seen && seen > Number(tile.dataset.seen || 0)) tile.dataset.seen = seen;
   paintTile(tile, Date.now() / 1000);
 }
 
-/** A tile shows its student's steadied label, or "left" once nothing came for AWAY_AFTER_S (never a stale label). */
+/** A tile shows its student's steadied label; "no face in view" while samples come without a face; "left" once
+ * nothing came for AWAY_AFTER_S. Never a stale label. */
 function paintTile(tile, now) {
   const ts = Number(tile.dataset.ts || 0);
-  const gone = ts > 0 && now - ts > AWAY_AFTER_S;
-  tile.classList.toggle("away", gone);
-  tile.querySelector(".state").textContent = gone ? "left" : tile.dataset.label || "no face yet";
-  tile.querySelector(".when").textContent = ts ? (gone ? "last seen " : "") + fmtTime(ts) : "";
+  const seen = Math.max(ts, Number(tile.dataset.seen || 0));
+  const gone = seen > 0 && now - seen > AWAY_AFTER_S;
+  const noFace = !gone && seen > 0 && (!ts || now - ts > AWAY_AFTER_S);
+  tile.classList.toggle("away", gone || noFace);
+  tile.querySelector(".state").textContent = gone ? "left" : noFace ? "no face in view"
+    : tile.dataset.label || "no face yet";
+  tile.querySelector(".when").textContent = gone ? "last seen " + fmtTime(seen) : ts ? fmtTime(ts) : "";
   tile.setAttribute("aria-label", `${tile.querySelector(".name").textContent}: ` +
     `${tile.querySelector(".state").textContent}. Show their timeline`);
 }
@@ -165,7 +172,9 @@ function paintTile(tile, now) {
 async function loadParticipants() {
   try {
     const list = await api("GET", `/api/sessions/${sid}/participants`);
-    for (const p of list) updateTile(p.participant_id, p.display_name, p.now_label || p.last_label, p.last_ts);
+    for (const p of list) {
+      updateTile(p.participant_id, p.display_name, p.now_label || p.last_label, p.last_ts, p.last_seen_ts);
+    }
     markAway();
   } catch (err) {
     if (err.status === 403) { show($("tiles"), false); show($("tiles-note")); } else throw err;
