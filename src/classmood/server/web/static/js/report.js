@@ -14,8 +14,8 @@ const state = { session: null, topics: [], alerts: [], span: [0, 0] };
 
 async function whole() {
   const h = await api("GET", `/api/sessions/${sid}/histogram`);
-  $("whole-total").textContent = sampleText(h.total, h.participants) +
-    (h.total ? ` · negative share ${pct(negativeShare(h.shares))}` : "");
+  $("whole-total").textContent = h.suppressed ? "Too few students to show the class without revealing individuals."
+    : sampleText(h.total, h.participants) + (h.total ? ` · negative share ${pct(negativeShare(h.shares))}` : "");
   setExportContext({ students: h.participants, observations: h.total });
   await chart("whole", "Whole session", histogramBars(h), { showlegend: false, xaxis: { automargin: true },
     yaxis: { tickformat: ".0%", title: { text: "share of observations" }, range: [0, 1.1] } });
