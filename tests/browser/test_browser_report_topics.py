@@ -67,5 +67,5 @@ def test_aggregate_only_report_offers_no_student(live_server: LiveServer, teache
     expect(page.locator("#students-table")).to_be_hidden()
     expect(page.locator("#download-students-csv")).to_be_hidden()
     expect(page.locator("#topics-table tbody tr td").nth(2)).to_have_text("too few students")
-    expect(page.locator("#whole-total")).to_have_text("Too few students to show the class without revealing individuals.")
+    expect(page.locator("#whole-total")).to_contain_text("Too few students to show the class")
     assert "Solo" not in page.locator("main").inner_text()

@@ -38,7 +38,7 @@ async function weeks() {
       hovertemplate: "week of %{x}: negative share %{y:.0%} (%{customdata})<extra></extra>" };
   });
   return chart("weeks", "Negative share of each course per week", traces, { legend: LEGEND,
-    xaxis: { type: "category", tickangle: 0, automargin: true, title: { text: "week (Monday)" },
+    xaxis: { type: "category", tickangle: 0, automargin: true,
       tickmode: "array", tickvals: trend.weeks, ticktext: trend.weeks.map(weekText) },
     yaxis: { tickformat: ".0%", rangemode: "tozero", title: { text: "negative share" } } });
 }
