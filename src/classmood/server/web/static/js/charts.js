@@ -41,13 +41,14 @@ const THIN = { opacity: 0.55,
   pattern: { shape: "/", fillmode: "overlay", fgcolor: "#ffffff", size: 6, solidity: 0.4 } };
 
 /**
- * Stacked bars of a timeline's buckets ({start, counts, shares, total}); `students` maps a bucket's start to its
- * number of students (from /presence), when known. Empty buckets draw nothing; thin ones are uncertain: a trace
+ * Stacked bars of a timeline's buckets ({start, counts, shares, total, participants}); a bucket's students are its
+ * `participants`, else `students` (a map from its start) when known; none with `oneStudent`. Empty buckets draw nothing; thin ones are uncertain: a trace
  * of their own per emotion (same legend entry), n / minimum of their height, their n written above them.
  */
-export function bucketBars(buckets, bucketS, students = new Map()) {
+export function bucketBars(buckets, bucketS, students = new Map(), oneStudent = false) {
   const shown = buckets.filter((b) => b.total > 0 && !b.suppressed).map((b) => {
-    const n = students.get(b.start);
+    // one student's own timeline: the students' minimum is not for it
+    const n = oneStudent ? null : b.participants ?? students.get(b.start);
     const thin = uncertain(b.total, n);
     return { b, n, thin, scale: thin ? Math.min(1, b.total / MIN_OBS) : 1, x: b.start + bucketS / 2,
       info: `${fmtTime(b.start)} · ${sampleText(b.total, n)}` + (thin ? " · too few to read as shares" : "") };

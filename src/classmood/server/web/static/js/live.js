@@ -230,6 +230,7 @@ function connectLive() {
     if (!state.aggregateOnly) loadParticipants().catch(showError); // a new student gets a tile at once
   });
   source.addEventListener("alert", (e) => addAlert(JSON.parse(e.data)));
+  source.addEventListener("topics", () => timelineSoon()); // a topic changed here or in another tab
   source.addEventListener("status", (e) => {
     const s = JSON.parse(e.data);
     renderSession(Object.assign({}, state.session, s));

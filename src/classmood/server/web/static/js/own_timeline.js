@@ -34,7 +34,7 @@ export async function refreshOwnTimeline(token, info, { force = false } = {}) {
     if (!filled.length) return t;
     const lo = filled[0].start;
     const hi = Math.max(filled[filled.length - 1].start + t.bucket_s, lo + 120);
-    await plot(container(), bucketBars(t.buckets, t.bucket_s), timelineLayout(lo, hi, undefined, { height: 240,
+    await plot(container(), bucketBars(t.buckets, t.bucket_s, undefined, true), timelineLayout(lo, hi, undefined, { height: 240,
       margin: { l: 48, r: 8, t: 8, b: 40 } }), { displayModeBar: false });
     return t;
   } finally { state.busy = false; }

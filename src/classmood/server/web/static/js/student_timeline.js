@@ -16,7 +16,7 @@ export async function showStudentTimeline(session, participant, topics, lo, hi) 
       `/timeline?bucket_s=${bucket}&since=${lo}&until=${hi}`);
     const total = t.buckets.reduce((sum, b) => sum + b.total, 0);
     $("student-total").textContent = `${total} observation${total === 1 ? "" : "s"} in this session`;
-    await chart("student-chart", `Timeline of ${participant.display_name}`, bucketBars(t.buckets, t.bucket_s),
+    await chart("student-chart", `Timeline of ${participant.display_name}`, bucketBars(t.buckets, t.bucket_s, undefined, true),
       timelineLayout(lo, hi, topicMarks(topics)), { students: 1, observations: total });
     panel.dataset.participantId = participant.participant_id;
     panel.scrollIntoView({ block: "nearest" });
