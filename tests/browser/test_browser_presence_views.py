@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -47,3 +49,19 @@ def test_student_sees_their_own_timeline(live_server: LiveServer, teacher: Teach
     other.wait_for_function("Number(document.getElementById('acked').textContent) >= 1")
     assert other.evaluate(OWN_TIMELINE) is None  # aggregate-only: not asked for, not drawn
     assert other.locator("#own-timeline").count() == 0
+
+
+def test_students_to_check_on_show_their_rule(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
+    from .test_browser_dashboard import _participant, _send_scores
+
+    session = api_session(live_server, teacher, title="Check on")
+    _send_scores(live_server, _participant(live_server, session, "Ola"), "Sad", n=3)
+    dash = context_factory().new_page()
+    sign_in(dash, teacher, f"/teacher/sessions/{session['id']}")
+    # the rule with its thresholds, on hover (title) and under "How students are picked"
+    expect(dash.locator("#check-h")).to_have_attribute("title", re.compile(r"at least 40%.*at least 25%.*20 obs"))
+    dash.get_by_text("How students are picked").click()
+    expect(dash.locator("#check-rule")).to_contain_text("earlier in this session")
+    expect(dash.locator("#check-thin")).to_have_text("Not enough data yet: Ola")  # never flagged on 3 readings
+    expect(dash.locator("#check-list li")).to_have_count(0)
+    assert dash.locator("#presence .scatterlayer .trace").count() == 2  # students present, faces in view
