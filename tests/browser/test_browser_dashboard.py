@@ -71,7 +71,7 @@ def test_aggregate_only_hides_students(live_server: LiveServer, teacher: Teacher
     expect(page.locator("#tiles")).to_be_hidden()
     assert page.locator(".tile", has_text="Frank").count() == 0
     # The class as a whole appears once a sealed cell holds min_faces (5) students: 2 s cells in these tests.
-    expect(page.locator("#hist-note")).to_contain_text("Too few faces")
+    expect(page.locator("#hist-note")).to_contain_text("Too few students")
     students = [_participant(live_server, session, f"Quiet{k}") for k in range(5)]
     happy = page.locator("#hist-table tr[data-label='Happy'] td").first
     deadline = time.time() + 20
@@ -86,12 +86,17 @@ def test_aggregate_only_hides_students(live_server: LiveServer, teacher: Teacher
 
 
 def test_negative_share_alert(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
+    """The rule typed on the dashboard is stored on the session; the server's alert arrives as an SSE event."""
     session = api_session(live_server, teacher, title="Alerts")
     page = context_factory().new_page()
     sign_in(page, teacher, f"/teacher/sessions/{session['id']}")
     page.get_by_label("Alert when the negative share is at least (%)").fill("60")
     page.get_by_label("for (seconds)").fill("1")
     page.get_by_label("for (seconds)").press("Enter")
+    expect(page.locator("#alert-saved")).to_have_text("Rule saved for this session")
+    with live_server.client(teacher.email, teacher.password) as api:
+        stored = api.get(f"/api/sessions/{session['id']}").raise_for_status().json()
+    assert (stored["alert_negative_share"], stored["alert_after_s"]) == (0.6, 1)
     joined = _participant(live_server, session, "Gus")
     _send_scores(live_server, joined, "Happy")
     expect(page.locator("#negative-share")).to_have_text("0%")
@@ -99,5 +104,12 @@ def test_negative_share_alert(live_server: LiveServer, teacher: Teacher, context
     for name in ("Hal", "Ida"):  # the "now" chart counts faces by their steadied reading: 2 of 3 look sad
         _send_scores(live_server, _participant(live_server, session, name), "Sad")
     expect(page.locator("#negative-share")).to_have_text("67%")
-    expect(page.locator("#alerts li")).to_have_count(1, timeout=15_000)
-    expect(page.locator("#alerts li")).to_contain_text("67%")
+    expect(page.locator("#alerts li")).to_have_count(1, timeout=20_000)
+    expect(page.locator("#alerts li")).to_contain_text("67")
+    with live_server.client(teacher.email, teacher.password) as api:
+        [alert] = api.get(f"/api/sessions/{session['id']}/alerts").raise_for_status().json()
+    assert page.locator("#alerts li").get_attribute("data-alert-id") == str(alert["id"])
+    page.goto(f"/teacher/sessions/{session['id']}/report")  # the report lists it and marks it on the timeline
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator("#alerts li")).to_have_count(1)
+    assert page.evaluate("document.getElementById('segments').data.some((t) => t.name === 'alert')")

@@ -27,7 +27,10 @@ def test_markup_in_names_is_shown_as_text_in_charts_and_tables(live_server: Live
     chart = page.locator("#students-chart")
     ticks = chart.locator(".ytick text")
     expect(ticks).to_have_count(2)
-    assert sorted(ticks.all_text_contents()) == sorted([LINK, "Bo"])  # literally, markup included
+    # each tick: the name literally, markup included, then its sample size on a second line
+    names = sorted(t.locator("tspan.line").first.text_content() or "" for t in ticks.all())
+    assert names == sorted([LINK, "Bo"])
+    assert all(t.endswith("3 observations") for t in ticks.all_text_contents())
     assert chart.locator("svg a").count() == 0 and chart.locator(".ytick [style*='bold']").count() == 0
     expect(page.locator("#students-table tbody tr td:first-child")).to_have_text([LINK, "Bo"])
     assert page.locator("#students-table a").count() == 0

@@ -14,7 +14,7 @@ from classmood.server.web import mount_web
 from classmood.server.web.assets import plotly_js_path
 
 PAGES = ["/", "/login", "/join", "/join/ABC123", "/teacher", "/teacher/sessions/7", "/teacher/sessions/7/report",
-         "/admin"]
+         "/teacher/courses/3", "/admin"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,8 @@ def test_page_renders_with_its_assets(client: TestClient, path: str) -> None:
         assert s.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript", "text/css")
 
 
-@pytest.mark.parametrize("path", ["/teacher/sessions/7", "/teacher/sessions/7/report", "/admin", "/join/ABC123"])
+@pytest.mark.parametrize("path", ["/teacher/sessions/7", "/teacher/sessions/7/report", "/teacher/courses/3", "/admin",
+                                  "/join/ABC123"])
 def test_chart_pages_load_plotly_from_classmood(client: TestClient, path: str) -> None:
     html = client.get(path).text
     assert '<script src="/static/vendor/plotly.min.js"' in html
@@ -90,3 +91,33 @@ def test_inputs_have_labels(client: TestClient) -> None:
         ids = re.findall(r'<(?:input|select)[^>]*\bid="([^"]+)"', html)
         for input_id in ids:
             assert f'for="{input_id}"' in html, f"{path}: #{input_id} has no <label for>"
+
+
+def test_module_imports_are_revalidated(client: TestClient) -> None:
+    """Modules import ./common.js without a version: it must be revalidated, and answer 304 while unchanged."""
+    r = client.get("/static/js/common.js")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-cache"
+    again = client.get("/static/js/common.js", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+    assert "max-age=3600" in client.get("/static/js/common.js?v=1").headers["cache-control"]
+
+
+def test_teacher_pages_are_modules_without_a_global(client: TestClient) -> None:
+    for path in ["/teacher", "/teacher/sessions/7", "/teacher/sessions/7/report", "/teacher/courses/3", "/admin",
+                 "/login"]:
+        assert "legacy_cm.js" not in client.get(path).text
+        scripts = re.findall(r'<script([^>]*)src="/static/js/([a-z_]+)\.js', client.get(path).text)
+        assert scripts and all('type="module"' in attrs for attrs, _ in scripts), path
+    for name in ["common", "live", "report", "teacher", "admin", "login", "docs"]:
+        assert "window.CM" not in client.get(f"/static/js/{name}.js").text
+
+
+def test_chart_minimums_reach_the_pages(client: TestClient) -> None:
+    """The documented minimum below which a bar is drawn uncertain is in every page's config, and in its text."""
+    from classmood.server.web.pages import CHART_MIN_OBSERVATIONS, CHART_MIN_STUDENTS
+
+    html = client.get("/teacher/sessions/7/report").text
+    config = re.search(r'<script id="cm-config" type="application/json">(.*?)</script>', html)
+    assert config and f'"chart_min_observations": {CHART_MIN_OBSERVATIONS}' in config.group(1)
+    assert f"fewer than {CHART_MIN_OBSERVATIONS} observations" in html and f"or {CHART_MIN_STUDENTS} students" in html
+    assert client.get("/teacher/courses/x<y").status_code == 404

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from classmood.config import Settings
@@ -25,6 +25,11 @@ from classmood.server.web.assets import TEMPLATES_DIR, media_type, plotly_js_pat
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAFE_NEXT_RE = re.compile(r"^/(?!/)[A-Za-z0-9_\-/?=&.%]*$")
 PLOTLY_URL = "/static/vendor/plotly.min.js"
+# Charts draw a bar or segment as uncertain (faded, hatched, n / minimum of its height, with its n) below either
+# minimum (issue 22 §6): one observation must never stand as a full-height "100 %". Three students, as Canvas
+# needs for an "active course".
+CHART_MIN_OBSERVATIONS = 20
+CHART_MIN_STUDENTS = 3
 
 
 
@@ -65,6 +70,8 @@ def page_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "private_seal_s": settings.private_seal_s,
         "alert_negative_share": settings.alert_negative_share,
         "alert_after_s": settings.alert_after_s,
+        "chart_min_observations": CHART_MIN_OBSERVATIONS,
+        "chart_min_students": CHART_MIN_STUDENTS,
     }
     cfg.update(extra)
     return cfg
@@ -131,6 +138,12 @@ def build_router(settings: Settings) -> APIRouter:
         """Courses and sessions of the signed-in teacher."""
         return render("teacher.html", cm_config=page_config(settings, page="teacher"))
 
+    @router.get("/teacher/courses/{course_id}", response_class=HTMLResponse)
+    def course(course_id: str) -> HTMLResponse:
+        """One course over time: a row per session, shares across sessions, same-title topics compared."""
+        cfg = page_config(settings, page="course", course_id=_checked(course_id, "course"))
+        return render("course.html", charts=True, cm_config=cfg)
+
     @router.get("/teacher/sessions/{session_id}", response_class=HTMLResponse)
     def live(session_id: str) -> HTMLResponse:
         """Live dashboard of one session."""
@@ -160,17 +173,28 @@ def build_static_router() -> APIRouter:
         """plotly.js of the installed wheel: the pages work with no internet."""
         return _file(plotly_js_path(), max_age=86400)
 
-    @router.get("/static/{relative:path}")
-    def static(relative: str) -> FileResponse:
-        """A CSS or JS file of the pages; 404 for anything outside ``static/``."""
+    @router.get("/static/{relative:path}", response_model=None)
+    def static(relative: str, request: Request) -> Response:
+        """A CSS or JS file of the pages; 404 for anything outside ``static/``.
+
+        A URL with ``?v=`` (``asset_url``) may be cached; one without is what ES modules import from each other
+        (``./common.js``), so the browser revalidates it every time and gets a 304 while it is unchanged.
+        """
         path = static_file(relative)
         if path is None:
             raise HTTPException(status_code=404, detail="no such static file")
-        return _file(path, max_age=3600)
+        if "v" in request.query_params:
+            return _file(path, max_age=3600)
+        response = _file(path, max_age=None)
+        if request.headers.get("if-none-match") == response.headers["etag"]:
+            return Response(status_code=304, headers={"ETag": response.headers["etag"], "Cache-Control": "no-cache"})
+        return response
 
     return router
 
 
-def _file(path: Path, *, max_age: int) -> FileResponse:
-    headers = {"Cache-Control": f"public, max-age={max_age}", "X-Content-Type-Options": "nosniff"}
-    return FileResponse(path, media_type=media_type(path), headers=headers)
+def _file(path: Path, *, max_age: int | None) -> FileResponse:
+    cache = "no-cache" if max_age is None else f"public, max-age={max_age}"
+    headers = {"Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
+    # stat now, so the ETag header exists before the response is sent (the static route compares it)
+    return FileResponse(path, media_type=media_type(path), headers=headers, stat_result=path.stat())

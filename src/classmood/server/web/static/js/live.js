@@ -1,255 +1,308 @@
-/* Live dashboard: current histogram, timeline since start, presence, student tiles, alerts (SSE + API). */
-"use strict";
+/* Live dashboard: current histogram, timeline since start with the topics, students present and faces in view,
+ * student tiles (a click shows that student's timeline), students to check on, stored alerts (SSE + API). */
+import {
+  api, config, el, fmtTime, negativeShare, pct, show, showError, topLabel, whoami,
+} from "./common.js";
+import {
+  MIN_STUDENTS, bucketBars, bucketFor, chart, histogramBars, setExportContext, timeAxis, timelineLayout, topicMarks,
+} from "./charts.js";
+import { sessionSpan, showStudentTimeline, wireStudentPanel } from "./student_timeline.js";
+import { wireAlertRule, showAlertRule, loadAlerts, addAlert } from "./live_alerts.js";
 
-(() => {
-  const { api, el, show, showError, pct, config } = CM;
-  const sid = config.session_id;
-  const AWAY_AFTER_S = 30; // a tile greys out when its student sent no face for this long
-  const state = { session: null, aggregateOnly: false, tiles: new Map(), highSince: null, alerted: false,
-    timers: {}, lastHist: null, source: null };
+const sid = config.session_id;
+const $ = (id) => document.getElementById(id);
+const AWAY_AFTER_S = 30; // a tile says "left" when its student sent nothing for this long
+const state = { session: null, aggregateOnly: false, tiles: new Map(), timers: {}, source: null, topics: [] };
 
-  /** Run fn at most once per `ms`, trailing call included: bursts of events cost one request. */
-  function throttle(name, ms, fn) {
-    return () => {
-      if (state.timers[name]) return;
-      state.timers[name] = setTimeout(async () => { state.timers[name] = null; await fn(); }, ms);
-    };
+/** Run fn at most once per `ms`, trailing call included: bursts of events cost one request. */
+function throttle(name, ms, fn) {
+  return () => {
+    if (state.timers[name]) return;
+    state.timers[name] = setTimeout(async () => { state.timers[name] = null; await fn(); }, ms);
+  };
+}
+
+function renderSession(s) {
+  state.session = s;
+  $("session-title").textContent = s.title;
+  document.title = s.title + " · live · ClassMood";
+  const pill = $("status");
+  pill.textContent = s.status;
+  pill.className = "pill " + (s.status === "live" ? "live" : s.status === "ended" ? "ended" : "");
+  $("join-url").textContent = new URL(s.join_url || "/join/" + s.code, location.origin).href;
+  show($("start-session"), s.status === "scheduled");
+  show($("end-session"), s.status === "live");
+  show($("topic-form"), s.status !== "ended");
+  $("aggregate-only").checked = Boolean(s.aggregate_only);
+  $("show-self").checked = Boolean(s.show_self_to_students);
+  $("analysis-device").checked = s.analysis_mode === "device";
+  $("allow-fallback").checked = Boolean(s.allow_server_fallback);
+  $("allow-fallback").disabled = s.analysis_mode !== "device";
+  showAlertRule(s);
+  setExportContext({ session: s.title, date: s.started_at });
+  setAggregateOnly(Boolean(s.aggregate_only));
+}
+
+function setAggregateOnly(on) {
+  state.aggregateOnly = on;
+  for (const id of ["tiles", "tiles-help", "check-card"]) show($(id), !on);
+  show($("tiles-note"), on);
+  if (on) show($("student-panel"), false);
+  else { loadParticipants().catch(showError); refreshCheckOn().catch(showError); }
+}
+
+async function refreshHistogram() {
+  // Each face counted once, by its readings of the last smooth_window_s seconds: one odd frame flips nothing.
+  const smooth = config.smooth_window_s > 0 ? `&smooth_s=${config.smooth_window_s}` : "";
+  // Aggregate-only figures come in whole cells, each shown once it is sealed: this window overlaps exactly
+  // the newest sealed cell.
+  const span = state.aggregateOnly ? config.private_cell_s + config.private_seal_s : config.live_window_s;
+  const h = await api("GET", `/api/sessions/${sid}/histogram?last_s=${span}${smooth}`);
+  const note = $("hist-note");
+  const cells = `Aggregate-only: the class over whole ${config.private_cell_s}-second spans, ` +
+    `each shown ${config.private_seal_s} s after it ends.`;
+  note.textContent = h.suppressed ? "Too few students right now to show the class without revealing individuals."
+    : state.aggregateOnly ? cells : "";
+  show(note, Boolean(h.suppressed) || state.aggregateOnly);
+  // "now" counts faces, one per student: thin below MIN_STUDENTS faces
+  await chart("histogram", "Emotions now", histogramBars(h, { minObs: MIN_STUDENTS, unit: "faces" }),
+    { yaxis: { tickformat: ".0%", range: [0, 1.12], title: { text: "share of faces" } }, showlegend: false },
+    { students: h.participants, observations: h.total });
+  const rows = config.labels.map((l) => el("tr", { "data-label": l }, el("th", { scope: "row" }, l),
+    el("td", {}, String((h.counts && h.counts[l]) || 0)), el("td", {}, pct(h.shares && h.shares[l]))));
+  $("hist-table").replaceChildren(...rows);
+  $("top-label").textContent = topLabel(h.counts) || "–";
+  $("negative-share").textContent = pct(h.total ? negativeShare(h.shares) : null);
+}
+
+/** GET a JSON route, or `fallback` when it answers 403/404 (aggregate-only, or a server without the route). */
+async function optional(path, fallback) {
+  try { return await api("GET", path); } catch (err) {
+    if (err.status === 403 || err.status === 404) return fallback;
+    throw err;
   }
+}
 
-  function renderSession(s) {
-    state.session = s;
-    document.getElementById("session-title").textContent = s.title;
-    document.title = s.title + " · live · ClassMood";
-    const pill = document.getElementById("status");
-    pill.textContent = s.status;
-    pill.className = "pill " + (s.status === "live" ? "live" : s.status === "ended" ? "ended" : "");
-    const url = new URL(s.join_url || "/join/" + s.code, location.origin).href;
-    document.getElementById("join-url").textContent = url;
-    show(document.getElementById("start-session"), s.status === "scheduled");
-    show(document.getElementById("end-session"), s.status === "live");
-    document.getElementById("aggregate-only").checked = Boolean(s.aggregate_only);
-    document.getElementById("show-self").checked = Boolean(s.show_self_to_students);
-    document.getElementById("analysis-device").checked = s.analysis_mode === "device";
-    document.getElementById("allow-fallback").checked = Boolean(s.allow_server_fallback);
-    document.getElementById("allow-fallback").disabled = s.analysis_mode !== "device";
-    setAggregateOnly(Boolean(s.aggregate_only));
-  }
+async function refreshTimeline() {
+  const [lo, hi] = sessionSpan(state.session || {});
+  const bucket = bucketFor(hi - lo);
+  // asked up to now: the axis runs on to hi, but buckets of the future would read as "nobody present"
+  const range = `bucket_s=${bucket}&since=${lo}&until=${Math.min(hi, Date.now() / 1000)}`;
+  const [t, presence, topics] = await Promise.all([api("GET", `/api/sessions/${sid}/timeline?${range}`),
+    optional(`/api/sessions/${sid}/presence?${range}`, { buckets: [] }), loadTopics()]);
+  const students = new Map(presence.buckets.map((b) => [b.start, b.faces_in_view]));
+  const total = t.buckets.reduce((sum, b) => sum + b.total, 0);
+  await chart("timeline", "Shares of emotions over time", bucketBars(t.buckets, t.bucket_s, students),
+    timelineLayout(lo, hi, topicMarks(topics)), { observations: total });
+  const xs = presence.buckets.map((b) => b.start + presence.bucket_s / 2);
+  const line = (key, name, color, dash) => ({ type: "scatter", mode: "lines+markers", name, x: xs, connectgaps: false,
+    y: presence.buckets.map((b) => (b.suppressed ? null : b[key])), line: { color, shape: "hv", dash },
+    hovertemplate: `${name} %{y}<extra></extra>` });
+  await chart("presence", "Students present and faces in view",
+    [line("present", "students present", "#14365f", "solid"), line("faces_in_view", "faces in view", "#2e8540", "dot")],
+    { xaxis: timeAxis(lo, hi), yaxis: { rangemode: "tozero", dtick: 1, title: { text: "students" } },
+      shapes: topicMarks(topics).shapes });
+}
 
-  function setAggregateOnly(on) {
-    state.aggregateOnly = on;
-    show(document.getElementById("tiles"), !on);
-    show(document.getElementById("tiles-note"), on);
-    if (!on) loadParticipants();
-  }
+async function loadTopics() {
+  state.topics = await optional(`/api/sessions/${sid}/topics`, []);
+  const running = state.topics.filter((t) => t.end === null || t.end === undefined).pop();
+  $("topic-now").textContent = running ? `Now: ${running.title} (since ${fmtTime(running.start)})` : "";
+  return state.topics;
+}
 
-  async function refreshHistogram() {
-    // Each face counted once, by its readings of the last smooth_window_s seconds: one odd frame flips nothing.
-    const smooth = config.smooth_window_s > 0 ? `&smooth_s=${config.smooth_window_s}` : "";
-    // Aggregate-only figures come in whole cells, each shown once it is sealed: this window overlaps exactly
-    // the newest sealed cell.
-    const span = state.aggregateOnly ? config.private_cell_s + config.private_seal_s : config.live_window_s;
-    const h = await api("GET", `/api/sessions/${sid}/histogram?last_s=${span}${smooth}`);
-    state.lastHist = h;
-    const note = document.getElementById("hist-note");
-    const cells = `Aggregate-only: the class over whole ${config.private_cell_s}-second spans, ` +
-      `each shown ${config.private_seal_s} s after it ends.`;
-    note.textContent = h.suppressed ? "Too few faces right now to show the class without revealing individuals."
-      : state.aggregateOnly ? cells : "";
-    show(note, Boolean(h.suppressed) || state.aggregateOnly);
-    CM.plot("histogram", [CM.histogramTrace(h.shares, true)],
-      { yaxis: { tickformat: ".0%", range: [0, 1], title: { text: "share of faces" } }, showlegend: false });
-    const rows = config.labels.map((l) => el("tr", { "data-label": l }, el("th", { scope: "row" }, l),
-      el("td", {}, String((h.counts && h.counts[l]) || 0)), el("td", {}, pct(h.shares && h.shares[l]))));
-    document.getElementById("hist-table").replaceChildren(...rows);
-    document.getElementById("top-label").textContent = CM.topLabel(h.counts) || "–";
-    const neg = h.total ? CM.negativeShare(h.shares) : null;
-    document.getElementById("negative-share").textContent = pct(neg);
-    checkAlert(neg);
-  }
+async function startTopic(event) {
+  event.preventDefault();
+  const input = $("topic-title");
+  const title = input.value.trim();
+  if (!title) { input.focus(); return; }
+  try {
+    await api("POST", `/api/sessions/${sid}/topics`, { title });
+    input.value = "";
+    await refreshTimeline();
+  } catch (err) { showError(err); }
+}
 
-  /** Alert when the negative share stays at or above the threshold for alert_after_s seconds. */
-  function checkAlert(neg) {
-    const now = Date.now() / 1000;
-    if (neg === null || neg < config.alert_negative_share) { state.highSince = null; state.alerted = false; return; }
-    if (state.highSince === null) state.highSince = now;
-    if (!state.alerted && now - state.highSince >= config.alert_after_s) {
-      state.alerted = true;
-      const text = `${new Date().toLocaleTimeString()}: ${pct(neg)} of faces look angry, disgusted, afraid or sad ` +
-        `for over ${Math.round(config.alert_after_s)} s. Maybe check in with the class.`;
-      document.getElementById("alerts").prepend(el("li", { class: "alert" }, text));
-    }
-  }
-
-  function bucketSeconds() {
-    const started = state.session && state.session.started_at ? Date.parse(state.session.started_at) : Date.now();
-    const minutes = (Date.now() - started) / 60000;
-    // Aim at 10 to 60 buckets so the area chart has a shape from the first minutes on.
-    return minutes < 2 ? 5 : minutes < 10 ? 15 : minutes < 60 ? 60 : 300;
-  }
-
-  async function refreshTimeline() {
-    const s = state.session;
-    const since = s && s.started_at ? `&since=${Date.parse(s.started_at) / 1000}` : "";
-    const t = await api("GET", `/api/sessions/${sid}/timeline?bucket_s=${bucketSeconds()}${since}`);
-    const xs = t.buckets.map((b) => new Date(b.start * 1000));
-    // An area needs two points to be seen: the first bucket of a session is drawn as a bar.
-    const kind = t.buckets.length < 2 ? "bar" : "area";
-    CM.plot("timeline", CM.stackedTraces(xs, t.buckets.map((b) => b.shares), kind),
-      { barmode: "stack", yaxis: { tickformat: ".0%", range: [0, 1] }, xaxis: { type: "date" } });
-  }
-
-  function tileFor(pid, name) {
-    let tile = state.tiles.get(pid);
-    if (!tile) {
-      tile = el("div", { class: "tile", "data-participant-id": pid },
-        el("div", { class: "name" }, name || "student"), el("div", { class: "state" }, "no face yet"),
-        el("div", { class: "small muted when" }, ""));
-      state.tiles.set(pid, tile);
-      document.getElementById("tiles").append(tile);
-    }
-    return tile;
-  }
-
-  function updateTile(pid, name, label, ts) {
-    const tile = tileFor(pid, name);
-    if (name) tile.querySelector(".name").textContent = name;
-    if (label) {
-      tile.querySelector(".state").textContent = label;
-      tile.dataset.label = label;
-      tile.style.borderLeftColor = config.colors[label] || "";
-    }
-    if (ts) { tile.dataset.ts = ts; tile.querySelector(".when").textContent = CM.fmtTime(ts); }
-    tile.classList.remove("away");
-  }
-
-  async function loadParticipants() {
-    try {
-      const list = await api("GET", `/api/sessions/${sid}/participants`);
-      for (const p of list) updateTile(p.participant_id, p.display_name, p.now_label || p.last_label, p.last_ts);
-      markAway();
-    } catch (err) {
-      if (err.status === 403) { show(document.getElementById("tiles"), false); show(document.getElementById("tiles-note")); }
-      else throw err;
-    }
-  }
-
-  function markAway() {
-    const now = Date.now() / 1000;
-    for (const tile of state.tiles.values()) {
-      const ts = Number(tile.dataset.ts || 0);
-      tile.classList.toggle("away", !ts || now - ts > AWAY_AFTER_S);
-    }
-  }
-
-  const histSoon = throttle("hist", 700, () => refreshHistogram().catch(showError));
-  const timelineSoon = throttle("timeline", 3000, () => refreshTimeline().catch(showError));
-  const participantsSoon = throttle("participants", 1000, () => loadParticipants().catch(showError));
-
-  function connectLive() {
-    const conn = document.getElementById("conn");
-    const source = new EventSource(`/api/sessions/${sid}/live`, { withCredentials: true });
-    source.onopen = () => { conn.textContent = "live updates"; conn.className = "pill small live"; };
-    source.onerror = () => { conn.textContent = "reconnecting…"; conn.className = "pill small bad"; };
-    source.addEventListener("observation", (e) => {
-      const o = JSON.parse(e.data);
-      // The event carries the raw label: the tile shows the steadied one, read from the server (throttled).
-      if (!state.aggregateOnly) { updateTile(o.participant_id, o.display_name, null, o.ts); participantsSoon(); }
-      histSoon();
-      timelineSoon();
+function tileFor(pid, name) {
+  let tile = state.tiles.get(pid);
+  if (!tile) {
+    tile = el("button", { type: "button", class: "tile", "data-participant-id": pid },
+      el("span", { class: "name" }, name || "student"), el("span", { class: "state" }, "no face yet"),
+      el("span", { class: "small muted when" }, ""));
+    tile.addEventListener("click", () => {
+      const [lo, hi] = sessionSpan(state.session);
+      showStudentTimeline(state.session, { participant_id: pid, display_name: tile.querySelector(".name").textContent },
+        state.topics, lo, hi);
     });
-    source.addEventListener("presence", (e) => {
-      const p = JSON.parse(e.data);
-      document.getElementById("present").textContent = p.present;
-      document.getElementById("faces").textContent = p.faces_visible;
-      if (!state.aggregateOnly) loadParticipants().catch(showError); // a new student gets a tile at once
-    });
-    source.addEventListener("status", (e) => {
-      const s = JSON.parse(e.data);
-      renderSession(Object.assign({}, state.session, s));
-      if (s.status === "ended") closeLive(source);
-    });
-    source.addEventListener("end", () => {
-      // The server ended the stream: this login may no longer watch (signed out, disabled, course taken away).
-      source.close();
-      conn.textContent = "not signed in"; conn.className = "pill small bad";
-    });
-    return source;
+    state.tiles.set(pid, tile);
+    $("tiles").append(tile);
   }
+  return tile;
+}
 
-  function closeLive(source) {
-    // An ended session has no more events: stop the browser's automatic reconnects.
-    if (source) source.close();
-    const conn = document.getElementById("conn");
-    conn.textContent = "session ended";
-    conn.className = "pill small ended";
+/** `ts`: the student's newest observation; `seen`: their newest sample of any kind, with or without a face (the
+ * participants' last_seen_ts where the server gives it). */
+function updateTile(pid, name, label, ts, seen = null) {
+  const tile = tileFor(pid, name);
+  if (name) tile.querySelector(".name").textContent = name;
+  if (label) {
+    tile.dataset.label = label;
+    tile.style.borderLeftColor = config.colors[label] || "";
   }
+  if (ts && ts > Number(tile.dataset.ts || 0)) tile.dataset.ts = ts;
+  if (seen && seen > Number(tile.dataset.seen || 0)) tile.dataset.seen = seen;
+  paintTile(tile, Date.now() / 1000);
+}
 
-  async function act(what) {
-    try {
-      renderSession(await api("POST", `/api/sessions/${sid}/${what}`));
-      if (state.session.status === "ended") closeLive(state.source);
-      else if (!state.source) state.source = connectLive();
-    } catch (err) { showError(err); }
+/** A tile shows its student's steadied label; "no face in view" while samples come without a face; "left" once
+ * nothing came for AWAY_AFTER_S. Never a stale label. */
+function paintTile(tile, now) {
+  const ts = Number(tile.dataset.ts || 0);
+  const seen = Math.max(ts, Number(tile.dataset.seen || 0));
+  const gone = seen > 0 && now - seen > AWAY_AFTER_S;
+  const noFace = !gone && seen > 0 && (!ts || now - ts > AWAY_AFTER_S);
+  tile.classList.toggle("away", gone || noFace);
+  tile.querySelector(".state").textContent = gone ? "left" : noFace ? "no face in view"
+    : tile.dataset.label || "no face yet";
+  tile.querySelector(".when").textContent = gone ? "last seen " + fmtTime(seen) : ts ? fmtTime(ts) : "";
+  tile.setAttribute("aria-label", `${tile.querySelector(".name").textContent}: ` +
+    `${tile.querySelector(".state").textContent}. Show their timeline`);
+}
+
+async function loadParticipants() {
+  try {
+    const list = await api("GET", `/api/sessions/${sid}/participants`);
+    for (const p of list) {
+      updateTile(p.participant_id, p.display_name, p.now_label || p.last_label, p.last_ts, p.last_seen_ts);
+    }
+    markAway();
+  } catch (err) {
+    if (err.status === 403) { show($("tiles"), false); show($("tiles-note")); } else throw err;
   }
+}
 
-  async function patch(field, value) {
-    try { renderSession(await api("PATCH", `/api/sessions/${sid}`, { [field]: value })); } catch (err) { showError(err); }
-  }
+function markAway() {
+  const now = Date.now() / 1000;
+  for (const tile of state.tiles.values()) paintTile(tile, now);
+}
 
-  /** The alert rule: the server's defaults, overridden by the teacher's choice kept in this browser. */
-  function wireAlertRule() {
-    const share = document.getElementById("alert-share");
-    const after = document.getElementById("alert-after");
-    const saved = JSON.parse(localStorage.getItem("cm-alert-rule") || "null");
-    if (saved) Object.assign(config, saved);
-    share.value = Math.round(100 * config.alert_negative_share);
-    after.value = Math.round(config.alert_after_s);
-    const apply = () => {
-      const s = Number(share.value);
-      const a = Number(after.value);
-      if (!(s >= 1 && s <= 100 && a >= 1)) return; // keep the last valid rule while the teacher types
-      config.alert_negative_share = s / 100;
-      config.alert_after_s = a;
-      state.highSince = null;
-      state.alerted = false;
-      localStorage.setItem("cm-alert-rule", JSON.stringify({ alert_negative_share: s / 100, alert_after_s: a }));
-    };
-    share.addEventListener("change", apply);
-    after.addEventListener("change", apply);
-    document.getElementById("alert-form").addEventListener("submit", (e) => { e.preventDefault(); apply(); });
-  }
+/** "Students to check on": the server's rule (its text on hover and under "How students are picked"). */
+async function refreshCheckOn() {
+  if (state.aggregateOnly) return;
+  const c = await optional(`/api/sessions/${sid}/check-on`, null);
+  if (!c) { show($("check-card"), false); return; }
+  const rule = c.rule && c.rule.text ? c.rule.text : "";
+  $("check-rule").textContent = rule;
+  $("check-rule-summary").title = rule;
+  $("check-h").title = rule;
+  $("check-list").replaceChildren(...c.students.map((s) => el("li", {}, el("button", { type: "button",
+    class: "link", "data-participant-id": s.participant_id, onclick: () => {
+      const [lo, hi] = sessionSpan(state.session);
+      showStudentTimeline(state.session, s, state.topics, lo, hi);
+    } }, s.display_name), ` negative share ${pct(s.recent.negative_share)} in the last minutes, ` +
+    `${pct(s.earlier.negative_share)} before (${s.recent.observations} and ${s.earlier.observations} observations)`)));
+  show($("check-none"), c.students.length === 0);
+  const thin = c.not_enough_data || [];
+  $("check-thin").textContent = thin.length ? `Not enough data yet: ${thin.map((s) => s.display_name).join(", ")}` : "";
+  show($("check-thin"), thin.length > 0);
+}
 
-  function wireControls() {
-    wireAlertRule();
-    document.getElementById("window-s").textContent = Math.round(config.live_window_s);
-    document.getElementById("report-link").href = `/teacher/sessions/${sid}/report`;
-    document.getElementById("start-session").addEventListener("click", () => act("start"));
-    document.getElementById("end-session").addEventListener("click", () => act("end"));
-    document.getElementById("aggregate-only").addEventListener("change", (e) => patch("aggregate_only", e.target.checked));
-    document.getElementById("show-self").addEventListener("change", (e) => patch("show_self_to_students", e.target.checked));
-    document.getElementById("analysis-device").addEventListener("change",
-      (e) => patch("analysis_mode", e.target.checked ? "device" : "server"));
-    document.getElementById("allow-fallback").addEventListener("change",
-      (e) => patch("allow_server_fallback", e.target.checked));
-    const copy = document.getElementById("copy-link");
-    copy.addEventListener("click", async () => {
-      const text = document.getElementById("join-url").textContent;
-      try { await navigator.clipboard.writeText(text); } catch (_) { /* insecure context: the link is visible */ }
-      document.getElementById("copy-done").textContent = "Link copied";
-      setTimeout(() => { document.getElementById("copy-done").textContent = ""; }, 2000);
-    });
-  }
+const histSoon = throttle("hist", 700, () => refreshHistogram().catch(showError));
+const timelineSoon = throttle("timeline", 3000, () => refreshTimeline().catch(showError));
+const participantsSoon = throttle("participants", 1000, () => loadParticipants().catch(showError));
 
-  document.addEventListener("DOMContentLoaded", async () => {
-    wireControls();
-    try {
-      await CM.whoami();
-      renderSession(await api("GET", `/api/sessions/${sid}`));
-      await Promise.all([refreshHistogram(), refreshTimeline()]);
-      if (state.session.status === "ended") closeLive(null); else state.source = connectLive();
-      // Without events the "last N seconds" window must still move on, and tiles must grey out.
-      setInterval(() => { histSoon(); markAway(); }, 3000);
-      setInterval(timelineSoon, 15000);
-    } catch (err) { if (err.status !== 401) showError(err); }
+function connectLive() {
+  const conn = $("conn");
+  const source = new EventSource(`/api/sessions/${sid}/live`, { withCredentials: true });
+  source.onopen = () => { conn.textContent = "live updates"; conn.className = "pill small live"; };
+  source.onerror = () => { conn.textContent = "reconnecting…"; conn.className = "pill small bad"; };
+  source.addEventListener("observation", (e) => {
+    const o = JSON.parse(e.data);
+    // The event carries the raw label: the tile shows the steadied one, read from the server (throttled).
+    if (!state.aggregateOnly) { updateTile(o.participant_id, o.display_name, null, o.ts); participantsSoon(); }
+    histSoon();
+    timelineSoon();
   });
-})();
+  source.addEventListener("presence", (e) => {
+    const p = JSON.parse(e.data);
+    $("present").textContent = p.present;
+    $("faces").textContent = p.faces_visible; // the event's name for faces in view
+    if (!state.aggregateOnly) loadParticipants().catch(showError); // a new student gets a tile at once
+  });
+  source.addEventListener("alert", (e) => addAlert(JSON.parse(e.data)));
+  source.addEventListener("topics", () => timelineSoon()); // a topic changed here or in another tab
+  source.addEventListener("status", (e) => {
+    const s = JSON.parse(e.data);
+    renderSession(Object.assign({}, state.session, s));
+    if (s.status === "ended") closeLive(source);
+  });
+  source.addEventListener("end", () => {
+    // The server ended the stream: this login may no longer watch (signed out, disabled, course taken away).
+    source.close();
+    conn.textContent = "not signed in"; conn.className = "pill small bad";
+  });
+  return source;
+}
+
+function closeLive(source) {
+  // An ended session has no more events: stop the browser's automatic reconnects.
+  if (source) source.close();
+  $("conn").textContent = "session ended";
+  $("conn").className = "pill small ended";
+}
+
+async function act(what) {
+  try {
+    renderSession(await api("POST", `/api/sessions/${sid}/${what}`));
+    if (state.session.status === "ended") closeLive(state.source);
+    else if (!state.source) state.source = connectLive();
+    await refreshTimeline();
+  } catch (err) { showError(err); }
+}
+
+async function patch(body) {
+  try { renderSession(await api("PATCH", `/api/sessions/${sid}`, body)); return true; } catch (err) {
+    showError(err);
+    return false;
+  }
+}
+
+function wireControls() {
+  wireAlertRule(patch);
+  wireStudentPanel();
+  $("window-s").textContent = Math.round(config.live_window_s);
+  $("report-link").href = `/teacher/sessions/${sid}/report`;
+  $("start-session").addEventListener("click", () => act("start"));
+  $("end-session").addEventListener("click", () => act("end"));
+  $("topic-form").addEventListener("submit", startTopic);
+  $("aggregate-only").addEventListener("change", (e) => patch({ aggregate_only: e.target.checked }));
+  $("show-self").addEventListener("change", (e) => patch({ show_self_to_students: e.target.checked }));
+  $("analysis-device").addEventListener("change",
+    (e) => patch({ analysis_mode: e.target.checked ? "device" : "server" }));
+  $("allow-fallback").addEventListener("change", (e) => patch({ allow_server_fallback: e.target.checked }));
+  $("copy-link").addEventListener("click", async () => {
+    try { await navigator.clipboard.writeText($("join-url").textContent); } catch (_) { /* the link is visible */ }
+    $("copy-done").textContent = "Link copied";
+    setTimeout(() => { $("copy-done").textContent = ""; }, 2000);
+  });
+}
+
+async function courseTitle(courseId) {
+  const course = await optional(`/api/courses/${courseId}`, null);
+  if (course) setExportContext({ course: course.title });
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  wireControls();
+  try {
+    await whoami();
+    renderSession(await api("GET", `/api/sessions/${sid}`));
+    await Promise.all([refreshHistogram(), refreshTimeline(), loadAlerts(sid), courseTitle(state.session.course_id)]);
+    if (state.session.status === "ended") closeLive(null); else state.source = connectLive();
+    // Without events the "last N seconds" window must still move on, and tiles must say "left".
+    setInterval(() => { histSoon(); markAway(); }, 3000);
+    setInterval(timelineSoon, 15000);
+    setInterval(() => refreshCheckOn().catch(showError), 15000);
+    document.body.dataset.ready = "1";
+  } catch (err) { if (err.status !== 401) showError(err); }
+});

@@ -1,26 +1,26 @@
 /* Sign-in form: POST /api/auth/login, then go to the page that asked for it. */
-"use strict";
+import { api, showError } from "./common.js";
 
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("login-form");
   const next = JSON.parse(document.getElementById("login-next").textContent) || "/teacher";
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    CM.showError(null, "login-error");
+    showError(null, "login-error");
     const email = form.email.value.trim();
     const password = form.password.value;
     if (!email || !password) {
-      CM.showError(new Error("Please enter your email and password."), "login-error");
+      showError(new Error("Please enter your email and password."), "login-error");
       return;
     }
     const button = document.getElementById("login-submit");
     button.disabled = true;
     try {
-      await CM.api("POST", "/api/auth/login", { email, password }, { noRedirect: true });
+      await api("POST", "/api/auth/login", { email, password }, { noRedirect: true });
       location.assign(next);
     } catch (err) {
       const msg = err.status === 401 ? "Wrong email or password." : err.message;
-      CM.showError(new Error(msg), "login-error");
+      showError(new Error(msg), "login-error");
       button.disabled = false;
     }
   });
