@@ -1,0 +1,203 @@
+"""Where to look for faces in a stream of frames, and when a face need not be classified again.
+
+A student fills much of a webcam picture and moves little between frames, so searching the whole frame
+for faces of any size at every frame wastes most of the work. :class:`FaceSearch` keeps the faces of the
+last frame and applies three rules, with the numbers of one :class:`SearchSettings` (the browser's
+``ondevice.js`` reads the same object from ``GET /api/ondevice/config`` and follows the same steps):
+
+1. **Full-frame detection** (at :func:`classmood.vision.pipeline.detection_side`) when no face is
+   tracked, when more than ``max_regions`` are, when the last full detection is ``full_every_s`` old
+   (so a second face entering is found within that time plus one frame interval), or when a tracked
+   face was not found in its region (lost: looked for in the whole frame in the same frame).
+2. Otherwise **region search**: each tracked face is looked for in the square of ``region_scale`` times
+   its box's longer side around the box's centre (clipped to the frame, integer pixels), shrunk to at
+   most ``region_side`` pixels; the region's best detection is that face. Regions that found the same
+   face are merged by the detector's non-maximum suppression.
+3. **Skip rule**: a face matched (box IoU >= ``match_iou``) to a face of the last frame keeps that face's
+   probabilities when its 48x48 grey crop differs from the crop last classified for it by at most
+   ``skip_mad`` grey levels on average and that classification is younger than ``skip_max_s``.
+
+:data:`BASELINE` turns all three off: a full detection and a classification of every face at every frame
+(the pipeline before region search), kept for benchmarks and comparisons.
+
+>>> region_around((100.0, 100.0, 200.0, 220.0), 640, 480, 2.0)
+(30, 40, 270, 280)
+>>> crop_unchanged(np.zeros((48, 48), np.uint8), np.ones((48, 48), np.uint8), 2.0)
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from classmood.labels import LABELS
+from classmood.vision.detector import BOX, COLUMNS, NMS_IOU, SCORE, Detections, empty_detections, nms
+
+Image = npt.NDArray[np.uint8]
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1: integer pixels, x1 and y1 excluded
+# detect(image, max_side) -> rows in that image's pixels; max_side None: the full-frame default side
+Detect = Callable[[Image, "int | None"], Detections]
+Classify = Callable[[Image], npt.NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The numbers of the three rules (module docstring); one object read by Python and the browser."""
+
+    region_search: bool = True
+    region_scale: float = 2.0
+    region_side: int = 96
+    full_every_s: float = 1.5
+    max_regions: int = 2
+    match_iou: float = 0.3
+    skip_mad: float = 2.0  # grey levels; 0 classifies every crop
+    skip_max_s: float = 5.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready data (what the student page receives)."""
+        return asdict(self)
+
+
+SHIPPED = SearchSettings()
+BASELINE = SearchSettings(region_search=False, skip_mad=0.0)
+PRESETS = {"shipped": SHIPPED, "baseline": BASELINE}
+
+
+def region_around(box: tuple[float, float, float, float] | npt.NDArray[np.float32], width: int, height: int,
+                  scale: float) -> Rect:
+    """The square of ``scale`` times the longer side of ``box`` (x1, y1, x2, y2) around its centre, in the frame."""
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    half = scale * max(x2 - x1, y2 - y1) / 2
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return (max(0, math.floor(cx - half)), max(0, math.floor(cy - half)),
+            min(width, math.ceil(cx + half)), min(height, math.ceil(cy + half)))
+
+
+def crop_unchanged(previous: Image | None, crop: Image, max_mad: float) -> bool:
+    """Whether ``crop`` differs from ``previous`` by at most ``max_mad`` grey levels on average (0: never)."""
+    if previous is None or max_mad <= 0 or previous.shape != crop.shape:
+        return False
+    total = int(np.abs(previous.astype(np.int32) - crop.astype(np.int32)).sum())
+    return total <= max_mad * crop.size
+
+
+def box_iou(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
+    """Overlap of two x1, y1, x2, y2 boxes (intersection over union)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, float(w)) * max(0.0, float(h))
+    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
+    return inter / (union + 1e-9)
+
+
+@dataclass
+class _Face:
+    box: npt.NDArray[np.float32]
+    crop: Image  # the crop last classified
+    probs: npt.NDArray[np.float32]
+    classified_at: float
+
+
+class FaceSearch:
+    """The state of one stream (one camera, one student): its faces and its last full detection.
+
+    Not thread-safe: one stream's frames go through it one at a time.
+    """
+
+    def __init__(self, settings: SearchSettings = SHIPPED) -> None:
+        self.settings = settings
+        self.full_detections = 0
+        self.region_detections = 0
+        self.classified = 0
+        self.skipped = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the faces: the next frame gets a full detection."""
+        self._faces: list[_Face] = []
+        self._last_full: float | None = None
+
+    def needs_full(self, time_s: float) -> bool:
+        """Rule 1 before any region is searched."""
+        s = self.settings
+        return (not s.region_search or not self._faces or len(self._faces) > s.max_regions
+                or self._last_full is None or time_s - self._last_full >= s.full_every_s)
+
+    def detect(self, frame: Image, detect: Detect, time_s: float) -> Detections:
+        """Rows (N, 15) of the faces in ``frame``, by rule 1 or 2; ``detect`` is the detector."""
+        if not self.needs_full(time_s):
+            rows = self._search_regions(frame, detect)
+            if rows is not None:
+                self.region_detections += 1
+                return rows
+        self._last_full = time_s
+        self.full_detections += 1
+        return detect(frame, None)
+
+    def _search_regions(self, frame: Image, detect: Detect) -> Detections | None:
+        height, width = frame.shape[:2]
+        found = []
+        for face in self._faces:
+            x0, y0, x1, y1 = region_around(face.box, width, height, self.settings.region_scale)
+            rows = detect(frame[y0:y1, x0:x1], self.settings.region_side)
+            if len(rows) == 0:
+                return None  # lost: the caller looks in the whole frame
+            best = rows[0].copy()
+            best[[0, 2, 5, 7, 9, 11, 13]] += x0
+            best[[1, 3, 6, 8, 10, 12, 14]] += y0
+            found.append(best)
+        if not found:
+            return empty_detections()
+        rows = np.stack(found).astype(np.float32).reshape(-1, COLUMNS)
+        rows = rows[np.argsort(-rows[:, SCORE], kind="stable")]
+        kept: Detections = rows[nms(rows, NMS_IOU)]
+        return kept
+
+    def classify(self, rows: Detections, crops: Image, classify: Classify, time_s: float) -> npt.NDArray[np.float32]:
+        """(N, 7) probabilities of the faces ``rows`` with crops ``crops`` (N, 48, 48), by rule 3."""
+        matches = self._match(rows)
+        todo = [k for k, m in enumerate(matches) if not self._reusable(m, crops[k], time_s)]
+        fresh = classify(crops[todo]) if todo else None
+        faces: list[_Face] = []
+        out: list[npt.NDArray[np.float32]] = []
+        for k, m in enumerate(matches):
+            if fresh is not None and k in todo:
+                p = fresh[todo.index(k)]
+                faces.append(_Face(rows[k, BOX].copy(), crops[k], p, time_s))
+            else:
+                old = self._faces[m]
+                p = old.probs
+                faces.append(_Face(rows[k, BOX].copy(), old.crop, old.probs, old.classified_at))
+            out.append(p)
+        self.classified += len(todo)
+        self.skipped += len(rows) - len(todo)
+        self._faces = faces
+        return np.stack(out).astype(np.float32) if out else np.zeros((0, len(LABELS)), np.float32)
+
+    def _reusable(self, match: int, crop: Image, time_s: float) -> bool:
+        if match < 0:
+            return False
+        face = self._faces[match]
+        return (time_s - face.classified_at < self.settings.skip_max_s
+                and crop_unchanged(face.crop, crop, self.settings.skip_mad))
+
+    def _match(self, rows: Detections) -> list[int]:
+        """For each row (best first), the index of the unclaimed last-frame face it overlaps most (-1: none)."""
+        claimed: set[int] = set()
+        out = []
+        for row in rows:
+            best, best_iou = -1, -1.0
+            for i, face in enumerate(self._faces):
+                overlap = box_iou(row[BOX], face.box)
+                if i not in claimed and overlap >= self.settings.match_iou and overlap > best_iou:
+                    best, best_iou = i, overlap
+            if best >= 0:
+                claimed.add(best)
+            out.append(best)
+        return out
