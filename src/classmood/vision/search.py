@@ -2,22 +2,28 @@
 
 A student fills much of a webcam picture and moves little between frames, so searching the whole frame
 for faces of any size at every frame wastes most of the work. :class:`FaceSearch` keeps the faces of the
-last frame and applies three rules, with the numbers of one :class:`SearchSettings` (the browser's
+last frame and applies these rules, with the numbers of one :class:`SearchSettings` (the browser's
 ``ondevice.js`` reads the same object from ``GET /api/ondevice/config`` and follows the same steps):
 
-1. **Full-frame detection** (at :func:`classmood.vision.pipeline.detection_side`) when no face is
-   tracked, when more than ``max_regions`` are, when the last full detection is ``full_every_s`` old
-   (so a second face entering is found within that time plus one frame interval), or when a tracked
-   face was not found in its region (lost: looked for in the whole frame in the same frame).
+1. **Full-frame detection** (at the pipeline's side for the frame, ``full_side``:
+   :func:`classmood.vision.pipeline.detection_side`) when no face is tracked and the last full detection
+   is ``full_every_s`` old (so a face that comes back is found within that time plus one frame
+   interval; in between, a frame without tracked faces is not searched), when more than ``max_regions``
+   faces are tracked, or when a tracked face was not found in its region (lost: looked for in the
+   whole frame in the same frame).
 2. Otherwise **region search**: each tracked face is looked for in the square of ``region_scale`` times
    its box's longer side around the box's centre (clipped to the frame, integer pixels), shrunk to at
    most ``region_side`` pixels; the region's best detection is that face. Regions that found the same
    face are merged by the detector's non-maximum suppression.
-3. **Skip rule**: a face matched (box IoU >= ``match_iou``) to a face of the last frame keeps that face's
+3. **Scout**: when the last full or scout detection is ``full_every_s`` old, the whole frame is detected
+   at ``scout_scale`` times the full side first; its faces that overlap no tracked face (box IoU below
+   ``match_iou``) are tracked from this frame on (a second face entering is found within
+   ``full_every_s`` plus one frame interval) and searched in their regions like the others.
+4. **Skip rule**: a face matched (box IoU >= ``match_iou``) to a face of the last frame keeps that face's
    probabilities when its 48x48 grey crop differs from the crop last classified for it by at most
    ``skip_mad`` grey levels on average and that classification is younger than ``skip_max_s``.
 
-:data:`BASELINE` turns all three off: a full detection and a classification of every face at every frame
+:data:`BASELINE` turns them off: a full detection and a classification of every face at every frame
 (the pipeline before region search), kept for benchmarks and comparisons.
 
 >>> region_around((100.0, 100.0, 200.0, 220.0), 640, 480, 2.0)
@@ -41,8 +47,8 @@ from classmood.vision.detector import BOX, COLUMNS, NMS_IOU, SCORE, Detections, 
 
 Image = npt.NDArray[np.uint8]
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1: integer pixels, x1 and y1 excluded
-# detect(image, max_side) -> rows in that image's pixels; max_side None: the full-frame default side
-Detect = Callable[[Image, "int | None"], Detections]
+# detect(image, max_side) -> rows in that image's pixels (max_side 0: full resolution)
+Detect = Callable[[Image, int], Detections]
 Classify = Callable[[Image], npt.NDArray[np.float32]]
 
 
@@ -54,6 +60,7 @@ class SearchSettings:
     region_scale: float = 2.0
     region_side: int = 96
     full_every_s: float = 1.5
+    scout_scale: float = 0.8  # 256 of the 320 pixels of a webcam frame's full detection: faces of 40 px stay
     max_regions: int = 2
     match_iou: float = 0.3
     skip_mad: float = 2.0  # grey levels; 0 classifies every crop
@@ -113,6 +120,7 @@ class FaceSearch:
     def __init__(self, settings: SearchSettings = SHIPPED) -> None:
         self.settings = settings
         self.full_detections = 0
+        self.scouts = 0
         self.region_detections = 0
         self.classified = 0
         self.skipped = 0
@@ -123,28 +131,37 @@ class FaceSearch:
         self._faces: list[_Face] = []
         self._last_full: float | None = None
 
-    def needs_full(self, time_s: float) -> bool:
-        """Rule 1 before any region is searched."""
+    def detect(self, frame: Image, detect: Detect, time_s: float, full_side: int) -> Detections:
+        """Rows (N, 15) of the faces in ``frame`` by rules 1-3; ``detect`` is the detector."""
         s = self.settings
-        return (not s.region_search or not self._faces or len(self._faces) > s.max_regions
-                or self._last_full is None or time_s - self._last_full >= s.full_every_s)
-
-    def detect(self, frame: Image, detect: Detect, time_s: float) -> Detections:
-        """Rows (N, 15) of the faces in ``frame``, by rule 1 or 2; ``detect`` is the detector."""
-        if not self.needs_full(time_s):
-            rows = self._search_regions(frame, detect)
+        due = self._last_full is None or time_s - self._last_full >= s.full_every_s
+        if s.region_search and not self._faces and not due:
+            return empty_detections()  # nobody here: look again when a full detection is due
+        if s.region_search and 0 < len(self._faces) <= s.max_regions:
+            boxes = [f.box for f in self._faces]
+            if due:
+                self._last_full = time_s
+                self.scouts += 1
+                boxes += self._new_faces(detect(frame, round(full_side * s.scout_scale)), boxes)
+            rows = self._search_regions(frame, boxes, detect) if len(boxes) <= s.max_regions else None
             if rows is not None:
                 self.region_detections += 1
                 return rows
         self._last_full = time_s
         self.full_detections += 1
-        return detect(frame, None)
+        return detect(frame, full_side)
 
-    def _search_regions(self, frame: Image, detect: Detect) -> Detections | None:
+    def _new_faces(self, rows: Detections, boxes: list[npt.NDArray[np.float32]]) -> list[npt.NDArray[np.float32]]:
+        """The boxes of the scout's rows that overlap no tracked box."""
+        return [row[BOX].copy() for row in rows
+                if all(box_iou(row[BOX], box) < self.settings.match_iou for box in boxes)]
+
+    def _search_regions(self, frame: Image, boxes: list[npt.NDArray[np.float32]],
+                        detect: Detect) -> Detections | None:
         height, width = frame.shape[:2]
         found = []
-        for face in self._faces:
-            x0, y0, x1, y1 = region_around(face.box, width, height, self.settings.region_scale)
+        for box in boxes:
+            x0, y0, x1, y1 = region_around(box, width, height, self.settings.region_scale)
             rows = detect(frame[y0:y1, x0:x1], self.settings.region_side)
             if len(rows) == 0:
                 return None  # lost: the caller looks in the whole frame
@@ -152,8 +169,6 @@ class FaceSearch:
             best[[0, 2, 5, 7, 9, 11, 13]] += x0
             best[[1, 3, 6, 8, 10, 12, 14]] += y0
             found.append(best)
-        if not found:
-            return empty_detections()
         rows = np.stack(found).astype(np.float32).reshape(-1, COLUMNS)
         rows = rows[np.argsort(-rows[:, SCORE], kind="stable")]
         kept: Detections = rows[nms(rows, NMS_IOU)]
