@@ -35,7 +35,8 @@ TOP_AGREEMENT = 0.98
 TIE_MARGIN = 0.01
 SAMPLES = 18
 # The camera pictures are compared from a fresh state (the page's stream has seen other pictures before).
-FRESH_SAMPLE_JS = SAMPLE_JS.replace("const t0 = performance.now();", "st.pipeline.reset(); const t0 = performance.now();")
+FRESH_SAMPLE_JS = SAMPLE_JS.replace("const t0 = performance.now();",
+                                    "st.pipeline.reset(); const t0 = performance.now();")
 assert FRESH_SAMPLE_JS != SAMPLE_JS
 
 # Runs in the student page: one stream of RGBA frames (base64) at the given times through a new pipeline.
