@@ -193,7 +193,8 @@ def test_stream_matches_python(live_server: LiveServer, browser: Any, frames: di
             assert float(np.abs(np.array(py.box) - np.array(face["box"])).max()) <= BOX_PX, name
             assert float(np.abs(py.probs - np.array(face["probs"])).max()) <= PROB_ABS, name
     ours_stats = {"full": search.full_detections, "scouts": search.scouts, "regions": search.region_detections,
+                  "unchanged": search.unchanged,
                   "classified": search.classified, "skipped": search.skipped}
     print("stream parity:", ours_stats, js["stats"])
     assert js["stats"] == ours_stats
-    assert search.region_detections >= 3 and search.skipped >= 1  # the stream exercised the new rules
+    assert search.region_detections >= 2 and search.unchanged >= 1 and search.skipped >= 1  # all rules ran

@@ -115,6 +115,7 @@ def ondevice_config() -> dict[str, Any]:
                      "max_crop_side": 8 * preprocess.INPUT_SIZE},
         # Region search and the skip rule (classmood.vision.search): the shipped numbers and the old pipeline's.
         "search": {name: settings.to_dict() for name, settings in search.PRESETS.items()},
+        "default_search": "shipped",
         "max_frame_ms": MAX_FRAME_MS,
     }
 

@@ -19,7 +19,13 @@ last frame and applies these rules, with the numbers of one :class:`SearchSettin
    at ``scout_scale`` times the full side first; its faces that overlap no tracked face (box IoU below
    ``match_iou``) are tracked from this frame on (a second face entering is found within
    ``full_every_s`` plus one frame interval) and searched in their regions like the others.
-4. **Skip rule**: a face matched (box IoU >= ``match_iou``) to a face of the last frame keeps that face's
+4. **Change gate**: every frame is summarised as the sum of R + 2G + B over every 4th pixel of each 16x16
+   cell (:func:`change_map`); a cell has changed when that sum moved by more than ``change_level`` grey
+   levels on average since a reference frame. Tracked faces whose regions hold no changed cell since
+   their last region search keep their rows (no detection at all); a due scout or full detection waits
+   until at least ``change_cells`` cells outside the tracked regions changed since the last one (someone
+   may have come in), or ``scout_max_s`` passed. ``change_level`` 0 turns the gate off.
+5. **Skip rule**: a face matched (box IoU >= ``match_iou``) to a face of the last frame keeps that face's
    probabilities when its 48x48 grey crop differs from the crop last classified for it by at most
    ``skip_mad`` grey levels on average and that classification is younger than ``skip_max_s``.
 
@@ -61,6 +67,9 @@ class SearchSettings:
     region_side: int = 96
     full_every_s: float = 1.5
     scout_scale: float = 0.8  # 256 of the 320 pixels of a webcam frame's full detection: faces of 40 px stay
+    change_level: float = 8.0  # grey levels; 0: detect whatever changed
+    change_cells: int = 2
+    scout_max_s: float = 10.0
     max_regions: int = 2
     match_iou: float = 0.3
     skip_mad: float = 2.0  # grey levels; 0 classifies every crop
@@ -72,7 +81,8 @@ class SearchSettings:
 
 
 SHIPPED = SearchSettings()
-BASELINE = SearchSettings(region_search=False, skip_mad=0.0)
+BASELINE = SearchSettings(region_search=False, skip_mad=0.0, change_level=0.0)
+CELL, SAMPLE = 16, 4  # change cells are 16x16 pixels, sampled every 4th pixel each way
 PRESETS = {"shipped": SHIPPED, "baseline": BASELINE}
 
 
@@ -84,6 +94,33 @@ def region_around(box: tuple[float, float, float, float] | npt.NDArray[np.float3
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     return (max(0, math.floor(cx - half)), max(0, math.floor(cy - half)),
             min(width, math.ceil(cx + half)), min(height, math.ceil(cy + half)))
+
+
+def change_map(frame: Image) -> npt.NDArray[np.int64]:
+    """Per 16x16 cell, the sum of R + 2G + B (the same sum for BGR; 4 x grey for grey) of every 4th pixel.
+
+    >>> change_map(np.full((32, 48, 3), 10, np.uint8)).tolist()
+    [[640, 640, 640], [640, 640, 640]]
+    """
+    rows, cols = frame.shape[0] // CELL, frame.shape[1] // CELL
+    sub = frame[: rows * CELL : SAMPLE, : cols * CELL : SAMPLE].astype(np.int64)
+    weighted = 4 * sub if sub.ndim == 2 else sub[..., 0] + 2 * sub[..., 1] + sub[..., 2]
+    n = CELL // SAMPLE
+    summed: npt.NDArray[np.int64] = weighted.reshape(rows, n, cols, n).sum(axis=(1, 3))
+    return summed
+
+
+def changed_cells(now: npt.NDArray[np.int64], before: npt.NDArray[np.int64] | None, level: float,
+                  rects: list[Rect], inside: bool) -> int:
+    """How many cells inside (or outside) ``rects`` moved by more than ``level`` grey levels (all: no reference)."""
+    mask = np.zeros(now.shape, bool)
+    for x0, y0, x1, y1 in rects:
+        mask[y0 // CELL : -(-y1 // CELL), x0 // CELL : -(-x1 // CELL)] = True
+    keep = mask if inside else ~mask
+    if before is None or before.shape != now.shape:
+        return int(keep.sum())
+    moved = np.abs(now - before) > level * 4 * (CELL // SAMPLE) ** 2
+    return int((moved & keep).sum())
 
 
 def crop_unchanged(previous: Image | None, crop: Image, max_mad: float) -> bool:
@@ -122,6 +159,7 @@ class FaceSearch:
         self.full_detections = 0
         self.scouts = 0
         self.region_detections = 0
+        self.unchanged = 0
         self.classified = 0
         self.skipped = 0
         self.reset()
@@ -129,27 +167,48 @@ class FaceSearch:
     def reset(self) -> None:
         """Forget the faces: the next frame gets a full detection."""
         self._faces: list[_Face] = []
+        self._rows = empty_detections()
         self._last_full: float | None = None
+        self._scout_ref: npt.NDArray[np.int64] | None = None  # change map at the last full or scout detection
+        self._region_ref: npt.NDArray[np.int64] | None = None  # ... at the last region search
 
     def detect(self, frame: Image, detect: Detect, time_s: float, full_side: int) -> Detections:
-        """Rows (N, 15) of the faces in ``frame`` by rules 1-3; ``detect`` is the detector."""
+        """Rows (N, 15) of the faces in ``frame`` by rules 1-4; ``detect`` is the detector."""
         s = self.settings
+        if not s.region_search:
+            return self._full(frame, detect, time_s, full_side, None)
+        cells = change_map(frame) if s.change_level > 0 else None
+        regions = [region_around(f.box, frame.shape[1], frame.shape[0], s.region_scale) for f in self._faces]
         due = self._last_full is None or time_s - self._last_full >= s.full_every_s
-        if s.region_search and not self._faces and not due:
-            return empty_detections()  # nobody here: look again when a full detection is due
-        if s.region_search and 0 < len(self._faces) <= s.max_regions:
-            boxes = [f.box for f in self._faces]
-            if due:
-                self._last_full = time_s
-                self.scouts += 1
-                boxes += self._new_faces(detect(frame, round(full_side * s.scout_scale)), boxes)
-            rows = self._search_regions(frame, boxes, detect) if len(boxes) <= s.max_regions else None
-            if rows is not None:
-                self.region_detections += 1
-                return rows
-        self._last_full = time_s
+        if due and cells is not None and self._last_full is not None and time_s - self._last_full < s.scout_max_s:
+            due = changed_cells(cells, self._scout_ref, s.change_level, regions, False) >= s.change_cells
+        if not self._faces:
+            # nobody here: look again when a full detection is due
+            return self._full(frame, detect, time_s, full_side, cells) if due else empty_detections()
+        if len(self._faces) > s.max_regions:
+            return self._full(frame, detect, time_s, full_side, cells)
+        boxes = [f.box for f in self._faces]
+        if due:
+            self._last_full, self._scout_ref = time_s, cells
+            self.scouts += 1
+            boxes += self._new_faces(detect(frame, round(full_side * s.scout_scale)), boxes)
+        if (len(boxes) == len(self._faces) and cells is not None
+                and changed_cells(cells, self._region_ref, s.change_level, regions, True) == 0):
+            self.unchanged += 1
+            return self._rows.copy()  # nothing moved where the faces are: the same rows
+        rows = self._search_regions(frame, boxes, detect) if len(boxes) <= s.max_regions else None
+        if rows is None:
+            return self._full(frame, detect, time_s, full_side, cells)
+        self.region_detections += 1
+        self._region_ref, self._rows = cells, rows
+        return rows
+
+    def _full(self, frame: Image, detect: Detect, time_s: float, full_side: int,
+              cells: npt.NDArray[np.int64] | None) -> Detections:
+        self._last_full, self._scout_ref, self._region_ref = time_s, cells, cells
         self.full_detections += 1
-        return detect(frame, full_side)
+        self._rows = detect(frame, full_side)
+        return self._rows
 
     def _new_faces(self, rows: Detections, boxes: list[npt.NDArray[np.float32]]) -> list[npt.NDArray[np.float32]]:
         """The boxes of the scout's rows that overlap no tracked box."""

@@ -237,6 +237,38 @@ export function cropUnchanged(previous, crop, maxMad) {
   return total <= maxMad * crop.length;
 }
 
+const CELL = 16, SAMPLE = 4; // change cells, as search.CELL and search.SAMPLE
+
+/** Per 16x16 cell, the sum of R + 2G + B of every 4th pixel, as search.change_map: { rows, cols, sums }. */
+export function changeMap(rgba, width, height) {
+  const rows = Math.floor(height / CELL), cols = Math.floor(width / CELL), sums = new Int32Array(rows * cols);
+  for (let y = 0; y < rows * CELL; y += SAMPLE) {
+    const r = Math.floor(y / CELL) * cols;
+    for (let x = 0; x < cols * CELL; x += SAMPLE) {
+      const j = (y * width + x) * 4;
+      sums[r + Math.floor(x / CELL)] += rgba[j] + 2 * rgba[j + 1] + rgba[j + 2];
+    }
+  }
+  return { rows, cols, sums };
+}
+
+/** Cells inside (or outside) the rectangles that moved by more than `level` grey levels, as search.changed_cells. */
+function changedCells(now, before, level, rects, inside) {
+  const mask = new Uint8Array(now.sums.length);
+  for (const [x0, y0, x1, y1] of rects) {
+    for (let r = Math.floor(y0 / CELL); r < Math.min(now.rows, Math.ceil(y1 / CELL)); r += 1) {
+      for (let c = Math.floor(x0 / CELL); c < Math.min(now.cols, Math.ceil(x1 / CELL)); c += 1) mask[r * now.cols + c] = 1;
+    }
+  }
+  const same = before && before.rows === now.rows && before.cols === now.cols;
+  const limit = level * 4 * (CELL / SAMPLE) ** 2;
+  let count = 0;
+  for (let i = 0; i < mask.length; i += 1) {
+    if (Boolean(mask[i]) === inside && (!same || Math.abs(now.sums[i] - before.sums[i]) > limit)) count += 1;
+  }
+  return count;
+}
+
 function boxIou(a, b) {
   const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]), h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
   const inter = Math.max(0, w) * Math.max(0, h);
@@ -248,7 +280,7 @@ function boxIou(a, b) {
  * reset, stats, threads, head, search, close }; each face is { box: [x, y, w, h], score, probs: [7 in
  * contract.labels order], label }. Successive calls are one stream: faces are looked for near where they were
  * and unchanged crops keep their probabilities, by the rules of classmood.vision.search with cfg.search's
- * numbers (`options.search`: "shipped", the default, or "baseline": every frame in full). `timeS` (seconds)
+ * numbers (`options.search`, else cfg.default_search: "shipped" or "baseline", every frame in full). `timeS` (s)
  * defaults to the page's clock; `reset()` forgets the faces.
  */
 export async function createPipeline(cfg, options = {}) {
@@ -263,13 +295,13 @@ export async function createPipeline(cfg, options = {}) {
   const contract = cfg.contract;
   const head = contract.heads.find((h) => h.name === contract.default_head);
   if (!head) throw new Error(`the model's contract has no head ${contract.default_head}`);
-  const searchName = options.search || "shipped";
+  const searchName = options.search || cfg.default_search || "shipped";
   const s = cfg.search && cfg.search[searchName];
   if (!s) throw new Error(`no search settings called ${searchName}`);
   const d = cfg.detector, p = cfg.pipeline;
   const blobs = new Map(); // one detector input per size, refilled at every frame
-  let grey = null, faces = [], lastFull = null;
-  const stats = { full: 0, scouts: 0, regions: 0, classified: 0, skipped: 0 };
+  let grey = null, faces = [], rows = [], lastFull = null, scoutRef = null, regionRef = null;
+  const stats = { full: 0, scouts: 0, regions: 0, unchanged: 0, classified: 0, skipped: 0 };
 
   /** Faces in the rectangle [x0, y0, x1, y1] of the frame, detected at `side` at most, in frame pixels. */
   async function detect(rgba, width, rect, side) {
@@ -319,24 +351,39 @@ export async function createPipeline(cfg, options = {}) {
     return nms(found, d.nms_iou);
   }
 
-  /** Rules 1-3 of classmood.vision.search (FaceSearch.detect), step by step. */
+  /** Rules 1-4 of classmood.vision.search (FaceSearch.detect), step by step. */
   async function findFaces(rgba, width, height, timeS) {
     const fullSide = detectionSide(width, height, p);
-    const due = lastFull === null || timeS - lastFull >= s.full_every_s;
-    if (s.region_search && !faces.length && !due) return [];
-    if (s.region_search && faces.length && faces.length <= s.max_regions) {
-      const boxes = faces.map((f) => f.box);
-      if (due) {
-        lastFull = timeS; stats.scouts += 1;
-        const scout = await detect(rgba, width, [0, 0, width, height], pyRound(fullSide * s.scout_scale));
-        const known = [...boxes];
-        for (const r of scout) if (known.every((b) => boxIou(r.box, b) < s.match_iou)) boxes.push(r.box);
-      }
-      const rows = boxes.length <= s.max_regions ? await searchRegions(rgba, width, height, boxes) : null;
-      if (rows) { stats.regions += 1; return rows; }
+    const whole = [0, 0, width, height];
+    const full = async (cells) => {
+      lastFull = timeS; scoutRef = cells; regionRef = cells; stats.full += 1;
+      rows = await detect(rgba, width, whole, fullSide);
+      return rows;
+    };
+    if (!s.region_search) return full(null);
+    const cells = s.change_level > 0 ? changeMap(rgba, width, height) : null;
+    const regions = faces.map((f) => regionAround(f.box, width, height, s.region_scale));
+    let due = lastFull === null || timeS - lastFull >= s.full_every_s;
+    if (due && cells && lastFull !== null && timeS - lastFull < s.scout_max_s) {
+      due = changedCells(cells, scoutRef, s.change_level, regions, false) >= s.change_cells;
     }
-    lastFull = timeS; stats.full += 1;
-    return detect(rgba, width, [0, 0, width, height], fullSide);
+    if (!faces.length) return due ? full(cells) : [];
+    if (faces.length > s.max_regions) return full(cells);
+    const boxes = faces.map((f) => f.box);
+    if (due) {
+      lastFull = timeS; scoutRef = cells; stats.scouts += 1;
+      const scout = await detect(rgba, width, whole, pyRound(fullSide * s.scout_scale));
+      const known = [...boxes];
+      for (const r of scout) if (known.every((b) => boxIou(r.box, b) < s.match_iou)) boxes.push(r.box);
+    }
+    if (boxes.length === faces.length && cells && changedCells(cells, regionRef, s.change_level, regions, true) === 0) {
+      stats.unchanged += 1;
+      return rows; // nothing moved where the faces are: the same rows
+    }
+    const found = boxes.length <= s.max_regions ? await searchRegions(rgba, width, height, boxes) : null;
+    if (!found) return full(cells);
+    stats.regions += 1; regionRef = cells; rows = found;
+    return rows;
   }
 
   async function classify(crops) {
@@ -405,7 +452,7 @@ export async function createPipeline(cfg, options = {}) {
 
   return {
     analyse, threads, head: head.name, labels: contract.labels, search: searchName, stats,
-    reset: () => { faces = []; lastFull = null; },
+    reset: () => { faces = []; rows = []; lastFull = null; scoutRef = null; regionRef = null; },
     close: async () => { await detector.release(); await classifier.release(); },
   };
 }
