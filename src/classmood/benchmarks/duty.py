@@ -36,18 +36,27 @@ CLIP_SECONDS = 6
 PAGE_TYPES = ("renderer", "gpu-process", "utility")
 
 
-def face_clip(path: Path, *, width: int = 640, height: int = 480) -> Path:
-    """A Y4M (C420) clip of two real faces, one after the other, each drifting and turning slowly."""
+def clip_frames(*, width: int = 640, height: int = 480) -> list[npt.NDArray[np.uint8]]:
+    """RGB frames of two real faces, one after the other, each drifting and turning slowly (6 s at 10 fps)."""
     from skimage import data
 
     heads = [data.astronaut()[10:300, 100:360], cv2.cvtColor(data.camera()[40:300, 120:354], cv2.COLOR_GRAY2RGB)]
-    frames = CLIP_FPS * CLIP_SECONDS
+    count = CLIP_FPS * CLIP_SECONDS
+    frames = []
+    for i in range(count):
+        phase = 2 * np.pi * i / count
+        frames.append(_place(heads[i * len(heads) // count], width, height, dx=20 * np.sin(phase),
+                             angle=6 * np.sin(2 * phase)))
+    return frames
+
+
+def face_clip(path: Path) -> Path:
+    """:func:`clip_frames` as a Y4M (C420) clip for Chromium's fake camera."""
+    frames = clip_frames()
+    height, width = frames[0].shape[:2]
     with open(path, "wb") as f:
         f.write(f"YUV4MPEG2 W{width} H{height} F{CLIP_FPS}:1 Ip A1:1 C420jpeg XYSCSS=420JPEG\n".encode("ascii"))
-        for i in range(frames):
-            head = heads[i * len(heads) // frames]
-            phase = 2 * np.pi * i / frames
-            frame = _place(head, width, height, dx=20 * np.sin(phase), angle=6 * np.sin(2 * phase))
+        for frame in frames:
             f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
     return path
 
