@@ -1,10 +1,14 @@
 """Browser benchmark: time per 640x480 frame of the on-device pipeline (ondevice.js) in headless Chromium.
 
 ``classmood bench browser`` starts a local ClassMood server, opens its student page in Debian's Chromium
-(Playwright), loads the same pipeline the page runs (CenterFace + crop + the emotion model on
-onnxruntime-web), and times detect + classify on scikit-image's astronaut centred in a 640x480 frame, once
-single-threaded and once with several WebAssembly threads (the page is cross-origin isolated, so
-onnxruntime-web may use them). Each thread count runs in a fresh page: the runtime fixes it when it starts.
+(Playwright), loads the pipeline the page runs (CenterFace + crop + the emotion model on onnxruntime-web) once
+per search setting (``shipped``: region search, scouts, change gate and skip rule of classmood.vision.search;
+``baseline``: the old pipeline, a full detection and a classification at every frame), and times detect +
+classify on scikit-image's astronaut in a 640x480 frame: a still stream and a moving one, frames one class
+interval apart on the pipelines' clock, the settings taking turns frame by frame. Once single-threaded and once
+with several WebAssembly threads (the page is cross-origin isolated), each in a fresh page: the runtime fixes
+its threads when it starts. Each frame is labelled by what it needed (full detection, scout, regions only, no
+detection), so the mean is the cost per frame at the class's pace and the kinds say where it goes.
 """
 
 from __future__ import annotations
@@ -22,15 +26,18 @@ from classmood.benchmarks.load import local_server, pct
 
 CHROMIUM = Path("/usr/bin/chromium")
 
-# Runs in the student page: build the pipeline with `threads` and `search`, warm it up, then time two streams
-# of `frames` analyses, one simulated frame interval apart: the same picture ("still": the skip rule applies)
-# and a picture that moves and changes brightness at every frame ("moving": every crop is classified again).
+# Runs in the student page: one pipeline per search setting, all with `threads`; after a warm-up, two streams
+# of `frames` analyses, one simulated frame interval apart: the same picture ("still": the change gate and
+# the skip rule apply) and a picture shifted and brightened at every frame ("moving": every frame needs a
+# detection and every crop a classification). The settings take turns frame by frame, so a machine whose speed
+# drifts slows them alike.
 _BENCH_JS = """
-async ([b64, width, height, threads, frames, search, interval]) => {
+async ([b64, width, height, threads, frames, searches, interval]) => {
   const module = document.getElementById('student').dataset.ondevice;
   const od = await import(module);
   const cfg = await (await fetch('/api/ondevice/config')).json();
-  const pipe = await od.createPipeline(cfg, { threads, search });
+  const pipes = [];
+  for (const search of searches) pipes.push(await od.createPipeline(cfg, { threads, search }));
   const bin = atob(b64), still = new Uint8ClampedArray(bin.length);
   for (let i = 0; i < bin.length; i += 1) still[i] = bin.charCodeAt(i);
   const moved = (k) => {  // shifted right by 0-16 px, brightness 0.96-1.04
@@ -42,19 +49,24 @@ async ([b64, width, height, threads, frames, search, interval]) => {
     return out;
   };
   const movingFrames = Array.from({ length: 15 }, (_, k) => moved(k));
-  let clock = 0, faces = 0;
-  for (let i = 0; i < 3; i += 1) faces = (await pipe.analyse(still, width, height, clock += interval)).length;
-  const result = { threads: pipe.threads, faces, isolated: crossOriginIsolated, cores: navigator.hardwareConcurrency };
+  let faces = 0;
+  for (const pipe of pipes) for (let i = 0; i < 3; i += 1) faces = (await pipe.analyse(still, width, height, i)).length;
+  const result = { threads: pipes[0].threads, faces, isolated: crossOriginIsolated,
+    cores: navigator.hardwareConcurrency };
   for (const [name, pick] of [["still", () => still], ["moving", (i) => movingFrames[i % movingFrames.length]]]) {
-    pipe.reset();
-    const times = [], full = [];
+    const runs = pipes.map((pipe) => { pipe.reset(); return { pipe, times: [], kinds: [], s0: { ...pipe.stats } }; });
     for (let i = 0; i < frames; i += 1) {
-      const rgba = pick(i), before = pipe.stats.full, t0 = performance.now();
-      await pipe.analyse(rgba, width, height, clock += interval);
-      times.push(performance.now() - t0);
-      full.push(pipe.stats.full > before);
+      for (const run of runs) {
+        const s = run.pipe.stats, before = { ...s }, t0 = performance.now();
+        await run.pipe.analyse(pick(i), width, height, 100 + i * interval);
+        run.times.push(performance.now() - t0);
+        // what the frame needed: a full detection, a scout (and regions), regions only, or no detection
+        run.kinds.push(s.full > before.full ? "full" : s.scouts > before.scouts ? "scout"
+          : s.regions > before.regions ? "region" : "none");
+      }
     }
-    result[name] = { times, full, classified: pipe.stats.classified, skipped: pipe.stats.skipped };
+    result[name] = runs.map((r) => ({ times: r.times, kinds: r.kinds,
+      classified: r.pipe.stats.classified - r.s0.classified, skipped: r.pipe.stats.skipped - r.s0.skipped }));
   }
   return result;
 }
@@ -72,9 +84,10 @@ class BrowserRun:
     median_ms: float
     p95_ms: float
     mean_ms: float
-    full_share: float  # frames that had a full-frame detection
-    region_median_ms: float | None  # frames searched in regions only
-    full_median_ms: float | None
+    kinds: dict[str, int]  # frames by what they needed: full, scout (+ regions), region, none (no detection)
+    kind_median_ms: dict[str, float]
+    classified: int
+    skipped: int
     times_ms: list[float] = field(default_factory=list, repr=False)
 
 
@@ -122,16 +135,15 @@ def run_browser_bench(frames: int = 30, threads: tuple[int, ...] = (1, 0),
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                      args=["--no-sandbox", "--disable-dev-shm-usage"])
         try:
-            for count in threads:
-                for search in searches:  # each setting in a fresh page: the runtime fixes its threads at start
-                    page = browser.new_page()
-                    page.goto(url + "/join/BENCH1")  # the student page (cross-origin isolated), no class needed
-                    out = page.evaluate(_BENCH_JS, [b64, rgba.shape[1], rgba.shape[0], count, frames, search,
-                                                    interval_s])
-                    page.close()
-                    runs += [_run(search, stream, int(out["threads"]), int(out["faces"]), out[stream])
-                             for stream in ("still", "moving")]
-                    isolated, cores = bool(out["isolated"]), int(out["cores"])
+            for count in threads:  # a fresh page each: the runtime fixes its threads when it starts
+                page = browser.new_page()
+                page.goto(url + "/join/BENCH1")  # the student page (cross-origin isolated), no class needed
+                out = page.evaluate(_BENCH_JS, [b64, rgba.shape[1], rgba.shape[0], count, frames, list(searches),
+                                                interval_s])
+                page.close()
+                runs += [_run(search, stream, int(out["threads"]), int(out["faces"]), out[stream][k])
+                         for stream in ("still", "moving") for k, search in enumerate(searches)]
+                isolated, cores = bool(out["isolated"]), int(out["cores"])
         finally:
             browser.close()
     return BrowserBench(runs=runs, isolated=isolated, cores=cores, interval_s=interval_s)
@@ -139,12 +151,14 @@ def run_browser_bench(frames: int = 30, threads: tuple[int, ...] = (1, 0),
 
 def _run(search: str, stream: str, threads: int, faces: int, out: dict[str, Any]) -> BrowserRun:
     times = [float(t) for t in out["times"]]
-    full = [bool(f) for f in out["full"]]
-    regions = [t for t, f in zip(times, full, strict=True) if not f]
-    fulls = [t for t, f in zip(times, full, strict=True) if f]
+    by_kind: dict[str, list[float]] = {}
+    for t, kind in zip(times, out["kinds"], strict=True):
+        by_kind.setdefault(str(kind), []).append(t)
     return BrowserRun(search=search, stream=stream, threads=threads, faces=faces, median_ms=pct(times, 50) or 0.0,
-                      p95_ms=pct(times, 95) or 0.0, mean_ms=sum(times) / len(times), full_share=len(fulls) / len(times),
-                      region_median_ms=pct(regions, 50), full_median_ms=pct(fulls, 50), times_ms=times)
+                      p95_ms=pct(times, 95) or 0.0, mean_ms=sum(times) / len(times),
+                      kinds={k: len(v) for k, v in by_kind.items()},
+                      kind_median_ms={k: pct(v, 50) or 0.0 for k, v in by_kind.items()},
+                      classified=int(out["classified"]), skipped=int(out["skipped"]), times_ms=times)
 
 
 def format_browser_bench(result: BrowserBench) -> str:
@@ -154,11 +168,11 @@ def format_browser_bench(result: BrowserBench) -> str:
              "apart on the pipeline's clock (still: the same picture; moving: shifted and brightened at every frame)"]
     old = {(r.threads, r.stream): r for r in result.runs if r.search == "baseline"}
     for r in result.runs:
-        region = f"{r.region_median_ms:.1f}" if r.region_median_ms is not None else "-"
-        full = f"{r.full_median_ms:.1f}" if r.full_median_ms is not None else "-"
         base = old.get((r.threads, r.stream))
-        ratio = f", mean {r.mean_ms / base.mean_ms:.2f}x the baseline's" if base and r.search != "baseline" else ""
-        lines.append(f"  {r.search:<8} {r.threads} thread(s) {r.stream:<6}: median {r.median_ms:.1f} ms, "
-                     f"p95 {r.p95_ms:.1f}, mean {r.mean_ms:.1f} ms per frame{ratio}; region-only frames "
-                     f"{region} ms, full-frame {full} ms ({100 * r.full_share:.0f} % of frames), {r.faces} face(s)")
+        ratio = f" = {r.mean_ms / base.mean_ms:.2f}x the baseline's" if base and r.search != "baseline" else ""
+        kinds = ", ".join(f"{k} {r.kinds[k]}x {r.kind_median_ms[k]:.1f} ms" for k in ("full", "scout", "region", "none")
+                          if k in r.kinds)
+        lines.append(f"  {r.search:<8} {r.threads} thread(s) {r.stream:<6}: mean {r.mean_ms:.1f} ms per frame{ratio} "
+                     f"(median {r.median_ms:.1f}, p95 {r.p95_ms:.1f}); frames by need, median each: {kinds}; "
+                     f"{r.classified} crops classified, {r.skipped} kept; {r.faces} face(s)")
     return "\n".join(lines)
