@@ -132,6 +132,7 @@ class DutyRun:
     browser_cpu_percent: float
     by_kind: dict[str, float]
     median_frame_ms: float
+    pipeline: dict[str, int]  # what the pipeline did in the measured time: detections by kind, crops classified
 
 
 def _session(url: str, email: str, password: str) -> str:
@@ -175,7 +176,8 @@ def _student(pw: Any, url: str, code: str, clip: Path, search: str) -> Iterator[
 
 def _stats(page: Any) -> dict[str, Any]:
     return dict(page.evaluate("() => ({ frames: window.cmStudent.frameMs.length, sent: window.cmStudent.sent, "
-                              "ms: window.cmStudent.frameMs.slice(-60) })"))
+                              "ms: window.cmStudent.frameMs.slice(-60), "
+                              "stats: { ...((window.cmStudent.pipeline || {}).stats || {}) } })"))
 
 
 def run_duty_bench(seconds: float = 60.0, searches: tuple[str, ...] = ("shipped", "baseline")) -> list[DutyRun]:
@@ -208,7 +210,8 @@ def _duty(search: str, elapsed: float, cpu0: dict[str, float], cpu1: dict[str, f
                    faces_sent=int(s1["sent"]) - int(s0["sent"]),
                    page_cpu_percent=sum(v for k, v in kinds.items() if k in PAGE_TYPES),
                    browser_cpu_percent=kinds.get("browser", 0.0), by_kind=kinds,
-                   median_frame_ms=ms[len(ms) // 2] if ms else 0.0)
+                   median_frame_ms=ms[len(ms) // 2] if ms else 0.0,
+                   pipeline={k: int(v) - int(s0["stats"].get(k, 0)) for k, v in s1["stats"].items()})
 
 
 def format_duty_bench(runs: list[DutyRun]) -> str:
@@ -222,7 +225,8 @@ def format_duty_bench(runs: list[DutyRun]) -> str:
         kinds = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.by_kind.items()))
         lines.append(f"  {r.search:<8}: {r.page_cpu_percent:.2f} % of one core{ratio} (browser process "
                      f"{r.browser_cpu_percent:.2f} %; {kinds}); {r.frames} frames analysed in {r.seconds:.0f} s, "
-                     f"median {r.median_frame_ms:.1f} ms each, {r.faces_sent} scores sent")
+                     f"median {r.median_frame_ms:.1f} ms each, {r.faces_sent} scores sent; pipeline: "
+                     + ", ".join(f"{k} {v}" for k, v in r.pipeline.items()))
     return "\n".join(lines)
 
 
