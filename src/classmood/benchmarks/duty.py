@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from classmood.benchmarks.browser import CHROMIUM
 from classmood.benchmarks.load import local_server
+from classmood.benchmarks.load_device import process_cpu_s
 
 CLIP_FPS = 10
 CLIP_SECONDS = 6
@@ -101,18 +102,11 @@ def _chromium_processes(root: int) -> dict[int, tuple[str, int]]:
     return out
 
 
-def _cpu_s(pid: int) -> float:
-    with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return 0.0
-
-
 def chromium_cpu(browser_pid: int) -> dict[str, float]:
     """CPU seconds so far of one Chromium (its main process and every process under it), by kind."""
-    out = {"browser": _cpu_s(browser_pid)}
+    out = {"browser": process_cpu_s(browser_pid)}
     for pid, (kind, _) in _chromium_processes(browser_pid).items():
-        out[kind] = out.get(kind, 0.0) + _cpu_s(pid)
+        out[kind] = out.get(kind, 0.0) + process_cpu_s(pid)
     return out
 
 
