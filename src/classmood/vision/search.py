@@ -60,7 +60,7 @@ Classify = Callable[[Image], npt.NDArray[np.float32]]
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """The numbers of the three rules (module docstring); one object read by Python and the browser."""
+    """The numbers of the rules (module docstring); one object read by Python and the browser."""
 
     region_search: bool = True
     region_scale: float = 2.0
