@@ -388,7 +388,8 @@ export async function createPipeline(cfg, options = {}) {
 
   async function classify(crops) {
     const size = contract.input_size, px = size * size, n = crops.length;
-    const tta = (head.tta || contract.tta) === "mirror"; // the head's own, else the file's (contract.head_tta)
+    // the head's own, else the file's (contract.head_tta); the baseline setting: the file's, as before
+    const tta = ((s.head_tta && head.tta) || contract.tta) === "mirror";
     const batch = new Float32Array((tta ? 2 : 1) * n * px);
     crops.forEach((crop, k) => {
       const x = normalise(crop, contract.normalisation);
