@@ -37,8 +37,12 @@ CLIP_SECONDS = 6
 PAGE_TYPES = ("renderer", "gpu-process", "utility")
 
 
-def clip_frames(*, width: int = 640, height: int = 480) -> list[npt.NDArray[np.uint8]]:
-    """RGB frames of two real faces, one after the other, each drifting and turning slowly (6 s at 10 fps)."""
+def clip_frames(*, width: int = 640, height: int = 480, motion: float = 1.0) -> list[npt.NDArray[np.uint8]]:
+    """RGB frames of two real faces, one after the other, each drifting and turning slowly (6 s at 10 fps).
+
+    ``motion`` scales the drift (±20 px) and the turn (±6°); 0: each face sits still (its clip still has the
+    camera's own noise: the Y4M round trip of every frame).
+    """
     from skimage import data
 
     heads = [data.astronaut()[10:300, 100:360], cv2.cvtColor(data.camera()[40:300, 120:354], cv2.COLOR_GRAY2RGB)]
@@ -46,14 +50,14 @@ def clip_frames(*, width: int = 640, height: int = 480) -> list[npt.NDArray[np.u
     frames = []
     for i in range(count):
         phase = 2 * np.pi * i / count
-        frames.append(_place(heads[i * len(heads) // count], width, height, dx=20 * np.sin(phase),
-                             angle=6 * np.sin(2 * phase)))
+        frames.append(_place(heads[i * len(heads) // count], width, height, dx=20 * motion * np.sin(phase),
+                             angle=6 * motion * np.sin(2 * phase)))
     return frames
 
 
-def face_clip(path: Path) -> Path:
+def face_clip(path: Path, motion: float = 1.0) -> Path:
     """:func:`clip_frames` as a Y4M (C420) clip for Chromium's fake camera."""
-    frames = clip_frames()
+    frames = clip_frames(motion=motion)
     height, width = frames[0].shape[:2]
     with open(path, "wb") as f:
         f.write(f"YUV4MPEG2 W{width} H{height} F{CLIP_FPS}:1 Ip A1:1 C420jpeg XYSCSS=420JPEG\n".encode("ascii"))
@@ -174,8 +178,9 @@ def _stats(page: Any) -> dict[str, Any]:
                               "stats: { ...((window.cmStudent.pipeline || {}).stats || {}) } })"))
 
 
-def run_duty_bench(seconds: float = 60.0, searches: tuple[str, ...] = ("shipped", "baseline")) -> list[DutyRun]:
-    """Measure each setting's page for ``seconds`` of class, all at the same time."""
+def run_duty_bench(seconds: float = 60.0, searches: tuple[str, ...] = ("shipped", "baseline"),
+                   motion: float = 1.0) -> list[DutyRun]:
+    """Measure each setting's page for ``seconds`` of class, all at the same time (``motion``: see clip_frames)."""
     if not CHROMIUM.exists():
         raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium (scripts/ensure-services.sh)")
     from playwright.sync_api import sync_playwright
@@ -183,7 +188,7 @@ def run_duty_bench(seconds: float = 60.0, searches: tuple[str, ...] = ("shipped"
     email, password = "duty-admin@example.org", secrets.token_urlsafe(12)
     with tempfile.TemporaryDirectory(prefix="cm-duty-") as tmp, local_server(email, password) as url, \
             sync_playwright() as pw, contextlib.ExitStack() as stack:
-        clip = face_clip(Path(tmp) / "faces.y4m")
+        clip = face_clip(Path(tmp) / "faces.y4m", motion)
         code = _session(url, email, password)
         pages = {s: stack.enter_context(_student(pw, url, code, clip, s)) for s in searches}
         cpu0 = {s: chromium_cpu(pid) for s, (_, pid) in pages.items()}
