@@ -1,8 +1,11 @@
 """The in-browser pipeline (ondevice.js on onnxruntime-web) finds and scores the same faces as Python's.
 
 Chromium's fake camera plays real face frames (one face, four faces, dark, tilted, mirrored). The test takes
-pictures from the student page's camera, analyses each with the page's own pipeline and the same pixels with
-``EmotionAnalyzer`` (same model file, see classmood.server.ondevice), and compares faces, boxes and probabilities.
+pictures from the student page's camera, analyses each with the page's own pipeline (from a fresh state: a
+full-frame detection) and the same pixels with ``EmotionAnalyzer`` (same model file, see
+classmood.server.ondevice), and compares faces, boxes and probabilities. A second test plays one stream of
+frames, with their times, through both pipelines at the shipped search settings (region search, full
+detections, the skip rule) and compares every frame and what each pipeline chose to do.
 """
 
 from __future__ import annotations
@@ -31,6 +34,26 @@ TOP_AGREEMENT = 0.98
 # left out of the label agreement (counted and printed) while its probabilities are still held to PROB_ABS.
 TIE_MARGIN = 0.01
 SAMPLES = 18
+# The camera pictures are compared from a fresh state (the page's stream has seen other pictures before).
+FRESH_SAMPLE_JS = SAMPLE_JS.replace("const t0 = performance.now();",
+                                    "st.pipeline.reset(); const t0 = performance.now();")
+assert FRESH_SAMPLE_JS != SAMPLE_JS
+
+# Runs in the student page: one stream of RGBA frames (base64) at the given times through a new pipeline.
+STREAM_JS = """
+async ([frames, width, height, times]) => {
+  const od = await import(document.getElementById('student').dataset.ondevice);
+  const cfg = await (await fetch('/api/ondevice/config')).json();
+  const pipe = await od.createPipeline(cfg, { threads: 1 });
+  const out = [];
+  for (let k = 0; k < frames.length; k += 1) {
+    const bin = atob(frames[k]), rgba = new Uint8ClampedArray(bin.length);
+    for (let i = 0; i < bin.length; i += 1) rgba[i] = bin.charCodeAt(i);
+    out.push(await pipe.analyse(rgba, width, height, times[k]));
+  }
+  return { faces: out, stats: pipe.stats };
+}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +121,7 @@ def test_browser_matches_python(live_server: LiveServer, teacher: Teacher, camer
     kinds: dict[str, int] = {}
     times: list[float] = []
     for _ in range(SAMPLES):
-        sample = page.evaluate(SAMPLE_JS)
+        sample = page.evaluate(FRESH_SAMPLE_JS)
         pixels = np.frombuffer(base64.b64decode(sample["rgba"]), np.uint8).reshape(sample["h"], sample["w"], 4)
         key = base64.b64encode(pixels[::16, ::16].tobytes()).decode()
         page.wait_for_timeout(350)
@@ -134,3 +157,44 @@ def test_browser_matches_python(live_server: LiveServer, teacher: Teacher, camer
     assert faces - ties >= 6, f"only {faces - ties} of {faces} faces have a clear top label"
     assert agree / (faces - ties) >= TOP_AGREEMENT
     context.close()
+
+
+def _stream(frames: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """A class in frames: a face that stays, moves, leaves and comes back, and four faces at once."""
+    portrait = frames["portrait"]
+    moved = np.ascontiguousarray(np.roll(portrait, 24, axis=1))
+    empty = np.full_like(portrait, 128)
+    names = ["portrait", "portrait", "moved", "moved", "empty", "portrait", "multi", "multi", "portrait", "tilted"]
+    pictures = {"moved": moved, "empty": empty, **frames}
+    return [(name, pictures[name]) for name in names]
+
+
+def test_stream_matches_python(live_server: LiveServer, browser: Any, frames: dict[str, np.ndarray]) -> None:
+    """Region search, full-frame detections and the skip rule give the same faces in both runtimes."""
+    from classmood.server.ondevice import emotion_model_path
+    from classmood.vision.classifier import EmotionClassifier
+    from classmood.vision.pipeline import EmotionAnalyzer
+
+    stream = _stream(frames)
+    times = [float(k) for k in range(len(stream))]  # one frame a second, the class's default
+    rgba = [base64.b64encode(np.dstack([f, np.full(f.shape[:2], 255, np.uint8)]).tobytes()).decode()
+            for _, f in stream]
+    page = browser.new_page()
+    page.goto(live_server.url + "/join/PARITY")
+    h, w = stream[0][1].shape[:2]
+    js = page.evaluate(STREAM_JS, [rgba, w, h, times])
+    page.close()
+    python = EmotionAnalyzer(classifier=EmotionClassifier(emotion_model_path()))
+    search = python.new_search()
+    for (name, frame), t, theirs in zip(stream, times, js["faces"], strict=True):
+        ours = python.analyze(frame, bgr=False, search=search, time_s=t)
+        assert len(theirs) == len(ours), f"{name} at {t:g} s: browser found {len(theirs)} faces, Python {len(ours)}"
+        for py, face in zip(ours, theirs, strict=True):
+            assert float(np.abs(np.array(py.box) - np.array(face["box"])).max()) <= BOX_PX, name
+            assert float(np.abs(py.probs - np.array(face["probs"])).max()) <= PROB_ABS, name
+    ours_stats = {"full": search.full_detections, "scouts": search.scouts, "regions": search.region_detections,
+                  "unchanged": search.unchanged,
+                  "classified": search.classified, "skipped": search.skipped}
+    print("stream parity:", ours_stats, js["stats"])
+    assert js["stats"] == ours_stats
+    assert search.region_detections >= 2 and search.unchanged >= 1 and search.skipped >= 1  # all rules ran

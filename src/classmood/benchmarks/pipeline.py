@@ -152,6 +152,34 @@ def median_ms(run: Callable[[Image], Any], frame: Image, repeats: int) -> float:
     return float(np.median(times) * 1000)
 
 
+def stream_figures(rounds: int = 3, seconds: int = 60) -> dict[str, float]:
+    """CPU ms per frame of a webcam stream of real faces, one frame a second for ``seconds``, shipped vs old.
+
+    The frames are the ``bench browser --duty`` clip's (two faces drifting and turning, as JPEG-free BGR);
+    each setting runs its own stream (classmood.vision.search) on one-thread sessions, the two in turn,
+    ``rounds`` times; the medians are given with their ratio (CPU time, so a loaded machine counts less).
+    """
+    from classmood.benchmarks.duty import CLIP_FPS, clip_frames
+    from classmood.vision.classifier import EmotionClassifier
+    from classmood.vision.detector import CenterFaceDetector
+    from classmood.vision.search import BASELINE, SHIPPED
+
+    frames = [np.asarray(cv2.cvtColor(f, cv2.COLOR_RGB2BGR), np.uint8) for f in clip_frames()]
+    analyzers = {name: EmotionAnalyzer(detector=CenterFaceDetector(threads=1), classifier=EmotionClassifier(threads=1),
+                                       search=settings) for name, settings in (("shipped", SHIPPED),
+                                                                              ("baseline", BASELINE))}
+    cpu: dict[str, list[float]] = {name: [] for name in analyzers}
+    for _ in range(rounds):
+        for name, analyzer in analyzers.items():
+            search, start = analyzer.new_search(), time.process_time()
+            for k in range(seconds):
+                analyzer.analyze(frames[(k * CLIP_FPS) % len(frames)], search=search, time_s=float(k))
+            cpu[name].append(1000 * (time.process_time() - start) / seconds)
+    out = {f"{name}_cpu_ms": float(np.median(v)) for name, v in cpu.items()}
+    out["ratio"] = out["shipped_cpu_ms"] / out["baseline_cpu_ms"]
+    return out
+
+
 def head_tiles(count: int = 25, seed: int = 0) -> list[Image]:
     """Gallery tiles from the sample photos: head and shoulders, varied in light and framing."""
     rng = np.random.default_rng(seed)
@@ -318,6 +346,8 @@ def run_pipeline_bench(data_path: Path, *, repeats: int = 30, grids: int = 8, li
         result["fer"] = measure(peer(FerPeer(threads=threads)), webcam, heads, fer, repeats)
     else:
         result["fer"] = None
+    log("a webcam stream, shipped vs old pipeline ...")
+    result["stream"] = stream_figures()
     log("pasted FER2013 faces: detecting and cropping ...")
     result["crop_study"] = crop_study(analyzer, data_path, limit)
     return result
@@ -345,6 +375,11 @@ def format_pipeline_bench(result: dict[str, Any]) -> str:
         lines.append(f"{name:48s}{fmt.format(ours_[key]):>11s}{theirs:>11s}{ratio:>9s}")
     if not fer:
         lines.append("fer peer unavailable: run bench/setup-bench-env.sh and use .venv-bench/bin/classmood")
+    if "stream" in result:
+        st = result["stream"]
+        lines.append(f"webcam stream, one frame a second (CPU ms/frame, 1 thread): shipped {st['shipped_cpu_ms']:.1f}, "
+                     f"old pipeline {st['baseline_cpu_ms']:.1f}, {st['ratio']:.2f}x; frames/s per core "
+                     f"{1000 / st['shipped_cpu_ms']:.0f} vs {1000 / st['baseline_cpu_ms']:.0f}")
     lines += ["", _format_crop_study(result["crop_study"])]
     return "\n".join(lines)
 

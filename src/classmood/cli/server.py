@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -201,16 +201,27 @@ def bench_load(
 
 def bench_browser(
     frames: Annotated[int, typer.Option(help="timed frames per thread count")] = 30,
+    duty: Annotated[bool, typer.Option("--duty", help="instead: CPU of the student page per second of class")] = False,
+    seconds: Annotated[float, typer.Option(help="with --duty: seconds of class measured")] = 60.0,
+    still: Annotated[bool, typer.Option("--still", help="with --duty: the faces sit still")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
 ) -> None:
-    """Time per 640x480 frame of the on-device pipeline in headless Chromium, single- and multi-threaded."""
+    """Time per 640x480 frame of the on-device pipeline in headless Chromium (shipped vs the old pipeline)."""
     from classmood.benchmarks.browser import format_browser_bench, run_browser_bench
+    from classmood.benchmarks.duty import duty_summary, format_duty_bench, run_duty_bench
 
-    result = run_browser_bench(frames=frames)
-    typer.echo(format_browser_bench(result))
+    summary: Any
+    if duty:
+        runs = run_duty_bench(seconds=seconds, motion=0.0 if still else 1.0)
+        typer.echo(format_duty_bench(runs))
+        summary = duty_summary(runs)
+    else:
+        result = run_browser_bench(frames=frames)
+        typer.echo(format_browser_bench(result))
+        summary = result.summary()
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result.summary(), indent=2))
+        json_out.write_text(json.dumps(summary, indent=2))
 
 
 def bench_faults(

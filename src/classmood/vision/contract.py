@@ -58,13 +58,16 @@ class Normalisation:
 class HeadSpec:
     """One output of the network: probabilities in label order, ``softmax((logits + bias) / temperature)``
     computed inside the graph. ``bias`` (empty: none) is a per-class prior correction and ``temperature``
-    the calibration, both fitted on PublicTest; they are kept here to say how the output was adjusted."""
+    the calibration, both fitted on PublicTest; they are kept here to say how the output was adjusted.
+    ``tta`` (empty: the contract's) is this head's test-time augmentation where it differs from the file's,
+    chosen on PublicTest like the rest."""
 
     name: str
     output: str
     temperature: float = 1.0
     targets: str = ""
     bias: tuple[float, ...] = ()
+    tta: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,8 @@ class ModelContract:
         if any(h.bias and (len(h.bias) != len(LABELS) or not all(math.isfinite(b) for b in h.bias))
                for h in self.heads):
             out.append(f"a head's bias must be empty or {len(LABELS)} finite numbers")
-        if self.tta not in TTA_MODES:
-            out.append(f"tta {self.tta!r} is not one of {TTA_MODES}")
+        if self.tta not in TTA_MODES or any(h.tta and h.tta not in TTA_MODES for h in self.heads):
+            out.append(f"tta {self.tta!r} (and each head's) must be one of {TTA_MODES}")
         if not self.normalisation.std_floor > 0 or not self.crop.scale > 0:
             out.append("std_floor and crop scale must be positive")
         return out
@@ -118,6 +121,10 @@ class ModelContract:
             if h.name == wanted:
                 return h
         raise ValueError(f"unknown head {wanted!r}; this model has {', '.join(self.head_names)}")
+
+    def head_tta(self, name: str | None = None) -> str:
+        """The test-time augmentation of head ``name`` (the default head for ``None``): its own, else the file's."""
+        return self.head(name).tta or self.tta
 
     @property
     def head_names(self) -> tuple[str, ...]:

@@ -27,6 +27,7 @@ from classmood.labels import LABELS, top_label
 from classmood.vision.classifier import EmotionClassifier
 from classmood.vision.detector import THRESHOLD, CenterFaceDetector, FaceDetector
 from classmood.vision.preprocess import CropGeometry, crop_faces, to_grey
+from classmood.vision.search import SHIPPED, FaceSearch, SearchSettings
 from classmood.vision.tracking import DEFAULT_SMOOTH_WINDOW_S, FaceTracker
 
 if TYPE_CHECKING:
@@ -107,33 +108,56 @@ class EmotionAnalyzer:
 
     ``max_side``: ``"auto"`` (320 for webcam-sized frames, 960 for larger ones), a number of
     pixels, or ``None`` for full resolution. ``min_face``: smaller boxes (pixels) are ignored.
+    ``search``: how streams of frames (:meth:`track`, :meth:`new_search`) look for faces near where they
+    were and skip unchanged crops (:mod:`classmood.vision.search`; ``BASELINE``: every frame in full).
     """
 
     def __init__(self, *, max_side: MaxSide = "auto", threshold: float = THRESHOLD, min_face: float = MIN_FACE,
                  geometry: CropGeometry | None = None, detector: FaceDetector | None = None,
-                 classifier: EmotionClassifier | None = None) -> None:
+                 classifier: EmotionClassifier | None = None, search: SearchSettings = SHIPPED) -> None:
         self.detector = detector or CenterFaceDetector(threshold=threshold)
         self.classifier = classifier or EmotionClassifier()
         self.max_side = max_side
         self.min_face = min_face
+        self.search = search
         # The crop is part of the model's contract: a model trained on other crops says so in its file.
         self.geometry = geometry or self.classifier.contract.crop
 
-    def detect(self, frame: npt.NDArray[np.uint8], bgr: bool = True) -> npt.NDArray[np.float32]:
-        """Detector rows (N, 15) for the faces of at least ``min_face`` pixels."""
+    def detect(self, frame: npt.NDArray[np.uint8], bgr: bool = True, *,
+               max_side: int | None = None) -> npt.NDArray[np.float32]:
+        """Detector rows (N, 15) for the faces of at least ``min_face`` pixels.
+
+        ``max_side`` overrides the analyzer's detection side (a region of a frame is detected at its own).
+        """
         frame = check_frame(frame)
-        side = detection_side(frame.shape[0], frame.shape[1], self.max_side)
+        side = detection_side(frame.shape[0], frame.shape[1], self.max_side) if max_side is None else max_side
         rows = self.detector.detect(frame, bgr, max_side=side)
         sizes = np.minimum(rows[:, 2] - rows[:, 0], rows[:, 3] - rows[:, 1])
         kept: npt.NDArray[np.float32] = rows[sizes >= self.min_face]
         return kept
 
-    def analyze(self, frame: npt.NDArray[np.uint8], bgr: bool = True) -> list[FaceResult]:
-        """The faces in one BGR (default) or RGB uint8 image, best detection first; ``[]`` without faces."""
-        rows = self.detect(frame, bgr)
-        if len(rows) == 0:
-            return []
-        probs = self.classifier.predict(crop_faces(to_grey(frame, bgr), rows, self.geometry))  # rows sum to 1
+    def new_search(self) -> FaceSearch:
+        """The state of a new stream of frames (a camera, a student) for :meth:`analyze`'s ``search``."""
+        return FaceSearch(self.search)
+
+    def analyze(self, frame: npt.NDArray[np.uint8], bgr: bool = True, *, search: FaceSearch | None = None,
+                time_s: float = 0.0) -> list[FaceResult]:
+        """The faces in one BGR (default) or RGB uint8 image, best detection first; ``[]`` without faces.
+
+        With ``search`` (:meth:`new_search`), the frame at ``time_s`` seconds is one of a stream: faces are
+        looked for near where they were and unchanged crops keep their probabilities (:mod:`.search`).
+        """
+        if search is None:
+            rows = self.detect(frame, bgr)
+            if len(rows) == 0:
+                return []
+            probs = self.classifier.predict(crop_faces(to_grey(frame, bgr), rows, self.geometry))  # rows sum to 1
+        else:
+            frame = check_frame(frame)
+            full_side = detection_side(frame.shape[0], frame.shape[1], self.max_side)
+            rows = search.detect(frame, lambda image, side: self.detect(image, bgr, max_side=side), time_s, full_side)
+            crops = crop_faces(to_grey(frame, bgr), rows, self.geometry)
+            probs = search.classify(rows, crops, self.classifier.predict, time_s)
         return [_face(row, p) for row, p in zip(rows, probs, strict=True)]
 
     def track(self, frames: Iterable[npt.NDArray[np.uint8] | tuple[int, float, npt.NDArray[np.uint8]]], *,
@@ -146,12 +170,14 @@ class EmotionAnalyzer:
         its readings of the last ``window_s`` seconds (0 or ``None``: raw readings).
         """
         tracker = FaceTracker(window_s=window_s)
+        search = self.new_search()
         for position, item in enumerate(frames):
             if isinstance(item, tuple):
                 index, time_s, image = item
             else:
                 index, time_s, image = position, position / fps if fps else float(position), item
-            faces = tracker.update(self.analyze(image, bgr=bgr), time_s=float(time_s))
+            found = self.analyze(image, bgr=bgr, search=search, time_s=float(time_s))
+            faces = tracker.update(found, time_s=float(time_s))
             yield FrameResult(index, float(time_s), tuple(faces), source)
 
     def analyze_video(self, path: str | Path, *, every: Every = 1,

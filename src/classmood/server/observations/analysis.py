@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -21,6 +22,9 @@ import numpy.typing as npt
 
 from classmood.labels import LABELS, top_label
 from classmood.server.errors import BadRequest
+
+if TYPE_CHECKING:
+    from classmood.vision.search import FaceSearch
 
 
 @dataclass(frozen=True)
@@ -55,15 +59,38 @@ def decode_frame(data: bytes) -> npt.NDArray[np.uint8]:
 
 
 class _PipelineAnalyzer:
-    """classmood.vision.pipeline.EmotionAnalyzer (aligned crops exactly as in training), as FaceScores."""
+    """classmood.vision.pipeline.EmotionAnalyzer (aligned crops exactly as in training), as FaceScores.
 
-    def __init__(self, max_side: int) -> None:
+    Each student's frames are one stream (classmood.vision.search: faces looked for near where they were,
+    unchanged pictures and crops not analysed again), keyed by the pool's ``key``; a frame of a student whose
+    previous frame is still being analysed, or without a key, is analysed on its own.
+    """
+
+    def __init__(self, max_side: int, streams: int = 10_000) -> None:
         from classmood.vision.pipeline import EmotionAnalyzer
 
         self._analyzer = EmotionAnalyzer(max_side=max_side)
+        self._streams: OrderedDict[object, tuple[threading.Lock, FaceSearch]] = OrderedDict()
+        self._max_streams = streams
+        self._lock = threading.Lock()
 
-    def analyze(self, image: npt.NDArray[np.uint8]) -> list[FaceScore]:
-        faces = self._analyzer.analyze(image, bgr=True)
+    def _stream(self, key: object) -> tuple[threading.Lock, FaceSearch]:
+        with self._lock:
+            entry = self._streams.pop(key, None) or (threading.Lock(), self._analyzer.new_search())
+            self._streams[key] = entry  # most recent last; the oldest students are forgotten first
+            while len(self._streams) > self._max_streams:
+                self._streams.popitem(last=False)
+            return entry
+
+    def analyze(self, image: npt.NDArray[np.uint8], key: object = None) -> list[FaceScore]:
+        lock, search = self._stream(key) if key is not None else (None, None)
+        if lock is not None and lock.acquire(blocking=False):
+            try:
+                faces = self._analyzer.analyze(image, bgr=True, search=search, time_s=time.monotonic())
+            finally:
+                lock.release()
+        else:
+            faces = self._analyzer.analyze(image, bgr=True)
         return [FaceScore(box=tuple(float(v) for v in face.box[:4]), score=float(face.score),  # type: ignore[arg-type]
                           probs=tuple(float(p) for p in np.asarray(face.probs).ravel())) for face in faces]
 
@@ -71,7 +98,7 @@ class _PipelineAnalyzer:
 class FrameAnalyzer(Protocol):
     """What the analysis pool runs on each decoded BGR frame."""
 
-    def analyze(self, image: npt.NDArray[np.uint8]) -> list[FaceScore]: ...
+    def analyze(self, image: npt.NDArray[np.uint8], key: object = None) -> list[FaceScore]: ...
 
 
 def make_analyzer(max_side: int = 480) -> FrameAnalyzer:
@@ -99,6 +126,7 @@ class ShedCounts:
 
 @dataclass
 class _Job:
+    key: object
     data: bytes
     future: Future[list[FaceScore]]
     received: float
@@ -134,9 +162,9 @@ class AnalysisPool:
                 self._analyzer = make_analyzer(self.max_side)
             return self._analyzer
 
-    def analyze_sync(self, data: bytes) -> list[FaceScore]:
-        """Decode and analyse one frame in the calling thread (no queue, no shedding)."""
-        return list(self._get().analyze(decode_frame(data)))
+    def analyze_sync(self, data: bytes, key: object = None) -> list[FaceScore]:
+        """Decode and analyse one frame in the calling thread (no queue, no shedding); ``key``: its student."""
+        return list(self._get().analyze(decode_frame(data), key))
 
     def submit(self, data: bytes, key: object = None, sent_ts: float | None = None) -> Future[list[FaceScore]]:
         """Queue a frame for the workers; a waiting frame of the same ``key`` is shed (``None``: never).
@@ -144,7 +172,7 @@ class AnalysisPool:
         ``sent_ts`` (the sender's clock, epoch seconds) counts the time a frame spent before it reached the
         pool, e.g. queued in a WebSocket behind a student's earlier frames, so that it ages too.
         """
-        job = _Job(data, Future(), time.monotonic() - self._transit_s(key, sent_ts))
+        job = _Job(key, data, Future(), time.monotonic() - self._transit_s(key, sent_ts))
         with self._lock:
             if self._closed:
                 raise RuntimeError("the analysis pool is closed")
@@ -204,7 +232,7 @@ class AnalysisPool:
             if not job.future.set_running_or_notify_cancel():
                 continue
             try:
-                job.future.set_result(self.analyze_sync(job.data))
+                job.future.set_result(self.analyze_sync(job.data, job.key))
             except BaseException as exc:  # handed to the awaiting request, which turns it into its answer
                 job.future.set_exception(exc)
 

@@ -193,21 +193,7 @@ function decode(heat, size, offset, marks, gh, gw, d) {
     }
   }
   found.sort((p, q) => q.score - p.score); // stable, like numpy's argsort(kind="stable")
-  const keep = [];
-  let rest = found;
-  while (rest.length) {
-    const best = rest[0];
-    keep.push(best);
-    const area = (best.box[2] - best.box[0]) * (best.box[3] - best.box[1]);
-    rest = rest.slice(1).filter((r) => {
-      const w = Math.min(best.box[2], r.box[2]) - Math.max(best.box[0], r.box[0]);
-      const h = Math.min(best.box[3], r.box[3]) - Math.max(best.box[1], r.box[1]);
-      const inter = Math.max(0, w) * Math.max(0, h);
-      const other = (r.box[2] - r.box[0]) * (r.box[3] - r.box[1]);
-      return inter / (area + other - inter + 1e-9) < d.nms_iou;
-    });
-  }
-  return keep;
+  return nms(found, d.nms_iou);
 }
 
 /** Load onnxruntime-web (once) from ClassMood's own route. */
@@ -235,9 +221,67 @@ export function defaultThreads() {
   return globalThis.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
 }
 
+/** The square of `scale` times the box's longer side around its centre, in the frame, as search.region_around. */
+export function regionAround(box, width, height, scale) {
+  const half = scale * Math.max(box[2] - box[0], box[3] - box[1]) / 2;
+  const cx = (box[0] + box[2]) / 2, cy = (box[1] + box[3]) / 2;
+  return [Math.max(0, Math.floor(cx - half)), Math.max(0, Math.floor(cy - half)),
+    Math.min(width, Math.ceil(cx + half)), Math.min(height, Math.ceil(cy + half))];
+}
+
+/** Whether two crops differ by at most `maxMad` grey levels on average (0: never), as search.crop_unchanged. */
+export function cropUnchanged(previous, crop, maxMad) {
+  if (!previous || maxMad <= 0 || previous.length !== crop.length) return false;
+  let total = 0;
+  for (let i = 0; i < crop.length; i += 1) total += Math.abs(previous[i] - crop[i]);
+  return total <= maxMad * crop.length;
+}
+
+const CELL = 16, SAMPLE = 4; // change cells, as search.CELL and search.SAMPLE
+
+/** Per 16x16 cell, the sum of R + 2G + B of every 4th pixel, as search.change_map: { rows, cols, sums }. */
+export function changeMap(rgba, width, height) {
+  const rows = Math.floor(height / CELL), cols = Math.floor(width / CELL), sums = new Int32Array(rows * cols);
+  for (let y = 0; y < rows * CELL; y += SAMPLE) {
+    const r = Math.floor(y / CELL) * cols;
+    for (let x = 0; x < cols * CELL; x += SAMPLE) {
+      const j = (y * width + x) * 4;
+      sums[r + Math.floor(x / CELL)] += rgba[j] + 2 * rgba[j + 1] + rgba[j + 2];
+    }
+  }
+  return { rows, cols, sums };
+}
+
+/** Cells inside (or outside) the rectangles that moved by more than `level` grey levels, as search.changed_cells. */
+function changedCells(now, before, level, rects, inside) {
+  const mask = new Uint8Array(now.sums.length);
+  for (const [x0, y0, x1, y1] of rects) {
+    for (let r = Math.floor(y0 / CELL); r < Math.min(now.rows, Math.ceil(y1 / CELL)); r += 1) {
+      for (let c = Math.floor(x0 / CELL); c < Math.min(now.cols, Math.ceil(x1 / CELL)); c += 1) mask[r * now.cols + c] = 1;
+    }
+  }
+  const same = before && before.rows === now.rows && before.cols === now.cols;
+  const limit = level * 4 * (CELL / SAMPLE) ** 2;
+  let count = 0;
+  for (let i = 0; i < mask.length; i += 1) {
+    if (Boolean(mask[i]) === inside && (!same || Math.abs(now.sums[i] - before.sums[i]) > limit)) count += 1;
+  }
+  return count;
+}
+
+function boxIou(a, b) {
+  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]), h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+  const inter = Math.max(0, w) * Math.max(0, h);
+  return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter + 1e-9);
+}
+
 /**
- * Create the pipeline. `cfg` is GET /api/ondevice/config. Returns { analyse(rgba, width, height) -> faces,
- * threads, head, close }; each face is { box: [x, y, w, h], score, probs: [7 in contract.labels order], label }.
+ * Create the pipeline. `cfg` is GET /api/ondevice/config. Returns { analyse(rgba, width, height[, timeS]) -> faces,
+ * reset, stats, threads, head, search, close }; each face is { box: [x, y, w, h], score, probs: [7 in
+ * contract.labels order], label }. Successive calls are one stream: faces are looked for near where they were
+ * and unchanged crops keep their probabilities, by the rules of classmood.vision.search with cfg.search's
+ * numbers (`options.search`, else cfg.default_search: "shipped" or "baseline", every frame in full). `timeS` (s)
+ * defaults to the page's clock; `reset()` forgets the faces.
  */
 export async function createPipeline(cfg, options = {}) {
   const threads = options.threads || defaultThreads();
@@ -251,41 +295,101 @@ export async function createPipeline(cfg, options = {}) {
   const contract = cfg.contract;
   const head = contract.heads.find((h) => h.name === contract.default_head);
   if (!head) throw new Error(`the model's contract has no head ${contract.default_head}`);
+  const searchName = options.search || cfg.default_search || "shipped";
+  const s = cfg.search && cfg.search[searchName];
+  if (!s) throw new Error(`no search settings called ${searchName}`);
   const d = cfg.detector, p = cfg.pipeline;
+  const blobs = new Map(); // one detector input per size, refilled at every frame
+  let grey = null, faces = [], rows = [], lastFull = null, scoutRef = null, regionRef = null;
+  const stats = { full: 0, scouts: 0, regions: 0, unchanged: 0, classified: 0, skipped: 0 };
 
-  async function detect(rgba, width, height) {
-    const side = detectionSide(width, height, p);
-    let scale = 1, w = width, h = height, rgb = rgbOf(rgba, width, height);
-    if (side && Math.max(width, height) > side) {
-      scale = side / Math.max(width, height);
-      w = pyRound(width * scale); h = pyRound(height * scale);
-      rgb = resizeArea(rgb, width, height, 3, w, h);
+  /** Faces in the rectangle [x0, y0, x1, y1] of the frame, detected at `side` at most, in frame pixels. */
+  async function detect(rgba, width, rect, side) {
+    const [x0, y0, x1, y1] = rect, rw = x1 - x0, rh = y1 - y0;
+    let scale = 1, w = rw, h = rh, rgb = rgbOf(rgba, width, rect);
+    if (side && Math.max(rw, rh) > side) {
+      scale = side / Math.max(rw, rh);
+      w = pyRound(rw * scale); h = pyRound(rh * scale);
+      rgb = resizeArea(rgb, rw, rh, 3, w, h);
     }
     // Padded (not stretched) to multiples of 32, channels first, raw 0-255 values.
     const pw = Math.ceil(w / d.multiple) * d.multiple, ph = Math.ceil(h / d.multiple) * d.multiple;
-    const blob = new Float32Array(3 * pw * ph);
+    const key = `${pw}x${ph}`;
+    const blob = blobs.get(key) || new Float32Array(3 * pw * ph);
+    blobs.set(key, blob);
+    blob.fill(0);
     for (let y = 0; y < h; y += 1) {
       for (let x = 0; x < w; x += 1) {
-        const s = (y * w + x) * 3, t = y * pw + x;
-        blob[t] = rgb[s]; blob[pw * ph + t] = rgb[s + 1]; blob[2 * pw * ph + t] = rgb[s + 2];
+        const i = (y * w + x) * 3, t = y * pw + x;
+        blob[t] = rgb[i]; blob[pw * ph + t] = rgb[i + 1]; blob[2 * pw * ph + t] = rgb[i + 2];
       }
     }
     const out = await detector.run({ [d.input]: new ort.Tensor("float32", blob, [1, 3, ph, pw]) });
     const [heat, size, offset, marks] = d.outputs.map((name) => out[name]);
-    const gh = heat.dims[2], gw = heat.dims[3];
-    const rows = decode(heat.data, size.data, offset.data, marks.data, gh, gw, d);
+    const rows = decode(heat.data, size.data, offset.data, marks.data, heat.dims[2], heat.dims[3], d);
     for (const name of d.outputs) out[name].dispose && out[name].dispose();
     return rows.map((r) => {
       const box = r.box.map((v) => v / scale);
-      box[0] = Math.min(width, Math.max(0, box[0])); box[2] = Math.min(width, Math.max(0, box[2]));
-      box[1] = Math.min(height, Math.max(0, box[1])); box[3] = Math.min(height, Math.max(0, box[3]));
+      box[0] = Math.min(rw, Math.max(0, box[0])); box[2] = Math.min(rw, Math.max(0, box[2]));
+      box[1] = Math.min(rh, Math.max(0, box[1])); box[3] = Math.min(rh, Math.max(0, box[3]));
       return { box, score: r.score, marks: r.marks.map((v) => v / scale) };
-    }).filter((r) => Math.min(r.box[2] - r.box[0], r.box[3] - r.box[1]) >= p.min_face);
+    }).filter((r) => Math.min(r.box[2] - r.box[0], r.box[3] - r.box[1]) >= p.min_face).map((r) => ({
+      box: [r.box[0] + x0, r.box[1] + y0, r.box[2] + x0, r.box[3] + y0], score: r.score,
+      marks: r.marks.map((v, k) => v + (k % 2 ? y0 : x0)),
+    }));
+  }
+
+  /** Rule 2: each box's best detection in its region; null when one is lost. */
+  async function searchRegions(rgba, width, height, boxes) {
+    const found = [];
+    for (const box of boxes) {
+      const rows = await detect(rgba, width, regionAround(box, width, height, s.region_scale), s.region_side);
+      if (!rows.length) return null;
+      found.push(rows[0]);
+    }
+    found.sort((a, b) => b.score - a.score);
+    return nms(found, d.nms_iou);
+  }
+
+  /** Rules 1-4 of classmood.vision.search (FaceSearch.detect), step by step. */
+  async function findFaces(rgba, width, height, timeS) {
+    const fullSide = detectionSide(width, height, p);
+    const whole = [0, 0, width, height];
+    const full = async (cells) => {
+      lastFull = timeS; scoutRef = cells; regionRef = cells; stats.full += 1;
+      rows = await detect(rgba, width, whole, fullSide);
+      return rows;
+    };
+    if (!s.region_search) return full(null);
+    const cells = s.change_level > 0 ? changeMap(rgba, width, height) : null;
+    const regions = faces.map((f) => regionAround(f.box, width, height, s.region_scale));
+    let due = lastFull === null || timeS - lastFull >= s.full_every_s;
+    if (due && cells && lastFull !== null && timeS - lastFull < s.scout_max_s) {
+      due = changedCells(cells, scoutRef, s.change_level, regions, false) >= s.change_cells;
+    }
+    if (!faces.length) return due ? full(cells) : [];
+    if (faces.length > s.max_regions) return full(cells);
+    const boxes = faces.map((f) => f.box);
+    if (due) {
+      lastFull = timeS; scoutRef = cells; stats.scouts += 1;
+      const scout = await detect(rgba, width, whole, pyRound(fullSide * s.scout_scale));
+      const known = [...boxes];
+      for (const r of scout) if (known.every((b) => boxIou(r.box, b) < s.match_iou)) boxes.push(r.box);
+    }
+    if (boxes.length === faces.length && cells && changedCells(cells, regionRef, s.change_level, regions, true) === 0) {
+      stats.unchanged += 1;
+      return rows; // nothing moved where the faces are: the same rows
+    }
+    const found = boxes.length <= s.max_regions ? await searchRegions(rgba, width, height, boxes) : null;
+    if (!found) return full(cells);
+    stats.regions += 1; regionRef = cells; rows = found;
+    return rows;
   }
 
   async function classify(crops) {
     const size = contract.input_size, px = size * size, n = crops.length;
-    const tta = contract.tta === "mirror";
+    // the head's own, else the file's (contract.head_tta); the baseline setting: the file's, as before
+    const tta = ((s.head_tta && head.tta) || contract.tta) === "mirror";
     const batch = new Float32Array((tta ? 2 : 1) * n * px);
     crops.forEach((crop, k) => {
       const x = normalise(crop, contract.normalisation);
@@ -305,14 +409,41 @@ export async function createPipeline(cfg, options = {}) {
       const total = row.reduce((a, b) => a + b, 0); // int8 softmax steps: renormalise, as the classifier does
       result.push(row.map((v) => v / total));
     }
+    out[head.output].dispose && out[head.output].dispose();
     return result;
   }
 
-  async function analyse(rgba, width, height) {
-    const rows = await detect(rgba, width, height);
-    if (!rows.length) return [];
-    const grey = greyOf(rgba, width, height);
-    const probs = await classify(rows.map((r) => cropFace(grey, width, height, r, cfg)));
+  /** Rule 3: the faces' probabilities, reusing those of unchanged crops; the faces become the tracked ones. */
+  async function classifyStream(rows, crops, timeS) {
+    const claimed = new Set();
+    const matches = rows.map((r) => {
+      let best = -1, bestIou = -1;
+      faces.forEach((f, i) => {
+        const overlap = boxIou(r.box, f.box);
+        if (!claimed.has(i) && overlap >= s.match_iou && overlap > bestIou) { best = i; bestIou = overlap; }
+      });
+      if (best >= 0) claimed.add(best);
+      return best;
+    });
+    const reuse = matches.map((m, k) => m >= 0 && timeS - faces[m].at < s.skip_max_s &&
+      cropUnchanged(faces[m].crop, crops[k], s.skip_mad));
+    const todo = rows.map((_, k) => k).filter((k) => !reuse[k]);
+    const fresh = todo.length ? await classify(todo.map((k) => crops[k])) : [];
+    const probs = rows.map((_, k) => (reuse[k] ? faces[matches[k]].probs : fresh[todo.indexOf(k)]));
+    faces = rows.map((r, k) => (reuse[k] ? { ...faces[matches[k]], box: r.box }
+      : { box: r.box, crop: crops[k], probs: probs[k], at: timeS }));
+    stats.classified += todo.length; stats.skipped += rows.length - todo.length;
+    return probs;
+  }
+
+  async function analyse(rgba, width, height, timeS = performance.now() / 1000) {
+    const rows = await findFaces(rgba, width, height, timeS);
+    if (!grey || grey.length !== width * height) grey = new Uint8Array(width * height);
+    const crops = rows.map((r) => {
+      greyInto(grey, rgba, width, height, r, cfg);
+      return cropFace(grey, width, height, r, cfg);
+    });
+    const probs = await classifyStream(rows, crops, timeS);
     return rows.map((r, k) => {
       const best = probs[k].indexOf(Math.max(...probs[k]));
       return { box: [r.box[0], r.box[1], r.box[2] - r.box[0], r.box[3] - r.box[1]], score: r.score,
@@ -321,13 +452,45 @@ export async function createPipeline(cfg, options = {}) {
   }
 
   return {
-    analyse, threads, head: head.name, labels: contract.labels,
+    analyse, threads, head: head.name, labels: contract.labels, search: searchName, stats,
+    reset: () => { faces = []; rows = []; lastFull = null; scoutRef = null; regionRef = null; },
     close: async () => { await detector.release(); await classifier.release(); },
   };
 }
 
-function rgbOf(rgba, width, height) {
-  const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; j < rgba.length; i += 3, j += 4) { rgb[i] = rgba[j]; rgb[i + 1] = rgba[j + 1]; rgb[i + 2] = rgba[j + 2]; }
+/** Greedy non-maximum suppression of rows sorted by score, as detector.nms. */
+function nms(found, iou) {
+  const keep = [];
+  let rest = found;
+  while (rest.length) {
+    const best = rest[0];
+    keep.push(best);
+    rest = rest.slice(1).filter((r) => boxIou(best.box, r.box) < iou);
+  }
+  return keep;
+}
+
+/** The grey pixels a face's crop reads (its rotated square, plus the bilinear neighbour), into `grey`. */
+function greyInto(grey, rgba, width, height, row, cfg) {
+  const frame = faceFrame(row.box, row.marks, cfg.contract.crop, cfg.pipeline.eye_mouth_to_face);
+  const r = frame.side * Math.SQRT1_2 + 2;
+  const x0 = Math.max(0, Math.floor(frame.cx - r)), x1 = Math.min(width, Math.ceil(frame.cx + r) + 1);
+  const y0 = Math.max(0, Math.floor(frame.cy - r)), y1 = Math.min(height, Math.ceil(frame.cy + r) + 1);
+  for (let y = y0; y < y1; y += 1) {
+    for (let x = x0, j = (y * width + x0) * 4; x < x1; x += 1, j += 4) {
+      grey[y * width + x] = (rgba[j] * 4899 + rgba[j + 1] * 9617 + rgba[j + 2] * 1868 + 8192) >> 14;
+    }
+  }
+}
+
+/** The RGB pixels of the rectangle [x0, y0, x1, y1] of an RGBA frame `width` pixels wide. */
+function rgbOf(rgba, width, rect) {
+  const [x0, y0, x1, y1] = rect, rw = x1 - x0;
+  const rgb = new Uint8Array(rw * (y1 - y0) * 3);
+  for (let y = y0, i = 0; y < y1; y += 1) {
+    for (let j = (y * width + x0) * 4, end = j + rw * 4; j < end; i += 3, j += 4) {
+      rgb[i] = rgba[j]; rgb[i + 1] = rgba[j + 1]; rgb[i + 2] = rgba[j + 2];
+    }
+  }
   return rgb;
 }
