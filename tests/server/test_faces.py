@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from .conftest import World, arrived_when_seen, probs_of
@@ -38,6 +39,25 @@ def test_no_face_samples_count_as_present_not_as_faces(world: World, app: Any) -
                       headers=world.teacher_a)
     summary = get(world, f"/api/sessions/{world.session_id}/topics/summary")["topics"]
     assert [(t["present"], t["faces_in_view"]) for t in summary] == [(2, 2), (2, 0)]
+
+
+def test_last_seen_counts_samples_without_a_face(world: World, app: Any) -> None:
+    t0 = time.time() - 120
+    started_at(app, world.session_id, t0 - 60)
+    bob, _ = world.join("Bob")
+    world.join("Cy")
+    # Ann: a face long ago, then only samples without a face. Bob: faces, then nothing. Cy: nothing at all.
+    send(world, world.student, world.session_id, [(t0, "Happy")], no_face=[t0 + 100, t0 + 110])
+    send(world, bob, world.session_id, [(t0 + 5, "Sad"), (t0 + 10, "Sad")], no_face=[t0 + 2])
+    rows = {r["display_name"]: r for r in get(world, f"/api/sessions/{world.session_id}/participants")}
+    assert rows["Ann"]["last_ts"] == pytest.approx(t0) and rows["Ann"]["last_seen_ts"] == pytest.approx(t0 + 110)
+    assert rows["Bob"]["last_ts"] == rows["Bob"]["last_seen_ts"] == pytest.approx(t0 + 10)
+    assert rows["Cy"]["last_ts"] is None and rows["Cy"]["last_seen_ts"] is None
+    # Within a time range: only the samples inside it.
+    early = {r["display_name"]: r for r in get(world, f"/api/sessions/{world.session_id}/participants",
+                                                until=t0 + 105)}
+    assert early["Ann"]["last_seen_ts"] == pytest.approx(t0 + 100)
+    assert early["Bob"]["last_seen_ts"] == pytest.approx(t0 + 10)
 
 
 def test_a_bad_time_refuses_the_whole_batch(world: World) -> None:

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, aliased
 from classmood.labels import LABELS, top_label
 from classmood.server.accounts.models import User
 from classmood.server.analytics.release import private_session_ids
-from classmood.server.analytics.sql import bucket_index
+from classmood.server.analytics.sql import bucket_index, latest
 from classmood.server.courses.models import Course
+from classmood.server.faces.models import NoFaceSample
 from classmood.server.observations.models import PROB_COLUMNS, Observation
 from classmood.server.sessions.models import ClassSession, Participant
 
@@ -207,6 +208,8 @@ class ParticipantSummary:
     last_label: str | None
     # the steadied reading (:func:`smoothed_probs`) in LABELS order; None without observations
     now_probs: tuple[float, ...] | None = None
+    # the newest sample of any kind (an observation or a no-face sample); None without samples
+    last_seen_ts: float | None = None
 
     @property
     def now_label(self) -> str | None:
@@ -214,9 +217,18 @@ class ParticipantSummary:
         return None if self.now_probs is None else LABELS[top_label(self.now_probs)]
 
 
+def _in_window(query: Select[Any], ts: Any, scope: Scope) -> Select[Any]:
+    """``query`` limited to the scope's time range on the column ``ts``."""
+    if scope.since is not None:
+        query = query.where(ts >= scope.since)
+    if scope.until is not None:
+        query = query.where(ts < scope.until)
+    return query
+
+
 def participant_summaries(db: Session, *, scope: Scope, smooth_s: float = 0.0) -> list[ParticipantSummary]:
-    """Per participant of the session: counts per emotion, last time seen, last emotion (raw) and the reading
-    steadied over ``smooth_s`` seconds."""
+    """Per participant of the session: counts per emotion, last time seen (with a face, and with or without
+    one), last emotion (raw) and the reading steadied over ``smooth_s`` seconds."""
     assert scope.session_id is not None
     grouped = _scoped(select(Observation.participant_id, Observation.label, func.count()), scope)
     per: dict[int, list[tuple[int, int]]] = {}
@@ -224,20 +236,20 @@ def participant_summaries(db: Session, *, scope: Scope, smooth_s: float = 0.0) -
         per.setdefault(int(pid), []).append((label, n))
     # The newest observation of each participant: a correlated lookup on the (participant_id, ts) index.
     inner = aliased(Observation)
-    candidates = select(inner.id).where(inner.participant_id == Participant.id)
-    if scope.since is not None:
-        candidates = candidates.where(inner.ts >= scope.since)
-    if scope.until is not None:
-        candidates = candidates.where(inner.ts < scope.until)
+    candidates = _in_window(select(inner.id).where(inner.participant_id == Participant.id), inner.ts, scope)
     newest = candidates.order_by(inner.ts.desc(), inner.id.desc()).limit(1).correlate(Participant).scalar_subquery()
-    rows = db.execute(select(Participant.id, Participant.display_name, Observation.ts, Observation.label)
+    # The newest sample of any kind: that observation's time or the newest no-face sample's, if later.
+    no_face = _in_window(select(func.max(NoFaceSample.ts)).where(NoFaceSample.participant_id == Participant.id),
+                         NoFaceSample.ts, scope).correlate(Participant).scalar_subquery()
+    rows = db.execute(select(Participant.id, Participant.display_name, Observation.ts, Observation.label,
+                             latest(Observation.ts, no_face))
                       .outerjoin(Observation, Observation.id == newest)
                       .where(Participant.session_id == scope.session_id).order_by(Participant.id))
     steadied = smoothed_probs(db, scope=scope, window_s=smooth_s)
     return [ParticipantSummary(pid, name, counts_from(per.get(pid, []), 1 if pid in per else 0),
                                None if ts is None else float(ts), None if label is None else LABELS[label],
-                               steadied.get(pid))
-            for pid, name, ts, label in rows
+                               steadied.get(pid), None if seen is None else float(seen))
+            for pid, name, ts, label, seen in rows
             if scope.participant_id is None or pid == scope.participant_id]
 
 

@@ -57,7 +57,10 @@ class ParticipantOut(BaseModel):
     participant_id: int
     display_name: str
     observations: int
-    last_ts: float | None
+    last_ts: float | None = Field(description="UTC epoch seconds of the newest observation")
+    last_seen_ts: float | None = Field(
+        description="UTC epoch seconds of the newest sample of any kind (an observation or a no-face sample); "
+                    "null without samples")
     last_label: str | None = Field(description="top emotion of the newest observation, raw")
     now_label: str | None = Field(description="top emotion of now_probs")
     now_probs: dict[str, float] | None = Field(
@@ -70,7 +73,8 @@ class ParticipantOut(BaseModel):
         """The row of one participant."""
         now = None if summary.now_probs is None else dict(zip(LABELS, summary.now_probs, strict=True))
         return cls(participant_id=summary.participant_id, display_name=summary.display_name,
-                   observations=summary.counts.total, last_ts=summary.last_ts, last_label=summary.last_label,
+                   observations=summary.counts.total, last_ts=summary.last_ts,
+                   last_seen_ts=summary.last_seen_ts, last_label=summary.last_label,
                    now_label=summary.now_label, now_probs=now, counts=summary.counts.counts,
                    shares=summary.counts.shares())
 

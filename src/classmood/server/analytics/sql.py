@@ -11,13 +11,21 @@ the floor for the positive epoch times ClassMood stores (ingestion refuses ts <=
 'CAST((ts) / 60 AS INTEGER)'
 >>> str(expr.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 'CAST(floor((ts) / 60) AS BIGINT)'
+
+``latest(a, b)`` is the larger of two times, or the one that is not NULL: PostgreSQL's ``greatest`` skips
+NULLs, SQLite's two-argument ``max`` would answer NULL, so there each side falls back on the other.
+
+>>> str(latest(column("a"), column("b")).compile(dialect=sqlite.dialect()))
+'max(coalesce(a, b), coalesce(b, a))'
+>>> str(latest(column("a"), column("b")).compile(dialect=postgresql.dialect()))
+'greatest(a, b)'
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, literal
+from sqlalchemy import BigInteger, Float, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -45,6 +53,26 @@ def _bucket_default(element: bucket_index, compiler: Any, **kw: Any) -> str:
 def _bucket_sqlite(element: bucket_index, compiler: Any, **kw: Any) -> str:
     ts, width = list(element.clauses)
     return f"CAST(({compiler.process(ts, **kw)}) / {compiler.process(width, **kw)} AS INTEGER)"
+
+
+class latest(FunctionElement[float]):
+    """The newer of two times (either may be NULL; NULL only when both are)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "latest"
+
+
+@compiles(latest)
+def _latest_default(element: latest, compiler: Any, **kw: Any) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"greatest({a}, {b})"
+
+
+@compiles(latest, "sqlite")
+def _latest_sqlite(element: latest, compiler: Any, **kw: Any) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"max(coalesce({a}, {b}), coalesce({b}, {a}))"
 
 
 def upsert_insert(db: Session, table: type[Any]) -> Any:
