@@ -1,14 +1,20 @@
-"""Who is there: a student who leaves is shown as "left" on the dashboard; a student sees their own timeline."""
+"""Who is there: tiles say "left" and "no face in view" on the dashboard; a student sees their own timeline."""
 
 from __future__ import annotations
 
 import re
+import time
+import uuid
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
+from classmood.labels import LABELS
+
 from .conftest import LiveServer, Teacher
 from .flows import acked, api_session, join, sign_in
+from .test_browser_dashboard import _participant
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 OWN_TIMELINE = ("import('/static/js/own_timeline.js').then((m) => m.refreshOwnTimeline("
@@ -26,13 +32,30 @@ def test_a_student_who_left_says_left(live_server: LiveServer, teacher: Teacher,
     tile = dash.locator(".tile", has_text="Lea")
     expect(tile.locator(".state")).not_to_have_text("no face yet")
     expect(tile).not_to_have_class("tile away")
+    # Mo's face was last seen a minute ago; since then only samples without a face arrive (the server's last_seen_ts)
+    _no_face_since(live_server, _participant(live_server, session, "Mo"), face_ago_s=60)
+    mo = dash.locator(".tile", has_text="Mo")
+    expect(mo.locator(".state")).to_have_text("no face in view", timeout=15_000)
+    expect(mo).to_have_class("tile away")
     student.get_by_role("button", name="Leave").click()
     # the dashboard's clock moves on 31 s: no waiting for real time
     dash.clock.install()
     dash.clock.fast_forward(31_000)
-    expect(tile.locator(".state")).to_have_text("left", timeout=10_000)
-    expect(tile).to_have_class("tile away")
-    expect(tile.locator(".when")).to_contain_text("last seen")
+    for gone in (tile, mo):
+        expect(gone.locator(".state")).to_have_text("left", timeout=10_000)
+        expect(gone).to_have_class("tile away")
+        expect(gone.locator(".when")).to_contain_text("last seen")
+
+
+def _no_face_since(live: LiveServer, joined: dict[str, Any], *, face_ago_s: float) -> None:
+    """One observation ``face_ago_s`` ago, then no-face samples up to now (a device's batch)."""
+    now = time.time()
+    probs = {name: (1.0 if name == "Happy" else 0.0) for name in LABELS}
+    body = {"observations": [{"id": str(uuid.uuid4()), "ts": now - face_ago_s, "probs": probs}],
+            "no_face": [{"id": str(uuid.uuid4()), "ts": now - k} for k in (2, 1, 0)]}
+    r = live.client().post(f"/api/sessions/{joined['session_id']}/observations", json=body,
+                           headers={"Authorization": f"Bearer {joined['token']}"})
+    assert r.raise_for_status().json()["no_face"] == 3
 
 
 def test_student_sees_their_own_timeline(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
@@ -52,7 +75,7 @@ def test_student_sees_their_own_timeline(live_server: LiveServer, teacher: Teach
 
 
 def test_students_to_check_on_show_their_rule(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
-    from .test_browser_dashboard import _participant, _send_scores
+    from .test_browser_dashboard import _send_scores
 
     session = api_session(live_server, teacher, title="Check on")
     _send_scores(live_server, _participant(live_server, session, "Ola"), "Sad", n=3)
