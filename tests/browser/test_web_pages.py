@@ -114,7 +114,7 @@ def test_teacher_pages_are_modules_without_a_global(client: TestClient) -> None:
 
 def test_chart_minimums_reach_the_pages(client: TestClient) -> None:
     """The documented minimum below which a bar is drawn uncertain is in every page's config, and in its text."""
-    from classmood.server.web.pages import CHART_MIN_OBSERVATIONS, CHART_MIN_STUDENTS
+    from classmood.server.analytics.service import CHART_MIN_OBSERVATIONS, CHART_MIN_STUDENTS
 
     html = client.get("/teacher/sessions/7/report").text
     config = re.search(r'<script id="cm-config" type="application/json">(.*?)</script>', html)

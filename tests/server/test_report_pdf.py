@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 
+from classmood.labels import LABELS
+from classmood.server.analytics.schemas import BucketOut, TimelineOut
+from classmood.server.report.pdf import timeline_bars
+
 from .conftest import World
 from .lesson import CALM, UNHAPPY, send, spread, started_at
 
@@ -42,6 +46,10 @@ def test_report_pdf_renders_with_its_title(world: World, app: Any, tmp_path: Pat
     assert "Biology — Cells" in text
     assert time.strftime("%Y-%m-%d", time.gmtime(t0 + 3600)) in text and "2 students, 240 observations" in text
     assert "Quiz: negative share 100 % against 0 % for the rest" in text and "Warm-up" in text
+    charts = subprocess.run(["pdftotext", "-raw", "-f", "2", "-l", "2", str(pdf), "-"], check=True,
+                            capture_output=True, text=True, timeout=60).stdout
+    # Two students are below the chart minimum: every bucket (20 s, 40 observations) is hatched and says its n.
+    assert charts.count("n=40") == 6 and "hatched: fewer than 20 observations or 3 students" in charts
     assert world.client.get(f"/api/sessions/{world.session_id}/report.pdf", headers=world.teacher_b).status_code == 403
 
 
@@ -60,3 +68,25 @@ def test_report_pdf_of_an_aggregate_only_session_has_no_small_group(world: World
                           timeout=60).stdout
     assert "Biology — Quiet" in text and "too few students" in text and "Hidden" not in text
     assert "Fear 100" not in text
+
+
+def _bucket(start: float, label: str, total: int, students: int) -> BucketOut:
+    shares = {name: float(name == label) for name in LABELS}
+    return BucketOut(start=start, counts={name: total * int(name == label) for name in LABELS}, shares=shares,
+                     total=total, participants=students, suppressed=False)
+
+
+def test_thin_buckets_are_hatched_and_short() -> None:
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    ax = Figure().add_subplot()
+    buckets = [_bucket(0, "Happy", 30, 5), _bucket(60, "Sad", 1, 1), _bucket(120, "Fear", 0, 0),
+               _bucket(180, "Angry", 40, 2)]
+    timeline_bars(ax, TimelineOut(bucket_s=60, buckets=buckets))
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    tall = {(p.get_x(), p.get_hatch(), round(p.get_height(), 3)) for p in bars if p.get_height() > 0}
+    # full height for 30 observations of 5 students; 1 observation: 1/20 high and hatched; 2 students: hatched;
+    # the empty bucket draws nothing (a gap)
+    assert tall == {(0.0, None, 1.0), (60.0, "///", 0.05), (180.0, "///", 1.0)}
+    assert sorted(t.get_text() for t in ax.texts) == ["n=1", "n=40"]

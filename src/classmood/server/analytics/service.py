@@ -50,6 +50,30 @@ from classmood.server.sessions.models import ClassSession
 from classmood.server.topics.service import topic_at, topic_spans
 
 CSV_CHUNK_CHARS = 64_000
+# Charts (the pages' and the PDF's) draw a bar or segment as uncertain (faded, hatched, n / minimum of its height,
+# with its n) below either minimum (issue 22 §6): one observation must never stand as a full-height "100 %". Three
+# students, as Canvas needs for an "active course".
+CHART_MIN_OBSERVATIONS = 20
+CHART_MIN_STUDENTS = 3
+
+
+def uncertain(total: int, students: int | None) -> bool:
+    """True when a bar of ``total`` observations from ``students`` students (``None``: unknown) is too thin to read
+    as shares: below either chart minimum.
+
+    >>> uncertain(20, 3), uncertain(19, 30), uncertain(500, 2), uncertain(20, None)
+    (False, True, True, False)
+    """
+    return total < CHART_MIN_OBSERVATIONS or (students is not None and students < CHART_MIN_STUDENTS)
+
+
+def uncertain_height(total: int) -> float:
+    """The share of its full height an uncertain bar is drawn at: n / minimum, at most all of it.
+
+    >>> uncertain_height(1), uncertain_height(10), uncertain_height(400)
+    (0.05, 0.5, 1.0)
+    """
+    return min(1.0, total / CHART_MIN_OBSERVATIONS)
 
 
 @dataclass(frozen=True)

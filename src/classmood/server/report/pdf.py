@@ -23,7 +23,17 @@ from classmood.labels import EMOTION_COLORS, LABELS
 from classmood.server.alerts.schemas import AlertOut
 from classmood.server.alerts.service import list_alerts
 from classmood.server.analytics.schemas import HistogramOut, TimelineOut
-from classmood.server.analytics.service import Policy, Window, negative_share, session_histogram, session_timeline
+from classmood.server.analytics.service import (
+    CHART_MIN_OBSERVATIONS,
+    CHART_MIN_STUDENTS,
+    Policy,
+    Window,
+    negative_share,
+    session_histogram,
+    session_timeline,
+    uncertain,
+    uncertain_height,
+)
 from classmood.server.courses.models import Course
 from classmood.server.db import as_utc, epoch_now
 from classmood.server.sessions.models import ClassSession
@@ -36,6 +46,8 @@ if TYPE_CHECKING:
 
 PAGE = (11.69, 8.27)  # A4 landscape, inches
 TIMELINE_BUCKETS = 60  # about this many buckets, whatever the session's length
+THIN_NOTE = (f"fewer than {CHART_MIN_OBSERVATIONS} observations or {CHART_MIN_STUDENTS} students, "
+             "drawn n / minimum high")
 
 
 def clock(ts: float, utc_offset_s: int) -> str:
@@ -139,44 +151,68 @@ def _first_page(pdf: PdfPages, data: ReportData) -> None:
     pdf.savefig(fig)  # type: ignore[no-untyped-call]
 
 
+# An uncertain bar keeps its emotion's colour under white hatching, faded (as the pages draw it, charts.js THIN).
+THIN_STYLE = {"alpha": 0.55, "hatch": "///", "edgecolor": "white", "linewidth": 0}
+
+
+def timeline_bars(ax: Axes, timeline: TimelineOut) -> None:
+    """Stacked shares per bucket; a bucket below the chart minimum is hatched, faded, n / minimum high, with its
+    n above it; empty or withheld time is a gap, not a 0 % valley."""
+    width = timeline.bucket_s
+    shown = [b for b in timeline.buckets if b.total and not b.suppressed]
+    for thin in (False, True):
+        part = [b for b in shown if uncertain(b.total, b.participants) == thin]
+        if not part:
+            continue
+        xs = [b.start for b in part]
+        scale = [uncertain_height(b.total) if thin else 1.0 for b in part]
+        bottom = [0.0] * len(part)
+        style = THIN_STYLE if thin else {}
+        for label in LABELS:
+            values = [b.shares.get(label, 0.0) * k for b, k in zip(part, scale, strict=True)]
+            ax.bar(xs, values, width=width, bottom=bottom, align="edge", color=EMOTION_COLORS[label],
+                   label=label if not thin or len(part) == len(shown) else None, **style)  # type: ignore[arg-type]
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        if thin:  # its n above it (inside near the top, clear of the topics' titles)
+            for b, top in zip(part, bottom, strict=True):
+                ax.text(b.start + width / 2, top + 0.02 if top < 0.9 else top - 0.06, f"n={b.total}", fontsize=6,
+                        ha="center", color="#4d5560")
+
+
 def _timeline_page(pdf: PdfPages, data: ReportData) -> None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=PAGE, layout="constrained")
     ax = fig.add_subplot(2, 1, 1)
-    buckets = data.timeline.buckets
-    xs = [b.start for b in buckets]
-    # Empty or withheld time is a gap, not a 0 % valley.
-    ys = [[b.shares.get(label, 0.0) if b.total and not b.suppressed else math.nan for b in buckets]
-          for label in LABELS]
-    width = data.timeline.bucket_s
-    bottom = [0.0] * len(xs)
-    for label, values in zip(LABELS, ys, strict=True):
-        ax.bar(xs, values, width=width, bottom=bottom, align="edge", color=EMOTION_COLORS[label], label=label)
-        bottom = [b + (0.0 if math.isnan(v) else v) for b, v in zip(bottom, values, strict=True)]
+    timeline_bars(ax, data.timeline)
     for t in data.topics.topics:
         ax.axvline(t.start, color="black", linewidth=1)
         ax.text(t.start, 1.02, t.title[:24], fontsize=8, rotation=0, va="bottom")
     for a in data.alerts:
         ax.axvline(a.fired_at, color="#c0392b", linestyle="--", linewidth=1)
+    xs = [b.start for b in data.timeline.buckets]
     ticks = xs[:: max(1, len(xs) // 8)]
     ax.set_xticks(ticks, [clock(x, data.utc_offset_s) for x in ticks])
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of observations")
-    ax.set_title(f"Emotions over time ({width:g} s buckets, {_zone(data.utc_offset_s)}; lines: topics, dashed: "
-                 "alerts; gaps: no observations)", loc="left", pad=18)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    ax.set_title(f"Emotions over time ({data.timeline.bucket_s:g} s buckets, {_zone(data.utc_offset_s)}; lines: "
+                 f"topics, dashed: alerts; gaps: no observations)\nhatched: {THIN_NOTE}", loc="left", pad=18)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     _histogram(fig.add_subplot(2, 1, 2), data.whole)
     pdf.savefig(fig)  # type: ignore[no-untyped-call]
 
 
 def _histogram(ax: Axes, whole: HistogramOut) -> None:
-    shares = [whole.shares.get(label, 0.0) for label in LABELS]
-    ax.bar(list(LABELS), shares, color=[EMOTION_COLORS[label] for label in LABELS])
+    thin = whole.total > 0 and not whole.suppressed and uncertain(whole.total, whole.participants)
+    scale = uncertain_height(whole.total) if thin else 1.0
+    shares = [whole.shares.get(label, 0.0) * scale for label in LABELS]
+    ax.bar(list(LABELS), shares, color=[EMOTION_COLORS[label] for label in LABELS],
+           **(THIN_STYLE if thin else {}))  # type: ignore[arg-type]
     ax.set_ylim(0, 1)
     what = ("withheld: too few students" if whole.suppressed
             else f"{whole.total} observations, {whole.participants} students")
-    ax.set_title(f"The whole session ({what})", loc="left")
+    ax.set_title(f"The whole session ({what}{'; hatched: ' + THIN_NOTE if thin else ''})", loc="left")
 
 
 def render_pdf(data: ReportData) -> bytes:

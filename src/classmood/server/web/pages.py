@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from classmood.config import Settings
 from classmood.labels import EMOTION_COLORS, LABELS, NEGATIVE
+from classmood.server.analytics.service import CHART_MIN_OBSERVATIONS, CHART_MIN_STUDENTS
 from classmood.server.observations.stream import close_codes
 from classmood.server.security_headers import CROSS_ORIGIN_ISOLATED
 from classmood.server.web.assets import TEMPLATES_DIR, media_type, plotly_js_path, plotly_style_ids, static_file
@@ -25,12 +26,6 @@ from classmood.server.web.assets import TEMPLATES_DIR, media_type, plotly_js_pat
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAFE_NEXT_RE = re.compile(r"^/(?!/)[A-Za-z0-9_\-/?=&.%]*$")
 PLOTLY_URL = "/static/vendor/plotly.min.js"
-# Charts draw a bar or segment as uncertain (faded, hatched, n / minimum of its height, with its n) below either
-# minimum (issue 22 §6): one observation must never stand as a full-height "100 %". Three students, as Canvas
-# needs for an "active course".
-CHART_MIN_OBSERVATIONS = 20
-CHART_MIN_STUDENTS = 3
-
 
 
 @cache

@@ -2,8 +2,8 @@
  *
  * - Every bar says how many observations and students it holds (hover, and a label on thin ones).
  * - A bar below the documented minimum (cm-config's chart_min_observations observations or chart_min_students
- *   students, pages.py) is drawn as uncertain: faded, hatched, and only n / minimum of its full height, so one
- *   observation never stands as a full-height "100 %".
+ *   students, analytics/service.py, as in the PDF) is drawn as uncertain: faded, hatched, and only n / minimum of
+ *   its full height, so one observation never stands as a full-height "100 %".
  * - Empty time is a gap: a bucket without observations draws nothing (bars, never a 0 % valley).
  * - Time axes are numeric (epoch seconds) with a few horizontal ticks written by fmtTime, the browser's locale,
  *   as in the tiles and tables: readable at any session length, never rotated or clipped.
