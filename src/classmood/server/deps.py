@@ -20,7 +20,7 @@ from starlette.requests import HTTPConnection
 from classmood.config import Settings
 from classmood.server.accounts.models import User
 from classmood.server.accounts.service import user_of_login
-from classmood.server.errors import Forbidden, Unauthorized
+from classmood.server.errors import Forbidden, Unauthorized, database_outage
 from classmood.server.security import (
     CSRF_HEADER,
     SESSION_COOKIE,
@@ -56,8 +56,21 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 def get_db(state: StateDep) -> Iterator[Session]:
     """A database session for one request, closed afterwards."""
-    with state.sessions() as session:
+    session = state.sessions()
+    try:
         yield session
+    finally:
+        _close(session)
+
+
+def _close(session: Session) -> None:
+    # Closing rolls back on the connection; when the database went away after the answer was sent (a restart),
+    # that fails, and the answer cannot change any more: the pool drops the dead connection, nothing else to do.
+    try:
+        session.close()
+    except Exception as exc:
+        if database_outage(exc) is None:
+            raise
 
 
 SessionDep = Annotated[Session, Depends(get_db)]

@@ -15,6 +15,7 @@ from classmood.server.alerts.schemas import AlertOut
 from classmood.server.alerts.service import evaluate, live_sessions
 from classmood.server.analytics.service import Policy
 from classmood.server.db import epoch_now
+from classmood.server.errors import database_outage
 from classmood.server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -50,5 +51,9 @@ async def run_alerts(state: ServerState) -> None:
         try:
             for alert in await to_thread.run_sync(check_all, state):
                 await state.broker.publish(alert.session_id, "alert", alert.model_dump())
-        except Exception:  # e.g. the database is away for a moment: try again next round
-            log.exception("alert round failed")
+        except Exception as exc:
+            outage = database_outage(exc)
+            if outage is None:
+                log.exception("alert round failed")
+            else:  # the database is away for a moment: one line, and the next round tries again
+                log.warning("alert round skipped: %s", outage.detail)
