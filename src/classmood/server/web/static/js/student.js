@@ -2,9 +2,11 @@
  * Student page: explanation and consent, then the camera. In on-device mode (the default) ondevice.js analyses
  * each picture in this browser and only its scores leave it (or, when it finds no face, a "no face" sample with
  * only an id and a time), kept in the outbox (outbox.js) until the server acknowledged them. In server mode, or
- * as the teacher's allowed fallback, small frames go to the server. delivery.js carries both.
+ * as the teacher's allowed fallback, small frames go to the server. delivery.js carries both; camera.js holds the
+ * camera.
  */
 
+import { Camera } from "./camera.js";
 import { FrameSender, ScoreDelivery } from "./delivery.js";
 import { NO_FACE, openOutbox } from "./outbox.js";
 
@@ -15,7 +17,7 @@ const FRAME_WIDTH = 320; // frames are downscaled before they leave the device: 
 const DEVICE_FRAME_WIDTH = 640; // on-device analysis reads the camera at up to this width
 
 const st = {
-  info: null, join: null, stream: null, timer: null, paused: false, leaving: false, ended: false,
+  info: null, join: null, camera: null, paused: false, leaving: false, ended: false,
   sent: 0, acked: 0, resent: 0, dropped: 0, noFace: 0, own: [], labels: [],
   mode: "server", pipeline: null, busy: false, frameMs: [], skipped: 0, outbox: null,
   frames: null, // server mode: FrameSender
@@ -23,6 +25,7 @@ const st = {
   get pending() { return st.frames ? st.frames.pending : new Map(); },
   get ws() { return st.frames ? st.frames.stream.ws : null; },
   get offline() { return Boolean(st.scores && st.scores.offline); },
+  get timer() { return st.camera ? st.camera.timer : null; },
 };
 window.cmStudent = st; // read by the browser tests and handy in the devtools console
 const $ = (id) => document.getElementById(id);
@@ -74,7 +77,7 @@ async function loadInfo() {
 function deliveryUi() {
   return {
     conn: setConn, changed: counters, ended: endOfClass,
-    online: () => { if (st.stream) setConn("analysing on this device", "live"); },
+    online: () => { if (st.camera.on) setConn("analysing on this device", "live"); },
     label: (label) => { st.labels.push(label); addOwn(label); },
     invalid: () => { // the token is no longer accepted: reconnecting cannot help, joining again can
       stopCamera();
@@ -119,38 +122,17 @@ async function startServerMode() {
 
 async function startCamera(tick) {
   try {
-    st.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } },
-      audio: false });
+    await st.camera.start(tick, st.info.frame_interval_s);
   } catch (err) {
     fail("The camera could not start (" + err.name + "). Allow the camera for this page and try again.");
-    return;
   }
-  $("preview").srcObject = st.stream;
-  st.timer = setInterval(tick, Math.max(0.2, st.info.frame_interval_s) * 1000);
 }
 
-function stopCamera() {
-  clearInterval(st.timer);
-  st.timer = null;
-  if (st.stream) st.stream.getTracks().forEach((t) => t.stop()); // the camera light goes off
-  st.stream = null;
-  $("preview").srcObject = null;
-}
-
-/** The current preview picture drawn on a canvas at most ``maxWidth`` wide, or null before the video plays. */
-function grab(maxWidth, canvas = document.createElement("canvas")) {
-  const video = $("preview");
-  if (!video.videoWidth) return null;
-  canvas.width = Math.min(maxWidth, video.videoWidth);
-  canvas.height = Math.round(canvas.width * video.videoHeight / video.videoWidth);
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
-  return { canvas, ctx };
-}
+const stopCamera = () => st.camera.stop();
 
 /** Server mode: the current picture as a small JPEG, queued for the server. */
 function capture() {
-  const picture = !st.paused && grab(FRAME_WIDTH);
+  const picture = !st.paused && st.camera.grab(FRAME_WIDTH);
   if (!picture) return;
   const image = picture.canvas.toDataURL("image/jpeg", 0.8).split(",")[1];
   st.frames.add({ id: uuid(), ts: Date.now() / 1000, image });
@@ -170,7 +152,7 @@ async function startOnDevice() {
     st.pipeline = await od.createPipeline(st.odConfig);
   } catch (err) { cannotAnalyse("the model could not load (" + err.message + ")"); return; }
   await startCamera(analyseFrame);
-  if (!st.stream) return;
+  if (!st.camera.on) return;
   setConn("analysing on this device", "live");
   st.scores.connect(st.join);
 }
@@ -194,7 +176,7 @@ function cannotAnalyse(reason) {
 async function analyseFrame() {
   if (st.busy) { st.skipped += 1; return; }
   st.canvas = st.canvas || document.createElement("canvas"); // one canvas for every tick
-  const picture = !st.paused && st.pipeline && grab(DEVICE_FRAME_WIDTH, st.canvas);
+  const picture = !st.paused && st.pipeline && st.camera.grab(DEVICE_FRAME_WIDTH, st.canvas);
   if (!picture) return;
   st.busy = true;
   try {
@@ -291,6 +273,7 @@ async function deleteData() {
 }
 
 async function main() {
+  st.camera = new Camera($("preview"));
   const update = () => { $("start").disabled = !canStart(); };
   $("consent").addEventListener("change", update);
   $("display-name").addEventListener("input", update);
