@@ -19,4 +19,10 @@ if ! command -v npm >/dev/null; then
   $SUDO apt-get update -q || true
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q nodejs npm || echo "ensure-services: could not install npm" >&2
 fi
+# poppler-utils (pdftoppm, pdftotext): the tests render the PDF report (tests/server/test_report_pdf.py).
+if ! command -v pdftoppm >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
+  $SUDO apt-get update -q || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q poppler-utils || echo "ensure-services: could not install poppler-utils" >&2
+fi
 exit 0

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
         default=DEFAULT_SMOOTH_WINDOW_S, ge=0, le=MAX_SMOOTH_WINDOW_S,
         description="'now' views and student tiles average each face's readings over N s; 0: the raw last one")
     alert_after_s: float = Field(default=60.0, ge=0, description="... for at least this long")
+    alert_check_s: float = Field(default=5.0, gt=0, le=3600,
+                                 description="how often the server evaluates the alert rule of every live session")
 
     def resolved(self) -> Settings:
         """A copy with the database URL and the secret key filled in (the key file is created if needed)."""

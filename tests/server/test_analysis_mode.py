@@ -47,7 +47,7 @@ def test_device_mode_refuses_frames_with_409_and_takes_scores(database_url: str,
         assert client.get("/api/me/observations", headers=world.student).json()["count"] == 0  # nothing analysed
         batch = {"observations": [{"id": str(uuid.uuid4()), "ts": time.time(), "probs": probs_of("Happy")}]}
         r = client.post(f"/api/sessions/{world.session_id}/observations", json=batch, headers=world.student)
-        assert r.status_code == 200 and r.json() == {"accepted": 1, "duplicates": 0}
+        assert r.status_code == 200 and r.json() == {"accepted": 1, "duplicates": 0, "no_face": 0}
 
 
 def test_teacher_switches_mode_and_fallback(database_url: str, tmp_path: Path, astronaut_jpeg: bytes) -> None:

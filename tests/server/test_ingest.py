@@ -147,11 +147,11 @@ def test_retried_batch_stores_nothing_twice(world: World) -> None:
     url = f"/api/sessions/{world.session_id}/observations"
     items = batch_of(10)
     first = world.client.post(url, json={"observations": items}, headers=world.student).json()
-    assert first == {"accepted": 10, "duplicates": 0}
+    assert first == {"accepted": 10, "duplicates": 0, "no_face": 0}
     retry = world.client.post(url, json={"observations": items[5:] + batch_of(3)}, headers=world.student).json()
-    assert retry == {"accepted": 3, "duplicates": 5}
+    assert retry == {"accepted": 3, "duplicates": 5, "no_face": 0}
     doubled = world.client.post(url, json={"observations": [items[0], items[0]]}, headers=world.student).json()
-    assert doubled == {"accepted": 0, "duplicates": 2}
+    assert doubled == {"accepted": 0, "duplicates": 2, "no_face": 0}
     assert stored(world) == 13
     # Client ids are unique per participant: another student may reuse an id.
     other, _ = world.join("Bob")

@@ -97,7 +97,8 @@ def analytics_paths(app: Any) -> set[str]:
 
 def test_no_route_shows_a_small_private_group(mixed: tuple[World, int, str, int], app: Any) -> None:
     world, sid, code, hidden_id = mixed
-    values = {"session_id": sid, "course_id": world.course_id, "teacher_id": world.teacher_a_id, "code": code}
+    values = {"session_id": sid, "course_id": world.course_id, "teacher_id": world.teacher_a_id, "code": code,
+              "participant_id": hidden_id}
     walked: set[str] = set()
     for route, operation in get_routes(app).items():
         if route in NOT_WALKED:

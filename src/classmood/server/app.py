@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -20,11 +21,15 @@ from classmood import __version__
 from classmood.config import Settings, load_settings
 from classmood.server.accounts.router import router as accounts_router
 from classmood.server.accounts.service import DatabaseLogins
+from classmood.server.alerts.router import router as alerts_router
+from classmood.server.alerts.runner import run_alerts
 from classmood.server.analytics.router import router as analytics_router
 from classmood.server.body_limit import BodyLimit, RouteLimits
+from classmood.server.courses.router import platform_router
 from classmood.server.courses.router import router as courses_router
 from classmood.server.db import make_engine, make_session_factory, upgrade
 from classmood.server.errors import install_error_handlers
+from classmood.server.faces.router import router as faces_router
 from classmood.server.live.broker import make_broker
 from classmood.server.live.router import router as live_router
 from classmood.server.observations.analysis import AnalysisPool
@@ -32,10 +37,13 @@ from classmood.server.observations.limits import RateLimiter, batch_body_limit, 
 from classmood.server.observations.router import router as observations_router
 from classmood.server.ondevice import router as ondevice_router
 from classmood.server.openapi import install_openapi
+from classmood.server.report.router import router as report_router
 from classmood.server.security import Passwords, Signer
 from classmood.server.security_headers import SecurityHeaders
 from classmood.server.sessions.router import router as sessions_router
 from classmood.server.state import ServerState
+from classmood.server.students.router import router as students_router
+from classmood.server.topics.router import router as topics_router
 from classmood.server.validation import check_parameters
 from classmood.server.web import mount_web
 
@@ -63,7 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        alerts = asyncio.create_task(run_alerts(state))  # alert rules fire with no dashboard open
         yield
+        alerts.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await alerts
         await state.broker.close()
         state.analysis.close()
 
@@ -78,7 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                      batch=batch_body_limit(settings)))
     app.add_middleware(SecurityHeaders)
     for router in (accounts_router, courses_router, sessions_router, observations_router, analytics_router,
-                   live_router, ondevice_router):
+                   live_router, ondevice_router, topics_router, students_router, platform_router,
+                   faces_router, alerts_router, report_router):
         app.include_router(router)
 
     @app.get("/api/health", tags=["health"])

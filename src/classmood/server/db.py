@@ -132,10 +132,13 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Iterator[Sessi
 def import_models() -> MetaData:
     """Import every feature's tables so that :data:`Base.metadata` is complete, and return it."""
     from classmood.server.accounts import models as _accounts  # noqa: F401
+    from classmood.server.alerts import models as _alerts  # noqa: F401
     from classmood.server.analytics import models as _analytics  # noqa: F401
     from classmood.server.courses import models as _courses  # noqa: F401
+    from classmood.server.faces import models as _faces  # noqa: F401
     from classmood.server.observations import models as _observations  # noqa: F401
     from classmood.server.sessions import models as _sessions  # noqa: F401
+    from classmood.server.topics import models as _topics  # noqa: F401
 
     return Base.metadata
 

@@ -168,7 +168,10 @@ def timeline(db: Session, *, scope: Scope, bucket_s: float, lo: float | None, hi
     by_bucket: dict[int, list[tuple[int, int]]] = {}
     for bucket, label, n in rows:
         by_bucket.setdefault(int(bucket), []).append((label, n))
-    return fill_buckets(by_bucket, {}, bucket_s, lo, hi)
+    # The students behind each bucket, so that a chart can say how many a bar stands for.
+    people = db.execute(_scoped(select(index, func.count(func.distinct(Observation.participant_id))), scope)
+                        .group_by(index))
+    return fill_buckets(by_bucket, {int(k): int(n) for k, n in people}, bucket_s, lo, hi)
 
 
 def fill_buckets(by_bucket: dict[int, list[tuple[int, int]]], people: dict[int, int], bucket_s: float,

@@ -33,13 +33,15 @@ class BucketOut(BaseModel):
     counts: dict[str, int]
     shares: dict[str, float]
     total: int
+    participants: int = Field(default=0, description="distinct students behind the counts (aggregate-only: the "
+                                                     "largest head count of its released cells)")
     suppressed: bool
 
     @classmethod
     def of(cls, bucket: Bucket, *, suppressed: bool) -> BucketOut:
         """The answer for one bucket."""
         shown = HistogramOut.of(bucket.counts, suppressed=suppressed)
-        return cls(start=bucket.start, **shown.model_dump(exclude={"participants"}))
+        return cls(start=bucket.start, **shown.model_dump())
 
 
 class TimelineOut(BaseModel):

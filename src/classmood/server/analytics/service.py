@@ -21,11 +21,12 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from classmood.labels import LABELS
+from classmood.labels import LABELS, NEGATIVE
 from classmood.server.accounts.models import User
 from classmood.server.analytics import queries
 from classmood.server.analytics import release as cells
@@ -45,6 +46,7 @@ from classmood.server.courses.service import get_course
 from classmood.server.db import as_utc, epoch_now
 from classmood.server.errors import Forbidden, Invalid, NotFound
 from classmood.server.sessions.models import ClassSession
+from classmood.server.topics.service import topic_at, topic_spans
 
 CSV_CHUNK_CHARS = 64_000
 
@@ -139,6 +141,11 @@ def _timeline_range(session: ClassSession, window: Window) -> tuple[float | None
     return lo, hi
 
 
+def timeline_range(session: ClassSession, window: Window) -> tuple[float | None, float | None]:
+    """The span a session's timeline covers: ``since`` or its start, to ``until``, its end or now (live)."""
+    return _timeline_range(session, window)
+
+
 def session_timeline(db: Session, *, session: ClassSession, window: Window, bucket_s: float,
                      policy: Policy) -> TimelineOut:
     """Counts per time bucket from the start of the session (or ``since``), empty buckets as zeros.
@@ -180,16 +187,31 @@ def session_export(sessions: sessionmaker[Session], *, session: ClassSession, wi
     response streams after the request's session has closed.
     """
     _refuse_private(session, "no per-observation export")
-    return _csv_chunks(sessions, _session_scope(session, window))
+    return _csv_chunks(sessions, session, _session_scope(session, window))
 
 
-def _csv_chunks(sessions: sessionmaker[Session], scope: Scope) -> Iterator[str]:
+# After ts: the same instant in ISO 8601 (UTC), and the lesson topic running then (empty before the first).
+EXPORT_COLUMNS = (*queries.CSV_COLUMNS[:6], "time", "topic", *queries.CSV_COLUMNS[6:])
+
+
+def iso_time(ts: float) -> str:
+    """Epoch seconds as ISO 8601 in UTC, to the millisecond.
+
+    >>> iso_time(0.25)
+    '1970-01-01T00:00:00.250+00:00'
+    """
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def _csv_chunks(sessions: sessionmaker[Session], session: ClassSession, scope: Scope) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(queries.CSV_COLUMNS)
+    writer.writerow(EXPORT_COLUMNS)
     with sessions() as db:
+        spans = topic_spans(db, session=session)
         for row in queries.export_rows(db, scope=scope):
-            writer.writerow(row)
+            topic = topic_at(spans, row[5])
+            writer.writerow((*row[:6], iso_time(row[5]), "" if topic is None else topic.title, *row[6:]))
             if buffer.tell() > CSV_CHUNK_CHARS:
                 yield buffer.getvalue()
                 buffer.seek(0)
@@ -261,3 +283,14 @@ def platform_overview(db: Session, *, window: Window, utc_offset_s: int, policy:
                   for g in groups["teachers"]],
         hours=[HourRow(**shown(by_hour.get(h, empty)).model_dump(), hour=h) for h in range(24)],
         labels=list(LABELS))
+
+
+def negative_share(histogram: HistogramOut) -> float | None:
+    """The share of Angry, Disgust, Fear and Sad in an answer; ``None`` when it is withheld or empty.
+
+    >>> negative_share(HistogramOut.of(queries.counts_from([(5, 1), (3, 3)], 1), suppressed=False))
+    0.25
+    """
+    if histogram.suppressed or not histogram.total:
+        return None
+    return sum(share for label, share in histogram.shares.items() if label in NEGATIVE)

@@ -18,7 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import BigInteger, literal
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 
@@ -43,3 +45,9 @@ def _bucket_default(element: bucket_index, compiler: Any, **kw: Any) -> str:
 def _bucket_sqlite(element: bucket_index, compiler: Any, **kw: Any) -> str:
     ts, width = list(element.clauses)
     return f"CAST(({compiler.process(ts, **kw)}) / {compiler.process(width, **kw)} AS INTEGER)"
+
+
+def upsert_insert(db: Session, table: type[Any]) -> Any:
+    """An INSERT of the session's dialect, which has ``on_conflict_do_nothing`` (PostgreSQL's or SQLite's)."""
+    dialect = db.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

@@ -21,6 +21,7 @@ from classmood.config import Settings
 from classmood.labels import LABELS
 from classmood.server.db import epoch_now
 from classmood.server.errors import DomainError, RateLimited, TooLarge
+from classmood.server.faces.ingest import record_no_face
 from classmood.server.observations import service
 from classmood.server.observations.analysis import FaceScore, FrameShed
 from classmood.server.observations.limits import check_frame, image_kind
@@ -149,6 +150,9 @@ async def ingest_frame(state: ServerState, sender: Sender, data: bytes, *, clien
     if state.settings.store_frames:
         await to_thread.run_sync(_keep_frame, state, sender, client_id, data)
     when = ts if ts is not None else epoch_now()
+    if not faces:  # a no-face sample under the frame's id (faces in view; not an observation)
+        await record_no_face(state, session_id=sender.session_id, participant_id=sender.participant_id,
+                             samples=[(client_id, when)])
     ids = face_client_ids(client_id, len(faces))
     items = [NewObservation(client_id=cid, ts=when, probs=face.probs, score=face.score, source="frame")
              for cid, face in zip(ids, faces, strict=True)]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
 from classmood.server.deps import CachedParticipant, CurrentParticipant, SessionDep, StateDep, get_state
 from classmood.server.errors import TooLarge
+from classmood.server.faces.ingest import record_no_face
 from classmood.server.observations import service
 from classmood.server.observations.bodies import read_frame
 from classmood.server.observations.ingest import (
@@ -56,9 +57,13 @@ async def post_observations(session_id: int, body: BatchIn, participant: CachedP
                             state: StateDep) -> BatchOut:
     """Store scores computed on the student's device; idempotent by each observation's ``id``."""
     require_own_session(participant, session_id)
-    check_batch_size(len(body.observations), state.settings)
+    check_batch_size(max(len(body.observations), len(body.no_face)), state.settings)
+    faces = await record_no_face(state, session_id=session_id, participant_id=participant.id,
+                                 samples=[(s.id, s.ts) for s in body.no_face],
+                                 other_ts=[o.ts for o in body.observations])
     result = await ingest_batch(state, sender_of(participant), device_items(body.observations))
-    return BatchOut(accepted=len(result.inserted), duplicates=result.duplicates)
+    return BatchOut(accepted=len(result.inserted), duplicates=result.duplicates + len(faces.duplicates),
+                    no_face=len(faces.inserted))
 
 
 @router.get("/me/observations")

@@ -53,10 +53,18 @@ class ObservationIn(_TypedBatch):
     _probs = field_validator("probs")(check_probs)
 
 
+class NoFaceIn(_TypedBatch):
+    """A sample in which the device saw no face: no probabilities, only its id (idempotency) and time."""
+
+    id: uuid.UUID
+    ts: float = Field(description="UTC epoch seconds of the sample, within the session's live window")
+
+
 class BatchIn(_TypedBatch):
-    """A batch of device-computed observations."""
+    """A batch of device-computed observations (and, optionally, samples without a face)."""
 
     observations: list[ObservationIn]
+    no_face: list[NoFaceIn] = Field(default_factory=list, description="samples in which no face was in view")
 
 
 class ScoresMessage(BatchIn):
@@ -74,7 +82,8 @@ class BatchOut(BaseModel):
     """How many observations of a batch were stored and how many were already there."""
 
     accepted: int
-    duplicates: int
+    duplicates: int = Field(description="observations and no-face samples already stored before")
+    no_face: int = Field(default=0, description="no-face samples newly stored")
 
 
 class FaceOut(BaseModel):

@@ -18,6 +18,7 @@ from classmood.labels import LABELS, top_label
 from classmood.server.analytics.models import AggregateCell
 from classmood.server.db import as_utc, epoch_now
 from classmood.server.errors import Conflict, Invalid, NotFound
+from classmood.server.faces.models import NoFaceSample
 from classmood.server.observations.models import PROB_COLUMNS, Observation
 from classmood.server.sessions.models import ClassSession, Participant
 
@@ -247,6 +248,7 @@ def own_observations(db: Session, *, participant_id: int, limit: int = 1000) -> 
 def delete_own(db: Session, *, participant_id: int) -> int:
     """Delete all of a participant's observations; return how many. Commits."""
     result = db.execute(delete(Observation).where(Observation.participant_id == participant_id))
+    db.execute(delete(NoFaceSample).where(NoFaceSample.participant_id == participant_id))  # their samples too
     db.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -256,6 +258,7 @@ def purge(db: Session, *, before_ts: float) -> tuple[int, int]:
     and the participants of sessions that ended before it and have no observation left. Return
     (observations, participants) deleted."""
     done = db.execute(delete(Observation).where(Observation.ts < before_ts))
+    db.execute(delete(NoFaceSample).where(NoFaceSample.ts < before_ts))
     # The sealed figures of aggregate-only sessions are kept no longer than the observations they sum.
     db.execute(delete(AggregateCell).where((AggregateCell.cell + 1) * AggregateCell.cell_s <= before_ts))
     cutoff = datetime.fromtimestamp(before_ts, UTC)

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 from classmood.server.deps import principal_from_token
 from classmood.server.errors import DomainError, Forbidden, TooLarge, Unauthorized, error_body, validation_detail
+from classmood.server.faces.ingest import record_no_face
 from classmood.server.observations.ingest import (
     FrameOutcome,
     Sender,
@@ -160,6 +161,10 @@ async def handle_scores(websocket: WebSocket, state: ServerState, sender: Sender
         # Counted before they are validated: a message can be far larger than an HTTP batch body may be.
         check_batch_size(len(observations) if isinstance(observations, list) else 0, state.settings)
         body = ScoresMessage.model_validate(message)
+        check_batch_size(len(body.no_face), state.settings)
+        faces = await record_no_face(state, session_id=sender.session_id, participant_id=sender.participant_id,
+                                     samples=[(s.id, s.ts) for s in body.no_face],
+                                     other_ts=[o.ts for o in body.observations])
         result = await ingest_batch(state, sender, device_items(body.observations))
     except ValidationError as exc:
         await _send(websocket, scores_error(batch, 422, validation_detail(exc.errors())))
@@ -167,8 +172,9 @@ async def handle_scores(websocket: WebSocket, state: ServerState, sender: Sender
     except DomainError as exc:
         await _send(websocket, scores_error(batch, exc.status, error_body(exc)["detail"]))
         return exc.status != 409
-    accepted = [str(cid) for cid in result.inserted]
+    accepted = [str(cid) for cid in (*result.inserted, *faces.inserted)]
     duplicates = [str(o.id) for o in body.observations if o.id not in result.inserted] if result.duplicates else []
+    duplicates += [str(cid) for cid in faces.duplicates]
     await _send(websocket, {"type": "scores_ack", "batch": batch, "accepted": accepted, "duplicates": duplicates})
     return True
 

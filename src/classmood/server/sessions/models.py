@@ -40,6 +40,9 @@ class ClassSession(Base):
     # In device mode: whether a browser that cannot run the model may send frames to the server instead.
     allow_server_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The alert rule (classmood.server.alerts); NULL: the server's CLASSMOOD_ALERT_NEGATIVE_SHARE / _AFTER_S.
+    alert_negative_share: Mapped[float | None] = mapped_column(Float)
+    alert_after_s: Mapped[float | None] = mapped_column(Float)
 
     @hybrid_property
     def private(self) -> bool:

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, status
 
+from classmood.config import Settings
+from classmood.server.alerts.service import rule_of
 from classmood.server.courses.service import get_course
 from classmood.server.deps import CurrentUser, SessionDep, StateDep
 from classmood.server.sessions import service
+from classmood.server.sessions.models import ClassSession
 from classmood.server.sessions.schemas import JoinIn, JoinInfo, JoinOut, SessionCreate, SessionPublic, SessionUpdate
 
 router = APIRouter(prefix="/api", tags=["sessions"])
+
+
+def _public(session: ClassSession, settings: Settings) -> SessionPublic:
+    rule = rule_of(session, settings)
+    return SessionPublic.of(session, settings.public_url, rule=(rule.negative_share, rule.after_s))
 
 
 @router.get("/courses/{course_id}/sessions")
 def list_sessions(course_id: int, db: SessionDep, user: CurrentUser, state: StateDep) -> list[SessionPublic]:
     """The sessions of one of your courses."""
     course = get_course(db, user=user, course_id=course_id)
-    return [SessionPublic.of(s, state.settings.public_url) for s in service.list_sessions(db, course=course)]
+    return [_public(s, state.settings) for s in service.list_sessions(db, course=course)]
 
 
 @router.post("/courses/{course_id}/sessions", status_code=status.HTTP_201_CREATED)
@@ -33,23 +41,23 @@ def create_session(course_id: int, body: SessionCreate, db: SessionDep, user: Cu
         analysis_mode=body.analysis_mode or settings.analysis_mode,
         allow_server_fallback=(settings.allow_server_fallback if body.allow_server_fallback is None
                                else body.allow_server_fallback))
-    return SessionPublic.of(session, settings.public_url)
+    return _public(session, settings)
 
 
 @router.get("/sessions/{session_id}")
 def get_session(session_id: int, db: SessionDep, user: CurrentUser, state: StateDep) -> SessionPublic:
     """One session of your courses."""
-    return SessionPublic.of(service.get_session(db, user=user, session_id=session_id), state.settings.public_url)
+    return _public(service.get_session(db, user=user, session_id=session_id), state.settings)
 
 
 @router.patch("/sessions/{session_id}")
 def update_session(session_id: int, body: SessionUpdate, db: SessionDep, user: CurrentUser,
                    state: StateDep) -> SessionPublic:
-    """Change a session's title, privacy mode, analysis mode (device or server) or whether students see their own
-    emotions."""
+    """Change a session's title, privacy mode, analysis mode (device or server), alert rule or whether students see
+    their own emotions."""
     session = service.get_session(db, user=user, session_id=session_id)
     session = service.update_session(db, session=session, changes=body.model_dump(exclude_unset=True))
-    return SessionPublic.of(session, state.settings.public_url)
+    return _public(session, state.settings)
 
 
 @router.post("/sessions/{session_id}/start")
@@ -58,7 +66,7 @@ def start_session(session_id: int, db: SessionDep, user: CurrentUser, state: Sta
     """Go live: students' frames are accepted from now on."""
     session = service.start_session(db, session=service.get_session(db, user=user, session_id=session_id))
     tasks.add_task(state.broker.publish, session.id, "status", {"status": session.status})
-    return SessionPublic.of(session, state.settings.public_url)
+    return _public(session, state.settings)
 
 
 @router.post("/sessions/{session_id}/end")
@@ -67,7 +75,7 @@ def end_session(session_id: int, db: SessionDep, user: CurrentUser, state: State
     """End the session: no more joining or frames."""
     session = service.end_session(db, session=service.get_session(db, user=user, session_id=session_id))
     tasks.add_task(state.broker.publish, session.id, "status", {"status": session.status})
-    return SessionPublic.of(session, state.settings.public_url)
+    return _public(session, state.settings)
 
 
 @router.get("/join/{code}")

@@ -36,6 +36,17 @@ class SessionUpdate(InputModel):
     frame_interval_s: float | None = Field(None, gt=0.1, le=60)
     analysis_mode: AnalysisMode | None = None
     allow_server_fallback: bool | None = None
+    alert_negative_share: float | None = Field(
+        default=None, ge=0, le=1, description="alert at this negative share ...; null: the server's default")
+    alert_after_s: float | None = Field(default=None, ge=0, le=86_400,
+                                        description="... held this long (seconds); null: the server's default")
+
+
+class AlertRulePublic(BaseModel):
+    """The alert rule in force: the session's own settings, or the server's defaults."""
+
+    negative_share: float
+    after_s: float
 
 
 class SessionPublic(BaseModel):
@@ -55,9 +66,12 @@ class SessionPublic(BaseModel):
     frame_interval_s: float
     analysis_mode: AnalysisMode
     allow_server_fallback: bool
+    alert_negative_share: float | None = Field(default=None, description="the session's own rule (null: default)")
+    alert_after_s: float | None = None
+    alert_rule: AlertRulePublic | None = Field(default=None, description="the rule in force")
 
     @classmethod
-    def of(cls, session: ClassSession, public_url: str = "") -> SessionPublic:
+    def of(cls, session: ClassSession, public_url: str = "", rule: tuple[float, float] | None = None) -> SessionPublic:
         """Build from a row; ``join_url`` is absolute when the server knows its public URL."""
         return cls(id=session.id, course_id=session.course_id, title=session.title, code=session.code,
                    status=session.status,  # type: ignore[arg-type]
@@ -66,7 +80,9 @@ class SessionPublic(BaseModel):
                    aggregate_only=session.aggregate_only, show_self_to_students=session.show_self_to_students,
                    frame_interval_s=session.frame_interval_s,
                    analysis_mode=session.analysis_mode,  # type: ignore[arg-type]
-                   allow_server_fallback=session.allow_server_fallback)
+                   allow_server_fallback=session.allow_server_fallback,
+                   alert_negative_share=session.alert_negative_share, alert_after_s=session.alert_after_s,
+                   alert_rule=None if rule is None else AlertRulePublic(negative_share=rule[0], after_s=rule[1]))
 
 
 class JoinInfo(BaseModel):

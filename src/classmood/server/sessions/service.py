@@ -19,6 +19,8 @@ from classmood.server.sessions.models import ClassSession, Participant
 # No 0/O or 1/I/L: codes are read aloud and typed from a slide.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
+# Settings a PATCH may set to null: back to the server's default.
+RESETTABLE = frozenset({"alert_negative_share", "alert_after_s"})
 
 
 def new_code() -> str:
@@ -92,7 +94,7 @@ def update_session(db: Session, *, session: ClassSession, changes: dict[str, obj
     if changes.get("aggregate_only") is False and session.aggregate_locked:
         raise Conflict("data was gathered under aggregate-only: this session stays aggregate-only")
     for key, value in changes.items():
-        if value is not None:
+        if value is not None or key in RESETTABLE:
             setattr(session, key, value)
     db.commit()
     return session
