@@ -1,5 +1,6 @@
 """Faces in view, the student's side: on a tick where the on-device analysis finds no face, the page sends one
-"no face" sample (an id and a time, no numbers) through the same outbox as its scores."""
+"no face" sample (an id and a time, no numbers) through the same outbox as its scores, and the server counts the
+student present without a face in view for those seconds."""
 
 from __future__ import annotations
 
@@ -59,3 +60,8 @@ def test_ticks_without_a_face_are_sent_as_no_face_samples(live_server: LiveServe
     assert len(set(sent_once.values())) == len(sent_once)  # one sample per tick at most
     span, interval = max(times) - min(times), session.get("frame_interval_s", 1.0)
     assert len(sent_once) <= span / interval + 2  # no faster than the sampling pace
+    with live_server.client(teacher.email, teacher.password) as api:
+        presence = api.get(f"/api/sessions/{session['id']}/presence", params={"bucket_s": 1}).raise_for_status()
+    seconds = [(b["present"], b["faces_in_view"]) for b in presence.json()["buckets"]]
+    assert (1, 0) in seconds and (1, 1) in seconds  # seconds away from the camera, and seconds in view
+    assert sum(p or 0 for p, _ in seconds) <= len(sent_once) + len(face_ticks)  # each a sample it was sent
