@@ -14,7 +14,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -110,7 +109,7 @@ def test_scores_survive_a_server_crash_and_a_reload(server: Restartable, browser
     before = page.evaluate("() => window.cmStudent.sent")
     _wait(page, f"() => window.cmStudent.sent >= {before + 3}")
     page.get_by_role("button", name="Pause camera").click()  # no new scores: the count below is final
-    time.sleep(0.5)
+    _wait(page, "() => window.cmStudent.timer === null && !window.cmStudent.busy", 10)  # the last tick is queued
     sent, waiting = page.evaluate("() => [window.cmStudent.sent, window.cmStudent.outbox.size()]")
     assert waiting >= 3
     page.close()

@@ -38,16 +38,16 @@ def test_every_command_has_help(command: list[str]) -> None:
     assert "Usage" in result.output and len(result.output.splitlines()) > 3
 
 
-def test_db_upgrade_and_users_create(database_url: str, tmp_path: Path) -> None:
-    upgraded = runner.invoke(cli, ["db", "upgrade", "--database-url", database_url, "--data-dir", str(tmp_path)])
+def test_db_upgrade_and_users_create(empty_database_url: str, tmp_path: Path) -> None:
+    upgraded = runner.invoke(cli, ["db", "upgrade", "--database-url", empty_database_url, "--data-dir", str(tmp_path)])
     assert upgraded.exit_code == 0 and f"revision {head_revision()}" in upgraded.output
     args = ["users", "create", "--email", "T@x.org", "--name", "Tea", "--role", "admin", "--password", "secret123",
-            "--database-url", database_url, "--data-dir", str(tmp_path)]
+            "--database-url", empty_database_url, "--data-dir", str(tmp_path)]
     created = runner.invoke(cli, args)
     assert created.exit_code == 0 and "created admin t@x.org" in created.output
     duplicate = runner.invoke(cli, args)
     assert duplicate.exit_code == 1 and "exists already" in duplicate.output
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     with make_session_factory(engine)() as db:
         assert [(u.email, u.role) for u in db.query(User)] == [("t@x.org", "admin")]
     engine.dispose()

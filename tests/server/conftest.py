@@ -1,13 +1,15 @@
 """Fixtures of the server tests: a real database (SQLite file or PostgreSQL schema), the app, users.
 
 Every test that takes ``backend`` runs twice, on SQLite and on PostgreSQL (``-m "not postgres"``
-skips the latter). PostgreSQL tests get a schema of their own, dropped afterwards, so parallel
-runs on one server never see each other's rows.
+skips the latter). Each test gets a database of its own, migrated and empty (``database_url``), or one never
+migrated (``empty_database_url``): a SQLite file, or a PostgreSQL schema that no other test (of this run or
+another on the same server) uses at the same time.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from classmood.benchmarks.server import astronaut_bgr
 from classmood.config import Settings
 from classmood.server.accounts.service import create_user
 from classmood.server.app import create_app
+from classmood.server.db import make_engine, upgrade
 
 PG_URL = os.environ.get("CLASSMOOD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CLASSMOOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -60,16 +63,101 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of the backend."""
+def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of the backend (never migrated): for the tests of the migrations themselves."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'classmood.db'}"
         return
     schema = new_pg_schema()
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield pg_url(schema)
     finally:
         drop_pg_schema(schema)
+
+
+def pg_url(schema: str) -> str:
+    """The URL of the test server with ``schema`` as the search path."""
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+def _migrated(url: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per test process; each test gets a copy (migrating takes longer)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "classmood.db"
+    _migrated(f"sqlite:///{path}")
+    return path
+
+
+class SchemaPool:
+    """Migrated PostgreSQL schemas of this test process, each used by one test at a time.
+
+    A test's schema is emptied afterwards (every table but ``alembic_version``, identities restarted) and kept for
+    the next test: as clean as a new one, without running the migrations again. One that cannot be emptied at
+    once (a connection of the test still holds a lock) is dropped instead.
+    """
+
+    def __init__(self) -> None:
+        self.free: list[str] = []
+        self.made: list[str] = []
+
+    def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        schema = new_pg_schema()
+        self.made.append(schema)
+        _migrated(pg_url(schema))
+        return schema
+
+    def give_back(self, schema: str) -> None:
+        import psycopg
+
+        try:
+            with psycopg.connect(_pg_plain(), autocommit=True) as conn:
+                conn.execute("SET lock_timeout = '2s'")
+                tables = [row[0] for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> 'alembic_version'",
+                    (schema,))]
+                conn.execute("TRUNCATE " + ", ".join(f'"{schema}"."{t}"' for t in tables) + " RESTART IDENTITY")
+        except psycopg.Error:
+            drop_pg_schema(schema)
+            self.made.remove(schema)
+            return
+        self.free.append(schema)
+
+    def close(self) -> None:
+        for schema in self.made:
+            drop_pg_schema(schema)
+
+
+@pytest.fixture(scope="session")
+def pg_schemas() -> Iterator[SchemaPool]:
+    """This process's pool of migrated PostgreSQL schemas, dropped at the end of the run."""
+    pool = SchemaPool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database of the backend, migrated to head and empty: a copy of a migrated SQLite file, or a
+    PostgreSQL schema of the test's own."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, tmp_path / "classmood.db")
+        yield f"sqlite:///{tmp_path / 'classmood.db'}"
+        return
+    pool: SchemaPool = request.getfixturevalue("pg_schemas")
+    schema = pool.take()
+    try:
+        yield pg_url(schema)
+    finally:
+        pool.give_back(schema)
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:

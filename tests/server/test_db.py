@@ -12,8 +12,8 @@ from classmood.server.analytics.sql import bucket_index
 from classmood.server.db import current_revision, head_revision, import_models, make_engine, upgrade
 
 
-def test_migrations_build_exactly_the_models(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_migrations_build_exactly_the_models(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     with engine.connect() as conn:
@@ -23,8 +23,8 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
     engine.dispose()
 
 
-def test_observation_indexes(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_observation_indexes(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     upgrade(engine)
     indexes = {ix["name"]: ix for ix in inspect(engine).get_indexes("observations")}
     assert indexes["ix_observations_session_ts"]["column_names"][:2] == ["session_id", "ts"]

@@ -81,7 +81,7 @@ def test_non_finite_numbers_are_refused(world: World) -> None:
     assert stored(world) == []
 
 
-@pytest.mark.parametrize("ts", [1.0, time.time() + 3600])
+@pytest.mark.parametrize("ts", [1.0, time.time() + 3600], ids=["in-1970", "an-hour-ahead"])
 def test_time_outside_the_live_window_is_refused(world: World, ts: float) -> None:
     with world.client.websocket_connect(stream_url(world)) as ws:
         reply = send_scores(ws, [score(), score(ts=ts)])
