@@ -113,3 +113,27 @@ def test_negative_share_alert(live_server: LiveServer, teacher: Teacher, context
     page.wait_for_selector("body[data-ready='1']")
     expect(page.locator("#alerts li")).to_have_count(1)
     assert page.evaluate("document.getElementById('segments').data.some((t) => t.name === 'alert')")
+
+
+def test_dashboard_reopens_its_stream_after_a_503(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
+    """A browser's EventSource gives up for good on an answer other than 200 (the database restarting answers 503):
+    the dashboard opens a new stream after a backoff and shows live events again by itself."""
+    session = api_session(live_server, teacher, title="Outage")
+    page = context_factory().new_page()
+    refused: list[str] = []
+
+    def first_refused(route: Any) -> None:
+        if not refused:  # the first stream meets the outage, the next ones the server
+            refused.append(route.request.url)
+            route.fulfill(status=503, headers={"Retry-After": "2"}, content_type="application/json",
+                          body='{"detail": "the database is unavailable for a moment"}')
+        else:
+            route.continue_()
+
+    page.route("**/api/sessions/*/live", first_refused)
+    sign_in(page, teacher, f"/teacher/sessions/{session['id']}")
+    expect(page.locator("#conn")).to_have_text("live updates", timeout=15_000)
+    assert len(refused) == 1
+    joined = _participant(live_server, session, "Ada")
+    _send_scores(live_server, joined, "Happy", n=2)
+    expect(page.locator(".tile", has_text="Ada")).to_be_visible()

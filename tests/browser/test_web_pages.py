@@ -102,13 +102,14 @@ def test_module_imports_are_revalidated(client: TestClient) -> None:
     assert "max-age=3600" in client.get("/static/js/common.js?v=1").headers["cache-control"]
 
 
-def test_teacher_pages_are_modules_without_a_global(client: TestClient) -> None:
+def test_every_page_is_modules_without_a_global(client: TestClient) -> None:
     for path in ["/teacher", "/teacher/sessions/7", "/teacher/sessions/7/report", "/teacher/courses/3", "/admin",
-                 "/login"]:
+                 "/login", "/join/ABC123"]:
         assert "legacy_cm.js" not in client.get(path).text
         scripts = re.findall(r'<script([^>]*)src="/static/js/([a-z_]+)\.js', client.get(path).text)
         assert scripts and all('type="module"' in attrs for attrs, _ in scripts), path
-    for name in ["common", "live", "report", "teacher", "admin", "login", "docs"]:
+    for name in ["common", "live", "report", "teacher", "admin", "login", "docs", "student", "delivery", "outbox",
+                 "camera", "ondevice"]:
         assert "window.CM" not in client.get(f"/static/js/{name}.js").text
 
 

@@ -189,3 +189,11 @@ export function fmtDuration(seconds) {
   const m = Math.round(s / 60);
   return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
 }
+
+const BACKOFF_MAX_MS = 15000;
+
+/** Milliseconds before retry number ``attempt`` (0, 1, …): doubling from 0.5 s up to 15 s, each drawn ±25 % so
+ * that a class (or a school's dashboards) that lost the server together does not come back in one burst. */
+export function backoff(attempt) {
+  return Math.min(BACKOFF_MAX_MS, 500 * 2 ** attempt) * (0.75 + Math.random() / 2);
+}

@@ -6,18 +6,14 @@
  * server answered for it. Every retry waits backoff().
  */
 
+import { backoff } from "./common.js";
 import { FACE, NO_FACE, kindOf } from "./outbox.js";
 
-const BACKOFF_MAX_MS = 15000;
 const MAX_FRAMES = 300; // unacknowledged frames kept while offline (about 5 min at 1 frame/s)
 const BATCH = 100; // samples per batch (the server takes up to batch_max)
 const BUSY_RETRY_MS = 2000; // a busy server (429, 5xx) gets the same samples again after this
 
-/** Milliseconds before retry number ``attempt`` (0, 1, …): doubling from 0.5 s up to 15 s, each drawn ±25 % so
- * that a class that lost the server together does not come back in one burst. */
-export function backoff(attempt) {
-  return Math.min(BACKOFF_MAX_MS, 500 * 2 ** attempt) * (0.75 + Math.random() / 2);
-}
+export { backoff }; // defined once, in common.js
 
 /** The URL of the student stream of a join ({session_id, token}). */
 export function streamUrl(join) {
@@ -225,7 +221,12 @@ export class ScoreDelivery {
       return;
     }
     settle();
-    if (busy(reply.status)) { this.schedule(BUSY_RETRY_MS); return; } // kept, sent later
+    if (busy(reply.status)) { // kept, sent later: the student sees it (the database restarting, say)
+      this.offline = true;
+      this.ui.conn("reconnecting: scores are kept on this device and sent later", "bad");
+      this.schedule(BUSY_RETRY_MS);
+      return;
+    }
     await this.dropped(items, reply.status, reply.detail);
     if (reply.status === 409) this.ui.ended();
   }

@@ -1,7 +1,7 @@
 /* Live dashboard: current histogram, timeline since start with the topics, students present and faces in view,
  * student tiles (a click shows that student's timeline), students to check on, stored alerts (SSE + API). */
 import {
-  api, config, el, fmtTime, negativeShare, pct, show, showError, topLabel, whoami,
+  api, backoff, config, el, fmtTime, negativeShare, pct, show, showError, topLabel, whoami,
 } from "./common.js";
 import {
   MIN_STUDENTS, bucketBars, bucketFor, chart, histogramBars, setExportContext, timeAxis, timelineLayout, topicMarks,
@@ -12,7 +12,8 @@ import { wireAlertRule, showAlertRule, loadAlerts, addAlert } from "./live_alert
 const sid = config.session_id;
 const $ = (id) => document.getElementById(id);
 const AWAY_AFTER_S = 30; // a tile says "left" when its student sent nothing for this long
-const state = { session: null, aggregateOnly: false, tiles: new Map(), timers: {}, source: null, topics: [] };
+const state = { session: null, aggregateOnly: false, tiles: new Map(), timers: {}, source: null, topics: [],
+  reopens: 0 };
 
 /** Run fn at most once per `ms`, trailing call included: bursts of events cost one request. */
 function throttle(name, ms, fn) {
@@ -214,8 +215,13 @@ const participantsSoon = throttle("participants", 1000, () => loadParticipants()
 function connectLive() {
   const conn = $("conn");
   const source = new EventSource(`/api/sessions/${sid}/live`, { withCredentials: true });
-  source.onopen = () => { conn.textContent = "live updates"; conn.className = "pill small live"; };
-  source.onerror = () => { conn.textContent = "reconnecting…"; conn.className = "pill small bad"; };
+  source.onopen = () => { state.reopens = 0; conn.textContent = "live updates"; conn.className = "pill small live"; };
+  source.onerror = () => {
+    conn.textContent = "reconnecting…"; conn.className = "pill small bad";
+    // The browser retries a dropped stream itself, but gives up for good on an answer other than 200 (a 503
+    // while the database restarts): open a new one after a backoff, until the session ends or the login does.
+    if (source.readyState === EventSource.CLOSED && state.source === source) reopenLive();
+  };
   source.addEventListener("observation", (e) => {
     const o = JSON.parse(e.data);
     // The event carries the raw label: the tile shows the steadied one, read from the server (throttled).
@@ -239,9 +245,18 @@ function connectLive() {
   source.addEventListener("end", () => {
     // The server ended the stream: this login may no longer watch (signed out, disabled, course taken away).
     source.close();
+    state.source = null; // never reopened
     conn.textContent = "not signed in"; conn.className = "pill small bad";
   });
   return source;
+}
+
+function reopenLive() {
+  state.source = null;
+  setTimeout(() => {
+    if (state.source || (state.session && state.session.status === "ended")) return;
+    state.source = connectLive();
+  }, backoff(state.reopens++));
 }
 
 function closeLive(source) {

@@ -10,8 +10,8 @@ import { Camera } from "./camera.js";
 import { FrameSender, ScoreDelivery } from "./delivery.js";
 import { NO_FACE, openOutbox } from "./outbox.js";
 
-// common.js's helpers: window.CM until the student page imports common.js as a module like the other pages.
-const { api, config, el, histogramTrace, plot, show, uuid } = window.CM || CM;
+import { api, config, el, histogramTrace, plot, show, uuid } from "./common.js";
+import { refreshOwnTimeline } from "./own_timeline.js";
 const code = config.code;
 const FRAME_WIDTH = 320; // frames are downscaled before they leave the device: faces need no more
 const DEVICE_FRAME_WIDTH = 640; // on-device analysis reads the camera at up to this width
@@ -219,6 +219,7 @@ function tooSlow() {
 
 function addOwn(label) {
   if (!st.info.show_self_to_students) return;
+  refreshOwnTimeline(st.join.token, st.info).catch((err) => console.warn("own timeline", err)); // at most every 10 s
   st.own.push(label);
   const recent = st.own.slice(-12).reverse();
   $("own-list").replaceChildren(...recent.map((l) => el("li", { style: `border-left:4px solid ${config.colors[l]}` }, l)));
