@@ -23,17 +23,29 @@ function throttle(name, ms, fn) {
   };
 }
 
+/** The session as the server answered it (GET, PATCH, start/end): its status and every setting. */
 function renderSession(s) {
   state.session = s;
   $("session-title").textContent = s.title;
   document.title = s.title + " · live · ClassMood";
-  const pill = $("status");
-  pill.textContent = s.status;
-  pill.className = "pill " + (s.status === "live" ? "live" : s.status === "ended" ? "ended" : "");
   $("join-url").textContent = new URL(s.join_url || "/join/" + s.code, location.origin).href;
-  show($("start-session"), s.status === "scheduled");
-  show($("end-session"), s.status === "live");
-  show($("topic-form"), s.status !== "ended");
+  renderStatus(s.status);
+  renderSettings(s);
+}
+
+/** The status alone (the stream's status event): the settings stay as the last answer left them, so an event that
+ * arrives while a change of settings is on its way cannot undo the teacher's click. */
+function renderStatus(status) {
+  if (state.session) state.session.status = status;
+  const pill = $("status");
+  pill.textContent = status;
+  pill.className = "pill " + (status === "live" ? "live" : status === "ended" ? "ended" : "");
+  show($("start-session"), status === "scheduled");
+  show($("end-session"), status === "live");
+  show($("topic-form"), status !== "ended");
+}
+
+function renderSettings(s) {
   $("aggregate-only").checked = Boolean(s.aggregate_only);
   $("show-self").checked = Boolean(s.show_self_to_students);
   $("analysis-device").checked = s.analysis_mode === "device";
@@ -239,7 +251,7 @@ function connectLive() {
   source.addEventListener("topics", () => timelineSoon()); // a topic changed here or in another tab
   source.addEventListener("status", (e) => {
     const s = JSON.parse(e.data);
-    renderSession(Object.assign({}, state.session, s));
+    renderStatus(s.status);
     if (s.status === "ended") closeLive(source);
   });
   source.addEventListener("end", () => {
