@@ -75,6 +75,19 @@ class Plan:
     drain_s: float
     interval_s: float
 
+    def first_tick(self, index: int) -> float:
+        """When student ``index`` scores first: the pages of a class start spread over one interval."""
+        return self.start_at + self.interval_s * (index % 97) / 97
+
+    def produce(self, tally: Tally, rng: Any, now: float) -> dict[str, Any] | None:
+        """A new score made at ``now`` while the class lasts, counted as sent; ``None`` once it is over."""
+        if now >= self.stop_at:
+            return None
+        item = score(rng, now)
+        tally.sent[item["id"]] = now
+        tally.scores_sent += 1
+        return item
+
 
 class WsStudent:
     """A student page with its stream open: scores queued until their batch's ``scores_ack``."""
@@ -153,18 +166,16 @@ class WsStudent:
 
     async def run(self, rng: Any) -> None:
         plan, tally = self.plan, self.tally
-        next_at = plan.start_at + plan.interval_s * (self.index % 97) / 97  # pages start at random
+        next_at = plan.first_tick(self.index)
         await self.ensure_open()  # the class joins before it starts: connecting is not what is measured
         await asyncio.sleep(max(0.0, next_at - time.time()))
         while True:
             now = time.time()
-            producing = now < plan.stop_at
-            if producing:
-                item = score(rng, now)
-                tally.sent[item["id"]] = now
+            item = plan.produce(tally, rng, now)
+            producing = item is not None
+            if item is not None:
                 self.pending[item["id"]] = item
                 self.queued.append(item["id"])
-                tally.scores_sent += 1
             elif not self.pending or now > plan.stop_at + plan.drain_s:
                 break
             if await self.ensure_open():
@@ -184,16 +195,14 @@ async def http_student(url: str, token: str, index: int, plan: Plan, tally: Tall
     headers = f"Authorization: Bearer {token}\r\nAccept: application/json\r\n"
     path = f"/api/sessions/{plan.session_id}/observations"
     pending: list[dict[str, Any]] = []  # not yet acknowledged, oldest first (re-sent: the API is idempotent)
-    next_at = plan.start_at + plan.interval_s * (index % 97) / 97
+    next_at = plan.first_tick(index)
     await asyncio.sleep(max(0.0, next_at - time.time()))
     while True:
         now = time.time()
-        producing = now < plan.stop_at
-        if producing:
-            item = score(rng, now)
-            tally.sent[item["id"]] = now
+        item = plan.produce(tally, rng, now)
+        producing = item is not None
+        if item is not None:
             pending.append(item)
-            tally.scores_sent += 1
         elif not pending or now > plan.stop_at + plan.drain_s:
             break
         batch = pending[:BATCH]
