@@ -16,7 +16,6 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.exc import DBAPIError
 
 from classmood.server.deps import CurrentUser, SessionDep, StateDep, current_user, get_principal
 from classmood.server.errors import DomainError, database_outage
@@ -64,7 +63,9 @@ def revoked(request: Request, state: ServerState, session_id: int) -> DomainErro
             get_session(db, user=current_user(get_principal(request, db, state)), session_id=session_id)
     except DomainError as exc:
         return exc
-    except DBAPIError:
+    except Exception as exc:
+        if database_outage(exc) is None:
+            raise
         return None  # the database is down for now: the stream stays open, and the next check asks again
     return None
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Literal
 
 from anyio import to_thread
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from classmood.server.errors import database_outage
 from classmood.server.sessions.models import ClassSession, Participant
 
 if TYPE_CHECKING:
@@ -72,7 +72,9 @@ class Standings:
                 self._known[session_id] = SessionStanding(now, known.status, known.participants)
             try:
                 known = self._known[session_id] = await to_thread.run_sync(_read, sessions, session_id)
-            except DBAPIError:
+            except Exception as exc:
+                if database_outage(exc) is None:
+                    raise
                 # The database is down for now: nothing can be stored meanwhile anyway, so the stream stays
                 # open (its student's outbox keeps the scores) and the next period asks again.
                 return known.reason(participant_id) if known is not None else None
