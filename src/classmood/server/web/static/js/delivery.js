@@ -13,8 +13,6 @@ const MAX_FRAMES = 300; // unacknowledged frames kept while offline (about 5 min
 const BATCH = 100; // samples per batch (the server takes up to batch_max)
 const BUSY_RETRY_MS = 2000; // a busy server (429, 5xx) gets the same samples again after this
 
-export { backoff }; // defined once, in common.js
-
 /** The URL of the student stream of a join ({session_id, token}). */
 export function streamUrl(join) {
   const proto = location.protocol === "https:" ? "wss" : "ws";
