@@ -9,7 +9,7 @@ columns, charts) uses :data:`LABELS` order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 LABELS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
 NUM_CLASSES = len(LABELS)
@@ -20,6 +20,8 @@ FER2013_CODES: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "S
 FER2013_TO_INDEX: tuple[int, ...] = tuple(LABELS.index(name) for name in FER2013_CODES)
 
 NEGATIVE: frozenset[str] = frozenset({"Angry", "Disgust", "Fear", "Sad"})
+# Their positions in LABELS (0, 1, 2, 5): for label columns, index arrays and SQL.
+NEGATIVE_INDICES: tuple[int, ...] = tuple(i for i, label in enumerate(LABELS) if label in NEGATIVE)
 
 # The colour of each emotion, the same on every chart: PNG reports and the browser pages (handed over in
 # their config). Happy is amber and Disgust olive so that no two neighbours in LABELS look alike.
@@ -53,3 +55,12 @@ def label_index(name: str) -> int:
     if lowered in aliases:
         return aliases[lowered]
     raise ValueError(f"unknown emotion {name!r}; expected one of {', '.join(LABELS)}")
+
+
+def negative_part(values: Mapping[str, float]) -> float:
+    """The sum of the negative emotions' values in a mapping by label (counts or shares).
+
+    >>> negative_part({"Angry": 0.1, "Happy": 0.6, "Sad": 0.3})
+    0.4
+    """
+    return sum(value for label, value in values.items() if label in NEGATIVE)

@@ -25,13 +25,13 @@ import numpy as np
 import numpy.typing as npt
 
 from classmood.evaluation.datasets import FaceDataset, crowd_majority, load_fer2013
-from classmood.labels import LABELS, NEGATIVE, top_label
+from classmood.labels import LABELS, NEGATIVE_INDICES, top_label
 from classmood.server.analytics.queries import counts_from
 
 SIZES = (5, 10, 30)
 KINDS = ("random", "calm")
 CLASSES = 3000
-NEGATIVE_INDICES = np.array([LABELS.index(n) for n in sorted(NEGATIVE)])
+NEGATIVE_AT = np.array(NEGATIVE_INDICES)  # an index array (a tuple would index dimensions)
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def simulate(predicted: npt.NDArray[np.int64], crowd: npt.NDArray[np.int64], *, 
         faces = rng.choice(pool, size=students, replace=False)
         model, people = server_shares(predicted[faces]), server_shares(crowd[faces])
         tv[i] = 0.5 * np.abs(model - people).sum()
-        shown[i], truth[i] = model[NEGATIVE_INDICES].sum(), people[NEGATIVE_INDICES].sum()
+        shown[i], truth[i] = model[NEGATIVE_AT].sum(), people[NEGATIVE_AT].sum()
         error[i] = abs(shown[i] - truth[i])
     return ClassFigures(kind, students, classes, float(tv.mean()), float(error.mean()), float(shown.mean()),
                         float(truth.mean()))

@@ -20,12 +20,11 @@ import numpy.typing as npt
 from classmood.evaluation.calibration import expected_calibration_error, uncalibrate
 from classmood.evaluation.datasets import CONTEMPT, NOT_A_FACE, UNKNOWN, FaceDataset, crowd_majority, load_fer2013
 from classmood.evaluation.metrics import Metrics, compute_metrics
-from classmood.labels import LABELS, NEGATIVE
+from classmood.labels import LABELS, NEGATIVE_INDICES
 from classmood.vision.classifier import EmotionClassifier
 from classmood.vision.contract import HeadSpec
 
 NEUTRAL = LABELS.index("Neutral")
-NEGATIVE_INDICES = [LABELS.index(n) for n in sorted(NEGATIVE)]
 LABEL_SETS = ("fer2013", "crowd")
 
 

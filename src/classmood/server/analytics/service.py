@@ -27,7 +27,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from classmood.exports.csv_cells import safe_row
-from classmood.labels import LABELS, NEGATIVE
+from classmood.labels import LABELS, negative_part
 from classmood.server.accounts.models import User
 from classmood.server.analytics import queries
 from classmood.server.analytics import release as cells
@@ -319,4 +319,4 @@ def negative_share(histogram: HistogramOut) -> float | None:
     """
     if histogram.suppressed or not histogram.total:
         return None
-    return sum(share for label, share in histogram.shares.items() if label in NEGATIVE)
+    return negative_part(histogram.shares)

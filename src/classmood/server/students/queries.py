@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from classmood.labels import LABELS, NEGATIVE
+from classmood.labels import LABELS, NEGATIVE_INDICES
 from classmood.server.observations.models import Observation
 from classmood.server.sessions.models import Participant
-
-NEGATIVE_INDICES = tuple(LABELS.index(label) for label in sorted(NEGATIVE))
 
 
 @dataclass(frozen=True)

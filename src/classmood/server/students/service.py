@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from classmood.exports.csv_cells import safe_row
-from classmood.labels import LABELS, NEGATIVE
+from classmood.labels import LABELS, negative_part
 from classmood.server.analytics.schemas import TimelineOut
 from classmood.server.analytics.service import Policy, Window, iso_time, session_timeline
 from classmood.server.db import as_utc, epoch_now
@@ -139,7 +139,7 @@ def student_summary_csv(db: Session, *, session: ClassSession) -> Iterator[str]:
     for row in queries.student_rows(db, session_id=session.id):
         total = sum(row.counts)
         shares = [n / total if total else 0.0 for n in row.counts]
-        negative = sum(share for label, share in zip(LABELS, shares, strict=True) if label in NEGATIVE)
+        negative = negative_part(dict(zip(LABELS, shares, strict=True)))
         top = LABELS[max(range(len(LABELS)), key=row.counts.__getitem__)] if total else ""
         writer.writerow(safe_row([row.participant_id, row.display_name, total, _iso(row.first_ts), _iso(row.last_ts),
                          f"{negative:.4f}" if total else "", top, *(f"{share:.4f}" for share in shares)]))

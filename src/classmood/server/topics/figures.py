@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from classmood.labels import NEGATIVE
+from classmood.labels import negative_part
 from classmood.server.analytics.schemas import HistogramOut
 from classmood.server.analytics.service import Policy, Window, session_histogram
 from classmood.server.db import epoch_now
@@ -90,7 +90,7 @@ def list_topics(db: Session, *, session: ClassSession, policy: Policy) -> list[T
 
 
 def _negatives(histogram: HistogramOut) -> int:
-    return sum(n for label, n in histogram.counts.items() if label in NEGATIVE)
+    return int(negative_part(histogram.counts))
 
 
 def _summary(span: TopicSpan, h: HistogramOut, whole: HistogramOut, now: float) -> TopicSummary:
