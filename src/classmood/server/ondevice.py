@@ -175,6 +175,7 @@ class SearchOut(_Exact):
     skip_mad: float
     skip_max_s: float
     head_tta: bool
+    thread_spin: bool
 
 
 class OnDeviceConfig(_Exact):

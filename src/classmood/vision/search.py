@@ -78,6 +78,9 @@ class SearchSettings:
     # False: every head mirrors as the file's `tta` says, as the browser did before the contract said it per
     # head (the int8 file's heads all follow the file's, so this changes nothing in Python)
     head_tta: bool = True
+    # The browser only: False lets onnxruntime-web's idle threads sleep between pictures instead of spin-waiting
+    # for the next one (its default, which the old pipeline kept): at one picture a second, spinning is pure cost.
+    thread_spin: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready data (what the student page receives)."""
@@ -85,7 +88,7 @@ class SearchSettings:
 
 
 SHIPPED = SearchSettings()
-BASELINE = SearchSettings(region_search=False, skip_mad=0.0, change_level=0.0, head_tta=False)
+BASELINE = SearchSettings(region_search=False, skip_mad=0.0, change_level=0.0, head_tta=False, thread_spin=True)
 CELL, SAMPLE = 16, 4  # change cells are 16x16 pixels, sampled every 4th pixel each way
 PRESETS = {"shipped": SHIPPED, "baseline": BASELINE}
 

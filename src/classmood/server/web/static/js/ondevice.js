@@ -24,30 +24,32 @@ function toByte(v) {
 /**
  * Area-weighted resize of an interleaved image (channels per pixel `ch`), like cv2.INTER_AREA when shrinking:
  * each output pixel is the mean of the input area it covers, partial pixels weighted by their overlap.
+ * Separable: a horizontal pass into float rows, then a vertical one, each summing its taps in index order.
  */
 export function resizeArea(src, sw, sh, ch, dw, dh) {
   if (sw === 2 * dw && sh === 2 * dh) return halve(src, sw, ch, dw, dh);
-  const sx = sw / dw, sy = sh / dh;
-  const xTaps = areaTaps(sw, dw, sx), yTaps = areaTaps(sh, dh, sy);
-  const rows = new Float64Array(sh * dw * ch); // horizontal pass
+  const { first, count, offset, weights } = areaTaps(sw, dw), yt = areaTaps(sh, dh), row = dw * ch;
+  const rows = new Float64Array(sh * row);
   for (let y = 0; y < sh; y += 1) {
+    const from = y * sw * ch, to = y * row;
     for (let dx = 0; dx < dw; dx += 1) {
-      const taps = xTaps[dx];
+      const n = count[dx], o = offset[dx], s0 = from + first[dx] * ch;
       for (let c = 0; c < ch; c += 1) {
         let acc = 0;
-        for (let k = 0; k < taps.length; k += 2) acc += src[(y * sw + taps[k]) * ch + c] * taps[k + 1];
-        rows[(y * dw + dx) * ch + c] = acc;
+        for (let k = 0; k < n; k += 1) acc += src[s0 + k * ch + c] * weights[o + k];
+        rows[to + dx * ch + c] = acc;
       }
     }
   }
-  const out = new Uint8ClampedArray(dw * dh * ch);
-  for (let dy = 0; dy < dh; dy += 1) {
-    const taps = yTaps[dy];
-    for (let i = 0; i < dw * ch; i += 1) {
-      let acc = 0;
-      for (let k = 0; k < taps.length; k += 2) acc += rows[taps[k] * dw * ch + i] * taps[k + 1];
-      out[dy * dw * ch + i] = toByte(acc);
+  const out = new Uint8ClampedArray(dh * row), acc = new Float64Array(row);
+  for (let dy = 0; dy < dh; dy += 1) { // row by row: the same sums, in the same order, read sequentially
+    const n = yt.count[dy], o = yt.offset[dy], r0 = yt.first[dy] * row, to = dy * row;
+    acc.fill(0);
+    for (let k = 0; k < n; k += 1) {
+      const w = yt.weights[o + k], base = r0 + k * row;
+      for (let i = 0; i < row; i += 1) acc[i] += rows[base + i] * w;
     }
+    for (let i = 0; i < row; i += 1) out[to + i] = toByte(acc[i]);
   }
   return out;
 }
@@ -66,18 +68,31 @@ function halve(src, sw, ch, dw, dh) {
   return out;
 }
 
-/** For each output index: pairs (input index, weight), weights summing to 1. */
-function areaTaps(size, outSize, scale) {
-  const taps = [];
+const tapCache = new Map(); // a stream resizes to the same few sizes at every frame
+
+/**
+ * For each output index of a resize from `size` to `outSize` pixels: its first input index, its number of taps
+ * and where its weights (overlap / scale, summing to 1) start in the flat `weights`; cached by sizes.
+ */
+function areaTaps(size, outSize) {
+  const key = `${size}>${outSize}`;
+  if (tapCache.has(key)) return tapCache.get(key);
+  const scale = size / outSize, first = new Int32Array(outSize), count = new Int32Array(outSize);
+  const offset = new Int32Array(outSize), weights = [];
   for (let d = 0; d < outSize; d += 1) {
     const f0 = d * scale, f1 = Math.min(size, f0 + scale);
-    const list = [];
+    offset[d] = weights.length;
     for (let s = Math.floor(f0); s < Math.ceil(f1 - 1e-9); s += 1) {
       const w = Math.min(f1, s + 1) - Math.max(f0, s);
-      if (w > 1e-9) list.push(s, w / scale);
+      if (w <= 1e-9) continue; // only ever the first or the last: the kept taps are consecutive
+      if (!count[d]) first[d] = s;
+      count[d] += 1;
+      weights.push(w / scale);
     }
-    taps.push(list);
   }
+  if (tapCache.size >= 64) tapCache.clear(); // region sizes vary with the faces: keep the cache small
+  const taps = { first, count, offset, weights: Float64Array.from(weights) };
+  tapCache.set(key, taps);
   return taps;
 }
 
@@ -221,6 +236,14 @@ export function defaultThreads() {
   return globalThis.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
 }
 
+/** The median of a device's first 3 to 5 frame times when it is above `maxMs` (the device cannot keep up with
+ * the class), else null (fine, or not yet known, or already judged). */
+export function slowMedian(frameMs, maxMs) {
+  if (frameMs.length < 3 || frameMs.length > 5) return null;
+  const sorted = [...frameMs].sort((a, b) => a - b), median = sorted[Math.floor(sorted.length / 2)];
+  return median > maxMs ? median : null;
+}
+
 /** The square of `scale` times the box's longer side around its centre, in the frame, as search.region_around. */
 export function regionAround(box, width, height, scale) {
   const half = scale * Math.max(box[2] - box[0], box[3] - box[1]) / 2;
@@ -286,7 +309,14 @@ function boxIou(a, b) {
 export async function createPipeline(cfg, options = {}) {
   const threads = options.threads || defaultThreads();
   const ort = options.ort || await loadRuntime(cfg.runtime, threads); // options.ort, options.models: for Node
-  const opts = { executionProviders: ["wasm"], graphOptimizationLevel: "all", logSeverityLevel: 3 };
+  const searchName = options.search || cfg.default_search || "shipped";
+  const s = cfg.search && cfg.search[searchName];
+  if (!s) throw new Error(`no search settings called ${searchName}`);
+  // At one picture a second, threads that spin-wait for the next job between pictures (onnxruntime's default,
+  // kept by the baseline setting) burn the student's CPU for nothing: s.thread_spin false lets them sleep.
+  const spin = () => ({ allow_spinning: s.thread_spin ? "1" : "0" }); // two objects: onnxruntime refuses a shared one
+  const opts = { executionProviders: ["wasm"], graphOptimizationLevel: "all", logSeverityLevel: 3,
+    extra: { session: { intra_op: spin(), inter_op: spin() } } };
   const models = options.models || { detector: cfg.detector_model_url, emotion: cfg.emotion_model_url };
   const [detector, classifier] = await Promise.all([
     ort.InferenceSession.create(models.detector, opts),
@@ -295,9 +325,6 @@ export async function createPipeline(cfg, options = {}) {
   const contract = cfg.contract;
   const head = contract.heads.find((h) => h.name === contract.default_head);
   if (!head) throw new Error(`the model's contract has no head ${contract.default_head}`);
-  const searchName = options.search || cfg.default_search || "shipped";
-  const s = cfg.search && cfg.search[searchName];
-  if (!s) throw new Error(`no search settings called ${searchName}`);
   const d = cfg.detector, p = cfg.pipeline;
   const blobs = new Map(); // one detector input per size, refilled at every frame
   let grey = null, faces = [], rows = [], lastFull = null, scoutRef = null, regionRef = null;

@@ -1,13 +1,14 @@
-/* A student's own timeline on the student page (identified sessions the teacher lets students see themselves in):
- * GET /api/me/timeline with the student's own token, drawn under "Your recent expressions". The student page calls
- * refreshOwnTimeline(token, info) whenever one of its readings comes back; this module asks the server at most
- * every REFRESH_MS, and builds its own chart element, so the student page needs nothing else. */
-import { api, el, plot } from "./common.js";
+/* What a student sees of themselves on the student page (identified sessions the teacher lets students see
+ * themselves in): this visit's readings under "Your recent expressions" (the last 12 and a histogram), and their
+ * timeline, GET /api/me/timeline with the student's own token. The student page calls showOwnLabel(token, info,
+ * label) whenever one of its readings comes back; the timeline is asked for at most every REFRESH_MS, and this
+ * module builds its own chart element, so the student page needs nothing else. */
+import { api, config, el, histogramTrace, plot } from "./common.js";
 import { bucketBars, timelineLayout } from "./charts.js";
 
 const REFRESH_MS = 10_000;
 const BUCKET_S = 30;
-const state = { last: 0, busy: false };
+const state = { last: 0, busy: false, labels: [] };
 
 /** The chart's element, made once inside #own-card (after its list), with a heading and a note. */
 function container() {
@@ -38,4 +39,25 @@ export async function refreshOwnTimeline(token, info, { force = false } = {}) {
       margin: { l: 48, r: 8, t: 8, b: 40 } }), { displayModeBar: false });
     return t;
   } finally { state.busy = false; }
+}
+
+/** One more reading of the student's own face (nothing unless the session shows students themselves). */
+export function showOwnLabel(token, info, label) {
+  if (!info.show_self_to_students) return;
+  refreshOwnTimeline(token, info).catch((err) => console.warn("own timeline", err)); // at most every 10 s
+  state.labels.push(label);
+  const recent = state.labels.slice(-12).reverse();
+  document.getElementById("own-list").replaceChildren(...recent.map((l) =>
+    el("li", { style: `border-left:4px solid ${config.colors[l]}` }, l)));
+  const counts = {};
+  for (const l of state.labels) counts[l] = (counts[l] || 0) + 1;
+  plot("own-chart", [histogramTrace(counts, false)], { showlegend: false, yaxis: { title: { text: "frames" } } },
+    { displayModeBar: false, staticPlot: true });
+}
+
+/** Delete every expression stored about this student in this session, and forget this visit's readings. */
+export async function deleteOwnData(token) {
+  await api("DELETE", "/api/me/observations", undefined, { token });
+  state.labels = [];
+  document.getElementById("own-list").replaceChildren();
 }

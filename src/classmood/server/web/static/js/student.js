@@ -10,15 +10,15 @@ import { Camera } from "./camera.js";
 import { FrameSender, ScoreDelivery } from "./delivery.js";
 import { NO_FACE, openOutbox } from "./outbox.js";
 
-import { api, config, el, histogramTrace, plot, show, uuid } from "./common.js";
-import { refreshOwnTimeline } from "./own_timeline.js";
+import { api, config, show, uuid } from "./common.js";
+import { deleteOwnData, showOwnLabel } from "./own_timeline.js";
 const code = config.code;
 const FRAME_WIDTH = 320; // frames are downscaled before they leave the device: faces need no more
 const DEVICE_FRAME_WIDTH = 640; // on-device analysis reads the camera at up to this width
 
 const st = {
   info: null, join: null, camera: null, paused: false, leaving: false, ended: false,
-  sent: 0, acked: 0, resent: 0, dropped: 0, noFace: 0, own: [], labels: [],
+  sent: 0, acked: 0, resent: 0, dropped: 0, noFace: 0, labels: [],
   mode: "server", pipeline: null, busy: false, frameMs: [], skipped: 0, outbox: null,
   frames: null, // server mode: FrameSender
   scores: null, // the outbox's delivery (on-device scores, and those an earlier visit left)
@@ -144,7 +144,7 @@ function capture() {
 /** Load the model and start the camera; a browser that cannot do it falls back (if allowed) or stops. */
 async function startOnDevice() {
   setConn("loading the model…");
-  const od = await import($("student").dataset.ondevice);
+  const od = st.od = await import($("student").dataset.ondevice);
   if (!od.supported()) { cannotAnalyse("this browser has no WebAssembly with SIMD"); return; }
   try {
     st.odConfig = await api("GET", "/api/ondevice/config", undefined, { noRedirect: true });
@@ -205,10 +205,8 @@ async function analyseFrame() {
 
 /** After a few frames: a device far slower than the class's pace cannot take part this way. */
 function tooSlow() {
-  if (st.frameMs.length < 3 || st.frameMs.length > 5) return false;
-  const sorted = [...st.frameMs].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)];
-  if (median <= st.odConfig.max_frame_ms) return false;
+  const median = st.od.slowMedian(st.frameMs, st.odConfig.max_frame_ms);
+  if (median === null) return false;
   st.pipeline = null;
   stopCamera();
   cannotAnalyse(`it needs ${Math.round(median)} ms per picture`);
@@ -217,17 +215,7 @@ function tooSlow() {
 
 // ---- the page ------------------------------------------------------------------------------------------------
 
-function addOwn(label) {
-  if (!st.info.show_self_to_students) return;
-  refreshOwnTimeline(st.join.token, st.info).catch((err) => console.warn("own timeline", err)); // at most every 10 s
-  st.own.push(label);
-  const recent = st.own.slice(-12).reverse();
-  $("own-list").replaceChildren(...recent.map((l) => el("li", { style: `border-left:4px solid ${config.colors[l]}` }, l)));
-  const counts = {};
-  for (const l of st.own) counts[l] = (counts[l] || 0) + 1;
-  plot("own-chart", [histogramTrace(counts, false)], { showlegend: false, yaxis: { title: { text: "frames" } } },
-    { displayModeBar: false, staticPlot: true });
-}
+const addOwn = (label) => showOwnLabel(st.join.token, st.info, label);
 
 async function togglePause() {
   st.paused = !st.paused;
@@ -266,9 +254,7 @@ async function leave() {
 async function deleteData() {
   if (!confirm("Delete every expression stored about you in this session?")) return;
   try {
-    await api("DELETE", "/api/me/observations", undefined, { token: st.join.token });
-    st.own = [];
-    $("own-list").replaceChildren();
+    await deleteOwnData(st.join.token);
     alert("Your data in this session was deleted.");
   } catch (err) { fail("Could not delete: " + err.message); }
 }
