@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     alert_after_s: float = Field(default=60.0, ge=0, description="... for at least this long")
     alert_check_s: float = Field(default=5.0, gt=0, le=3600,
                                  description="how often the server evaluates the alert rule of every live session")
+    live_check_s: float = Field(
+        default=2.0, gt=0, le=60,
+        description="how often an open dashboard stream checks its login again and a student stream its session: "
+                    "a stream ends about this long after its right ended")
 
     def resolved(self) -> Settings:
         """A copy with the database URL and the secret key filled in (the key file is created if needed)."""

@@ -170,7 +170,9 @@ def test_a_killed_agent_comes_back_as_the_same_participant(database_url: str, tm
     app, server = _start(database_url, tmp_path)
     with httpx.Client(base_url=server.url) as http:
         world = build_world(http, app)  # type: ignore[arg-type]
-    video, spool = write_video(tmp_path / "long.avi", frames=40), tmp_path / "spool.jsonl"
+    # Long enough that the first agent is killed mid-video (it delivers after its first frame), short enough
+    # that the second analyses little: every frame is a face detection and a model run.
+    video, spool = write_video(tmp_path / "long.avi", frames=20), tmp_path / "spool.jsonl"
     first = _join_process(server.url, world.code, video, spool)
     assert first.stdout is not None
     for line in first.stdout:  # kill -9 as soon as something was delivered

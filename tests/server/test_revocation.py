@@ -26,14 +26,16 @@ from classmood.server.accounts.models import User
 from classmood.server.accounts.service import start_login
 from classmood.server.app import create_app
 from classmood.server.courses.models import Course
-from classmood.server.observations.standing import STANDING_EVERY_S
 from classmood.server.observations.stream import CloseCode
 from classmood.server.sessions.models import Participant
 from classmood.server.threaded import ThreadedServer
 
 from .conftest import PASSWORD, World, build_world, make_settings
 
-CLOSES_WITHIN_S = 4 * STANDING_EVERY_S + 3  # the period of the check, its cache, and a slow CI machine
+# The streams check their right every CHECK_EVERY_S here (2 s in production): the tests wait for the close, not
+# for a production period. A close must still come within two periods (the check, and the cache it reads).
+CHECK_EVERY_S = 0.2
+CLOSES_WITHIN_S = 4 * CHECK_EVERY_S + 3  # the period of the check, its cache, and a slow CI machine
 
 
 @dataclass
@@ -48,7 +50,7 @@ class Live:
 
 @pytest.fixture
 def live(database_url: str, tmp_path: Path) -> Iterator[Live]:
-    app = create_app(make_settings(database_url, tmp_path / "data"))
+    app = create_app(make_settings(database_url, tmp_path / "data", live_check_s=CHECK_EVERY_S))
     server = ThreadedServer(app).start()
     try:
         with httpx.Client(base_url=server.url) as client:

@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -178,6 +178,14 @@ class Dashboard:
             except httpx.HTTPError:
                 await asyncio.sleep(1.0)
             self.reconnects += 1
+
+
+async def settle(done: Callable[[], bool], within_s: float = 2.0) -> None:
+    """Wait until ``done()`` (the last live events reached the dashboard), at most ``within_s``: live events
+    are best effort, so a run ends without those that never come, but waits no longer than they take."""
+    deadline = time.monotonic() + within_s
+    while not done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 # -- API set-up -------------------------------------------------------------------------------------

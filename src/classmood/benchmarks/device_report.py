@@ -87,7 +87,7 @@ def format_device_load(result: DeviceLoadResult) -> str:
         return " + ".join(f"{v:.0f} %" for v in values) or "–"
 
     verdict = "sustained" if result.sustained() else "NOT sustained"
-    how = "WebSocket stream" if result.transport == "ws" else "HTTP POST"
+    how = {"ws": "WebSocket stream", "http": "HTTP POST"}.get(result.transport, "WebSocket stream and HTTP POST")
     return "\n".join([
         f"on-device students {s['students']} · {s['seconds']:.0f} s · a score every {s['interval_s']:g} s each over "
         f"the {how} · {s['servers']} server process(es) on PostgreSQL · {s['dashboards']} dashboard(s): {verdict}",

@@ -11,6 +11,7 @@ the answers of the server while the fault lasts are seen. At ``fault_at_s`` the 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Callable, Coroutine
@@ -19,11 +20,11 @@ from typing import Any
 
 import httpx
 
-from classmood.benchmarks.clients import Dashboard, device_class, stored_ids
+from classmood.benchmarks.clients import Dashboard, device_class, settle, stored_ids
 from classmood.benchmarks.students import Plan, Tally, WsStudent, http_student
 
 PROBE_EVERY_S = 0.25
-AFTER_FAULT_S = 3.0  # the class goes on at least this long after the fault, however long stop and start took
+AFTER_FAULT_S = 3.0  # the class goes on at least this long after the fault
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Fault:
 @dataclass(frozen=True)
 class ClassPlan:
     """The class: how many students, for how long, a score every ``interval_s`` each; the fault starts
-    ``fault_at_s`` into it and lasts ``down_s``."""
+    ``fault_at_s`` into it and lasts ``down_s``; the class goes on at least ``after_fault_s`` after it."""
 
     students: int = 30
     seconds: float = 20.0
@@ -45,11 +46,13 @@ class ClassPlan:
     drain_s: float = 30.0
     fault_at_s: float = 5.0
     down_s: float = 5.0
+    after_fault_s: float = AFTER_FAULT_S
 
     def check(self) -> None:
         """ValueError unless the numbers make a class with a fault inside it."""
-        if self.students < 1 or self.interval_s <= 0 or self.fault_at_s < 0 or self.down_s <= 0:
-            raise ValueError("students >= 1, interval_s > 0, fault_at_s >= 0 and down_s > 0")
+        if (self.students < 1 or self.interval_s <= 0 or self.fault_at_s < 0 or self.down_s <= 0
+                or self.after_fault_s <= 0):
+            raise ValueError("students >= 1, interval_s > 0, fault_at_s >= 0, down_s > 0 and after_fault_s > 0")
         if self.fault_at_s + self.down_s >= self.seconds:
             raise ValueError("the fault must be over before the class ends (fault_at_s + down_s < seconds)")
 
@@ -84,11 +87,14 @@ async def _probe(client: httpx.AsyncClient, session_id: int, auth: dict[str, str
 async def _break(fault: Fault, plan: ClassPlan, timing: Plan, observed: Observed) -> None:
     await asyncio.sleep(max(0.0, timing.start_at + plan.fault_at_s - time.time()))
     observed.fault_start = time.time()
+    # The class lasts until the fault is over, however long stopping and starting take on a busy machine:
+    # students who stopped before it ended would show no recovery.
+    planned_stop, timing.stop_at = timing.stop_at, math.inf
     await asyncio.to_thread(fault.down)
     await asyncio.sleep(plan.down_s)
     await asyncio.to_thread(fault.up)
     observed.fault_end = time.time()
-    timing.stop_at = max(timing.stop_at, observed.fault_end + AFTER_FAULT_S)
+    timing.stop_at = max(planned_stop, observed.fault_end + plan.after_fault_s)
 
 
 def _students(url: str, tokens: list[str], plan: Plan, tally: Tally) -> list[Coroutine[Any, Any, None]]:
@@ -112,7 +118,10 @@ async def run_class(student_url: str, dashboard_url: str, admin: tuple[str, str]
         breaking = asyncio.create_task(_break(fault, plan, timing, observed))
         await asyncio.gather(*_students(student_url, tokens, timing, observed.tally))
         await breaking
-        await asyncio.sleep(2.0)  # the last live events are on their way
+        # The last live events are on their way: until the last score acknowledged is heard (events lost while
+        # the fault lasted never come), at most 2 s.
+        last = max(zip(observed.ack_times(), observed.tally.acked, strict=True), default=(0.0, ""))[1]
+        await settle(lambda: any(cid == last for cid, _ in observed.dashboard.heard))
         for task in background:
             task.cancel()
         observed.stored = await stored_ids(http, setup)

@@ -31,7 +31,7 @@ import cv2
 import httpx
 import numpy as np
 
-from classmood.benchmarks.clients import Setup, create_session, sse_events
+from classmood.benchmarks.clients import Setup, create_session, settle, sse_events
 from classmood.benchmarks.servers import local_server
 
 
@@ -284,7 +284,8 @@ async def _run(url: str, email: str, password: str, students: int, seconds: floa
                                        interval_s=interval_s, shared=shared, result=result, http=http)
                                for i in range(students)))
         result.wall_s = time.time() - start
-        await asyncio.sleep(2.0)  # the last events are on their way to the dashboard
+        # The last events are on their way to the dashboard: one for each frame acknowledged with a face.
+        await settle(lambda: len(shared.seen_on_dashboard) >= sum(1 for n in shared.acked.values() if n > 0))
         listener.cancel()
         r = await http.get(f"/api/sessions/{setup.session_id}/export.csv", headers=setup.auth)
         r.raise_for_status()

@@ -7,7 +7,8 @@ one score (seven probabilities) every ``interval_s``, kept until acknowledged an
   ``{"type": "scores", "batch", "observations"}`` messages on ``/api/sessions/{id}/stream``, each answered
   by a ``scores_ack`` after the server's COMMIT;
 - ``transport="http"``: ``POST /api/sessions/{id}/observations`` on a kept-alive HTTP/1.1 connection (the
-  page's fallback), for comparison.
+  page's fallback), for comparison;
+- ``transport="mixed"``: half the students each way, as a class where some pages fell back to HTTP.
 
 The servers run in child processes on PostgreSQL (a fresh schema, dropped afterwards); with ``servers > 1``
 they share PostgreSQL and Redis, students are spread over them and each dashboard listens on another process
@@ -34,15 +35,15 @@ from multiprocessing import get_context
 
 import httpx
 
-from classmood.benchmarks.clients import Dashboard, device_class, stored_ids
+from classmood.benchmarks.clients import Dashboard, device_class, settle, stored_ids
 from classmood.benchmarks.cpu import machine_cpu, postgres_cpu_s, process_cpu_s
 from classmood.benchmarks.device_report import DeviceLoadResult, account
 from classmood.benchmarks.servers import ServerProcess, pg_schema, server_env, server_processes
-from classmood.benchmarks.students import Plan, generator_main
+from classmood.benchmarks.students import Plan, generator_main, generator_pid
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-TRANSPORTS = ("ws", "http")
+TRANSPORTS = ("ws", "http", "mixed")  # mixed: half the students on each, in one run
 
 
 @contextlib.contextmanager
@@ -66,13 +67,19 @@ async def _run(procs: list[ServerProcess], email: str, password: str, result: De
         # Dashboards listen on the last servers, students start on the first: events cross processes.
         listeners = [asyncio.create_task(Dashboard(heard).listen(clients[-1 - k % len(clients)], setup.session_id,
                                                                  setup.auth)) for k in range(result.dashboards)]
-        # Time for the generators to start (a fresh interpreter each) and to open their connections.
-        start = time.time() + 4.0 + result.students / 1000
-        plan = Plan(setup.session_id, start, start + result.seconds, drain_s, result.interval_s)
         shares = [[(urls[i % len(urls)], tokens[i], i) for i in range(g, result.students, result.generators)]
                   for g in range(result.generators)]
         loop = asyncio.get_running_loop()
         with ProcessPoolExecutor(result.generators, mp_context=get_context("spawn")) as pool:
+            # Every generator started (a fresh interpreter each, seconds on a busy machine) before the clock
+            # starts: a fixed wait was too long on a quiet machine and could be too short on a busy one.
+            pids: set[int] = set()
+            while len(pids) < result.generators:
+                pids.update(await asyncio.gather(*(loop.run_in_executor(pool, generator_pid)
+                                                   for _ in range(result.generators))))
+            # Time for the students to open their connections (and the dashboards to subscribe).
+            start = time.time() + 1.0 + result.students / 1000
+            plan = Plan(setup.session_id, start, start + result.seconds, drain_s, result.interval_s)
             futures = [loop.run_in_executor(pool, generator_main, result.transport, share, plan) for share in shares]
             await asyncio.sleep(max(0.0, start - time.time()))
             cpu0 = [process_cpu_s(p.pid) for p in procs]
@@ -90,11 +97,14 @@ async def _run(procs: list[ServerProcess], email: str, password: str, result: De
         result.machine_busy_pct = 100 * (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
         result.server_cpu_pct = [100 * (process_cpu_s(p.pid) - c) / result.wall_s for p, c in zip(procs, cpu0,
                                                                                                    strict=True)]
-        await asyncio.sleep(2.0)  # the last events are on their way
+        acked = sum(len(tally.acked) for tally in tallies)
+        await settle(lambda: len(heard) >= result.dashboards * acked)  # the last events are on their way
         for task in listeners:
             task.cancel()
         account(result, tallies, heard, await stored_ids(clients[-1], setup))
-        (await clients[0].post(f"/api/sessions/{setup.session_id}/end", headers=setup.auth)).raise_for_status()
+        # On the connection just used: the first server's has been idle since the set-up, and a server may close
+        # an idle kept-alive connection just as a request goes out on it.
+        (await clients[-1].post(f"/api/sessions/{setup.session_id}/end", headers=setup.auth)).raise_for_status()
 
 
 def run_device_load(students: int, seconds: float, *, interval_s: float = 1.0, drain_s: float = 30.0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Counters:
     requests: int = 0
     scores_sent: int = 0
     acknowledged: int = 0
+    acknowledged_over_http: int = 0  # of those, the HTTP students' (a mixed class has both kinds)
     duplicates_acked: int = 0
     retried: int = 0
     reconnects: int = 0
@@ -218,6 +220,7 @@ async def http_student(url: str, token: str, index: int, plan: Plan, tally: Tall
                 tally.acked.append(item["id"])
                 tally.ack_delays.append(done - item["ts"])
             tally.acknowledged += len(batch)
+            tally.acknowledged_over_http += len(batch)
             tally.duplicates_acked += int(reply.get("duplicates", 0))
             del pending[: len(batch)]
         elif status in (0, 429) or status >= 500:
@@ -232,19 +235,26 @@ async def http_student(url: str, token: str, index: int, plan: Plan, tally: Tall
 
 
 async def generate(transport: str, students: list[tuple[str, str, int]], plan: Plan) -> Tally:
-    """Run ``(url, token, index)`` students over ``transport`` until the plan's end; what they counted."""
+    """Run ``(url, token, index)`` students over ``transport`` (``mixed``: even indices on the stream, odd ones
+    over HTTP) until the plan's end; what they counted."""
     import random
+
+    def on_stream(i: int) -> bool:
+        return transport == "ws" or (transport == "mixed" and i % 2 == 0)
 
     tally = Tally()
     cpu0, wall0 = time.process_time(), time.time()
-    if transport == "ws":
-        await asyncio.gather(*(WsStudent(url, token, i, plan, tally).run(random.Random(i))
-                               for url, token, i in students))
-    else:
-        await asyncio.gather(*(http_student(url, token, i, plan, tally, random.Random(i))
-                               for url, token, i in students))
+    await asyncio.gather(*(WsStudent(url, token, i, plan, tally).run(random.Random(i)) if on_stream(i)
+                           else http_student(url, token, i, plan, tally, random.Random(i))
+                           for url, token, i in students))
     tally.cpu_s, tally.wall_s = time.process_time() - cpu0, time.time() - wall0
     return tally
+
+
+def generator_pid() -> int:
+    """A started generator process's id, once it has imported this module (the parent waits for every one)."""
+    time.sleep(0.05)  # a busy worker: the others answer the next asks while this one sleeps
+    return os.getpid()
 
 
 def generator_main(transport: str, students: list[tuple[str, str, int]], plan: Plan) -> Tally:

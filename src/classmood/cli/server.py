@@ -162,7 +162,8 @@ def bench_load(
     database_url: Annotated[str, typer.Option(help="device mode: PostgreSQL URL (a fresh schema is used)")] = (
         "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
     redis_url: Annotated[str, typer.Option(help="device mode: Redis for several servers")] = "redis://127.0.0.1:6379/0",
-    transport: Annotated[str, typer.Option(help="device mode: ws (the student stream) or http (POST batches)")] = "ws",
+    transport: Annotated[str, typer.Option(help="device mode: ws (the student stream), http (POST batches) or "
+                                                   "mixed (half each)")] = "ws",
     generators: Annotated[int, typer.Option(help="device mode: load-generator processes (0: one per 1,000 students)")]
     = 0,
     ws_impl: Annotated[str, typer.Option(help="device mode: uvicorn's WebSocket protocol (auto, websockets, "

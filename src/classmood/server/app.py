@@ -79,7 +79,7 @@ def build_state(settings: Settings) -> ServerState:
         passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_kib), broker=broker,
         analysis=AnalysisPool(settings.analysis_threads, settings.analysis_max_side, settings.analysis_max_age_s),
         rate=RateLimiter(settings.max_fps), writers=GroupWriters(sessions), presence=PresenceThrottle(sessions, broker),
-        standings=Standings(),
+        standings=Standings(settings.live_check_s),
         participants=ParticipantCache())
 
 

@@ -1,6 +1,6 @@
 """Server-sent events for the live dashboard: observations, presence and status of one session.
 
-The caller's right to watch is checked when the stream opens and again every :data:`LOGIN_CHECK_EVERY_S`:
+The caller's right to watch is checked when the stream opens and again every ``live_check_s`` (a setting):
 the stream ends (after an ``end`` event saying why) once its login is logged out or expires, its account is
 disabled, or it no longer manages the session's course, so a kept-open dashboard never outlives its login.
 """
@@ -26,7 +26,6 @@ from classmood.server.state import ServerState
 
 router = APIRouter(prefix="/api", tags=["live"])
 KEEPALIVE_EVERY_S = 15.0
-LOGIN_CHECK_EVERY_S = 2.0  # a revoked dashboard stops at most this long (plus one wait for events) after
 EVENTS_PER_WRITE = 500
 WRITE_EVERY_S = 0.05  # a busy class's events go out together, one write per tick
 
@@ -75,9 +74,11 @@ async def _events(request: Request, state: ServerState, session: ClassSession) -
         yield "retry: 3000\n\n"
         yield sse("status", {"status": session.status})
         yield await _presence(state, session)
+        # A revoked dashboard stops at most one check period plus one wait for events after its right ended.
+        check_every = state.settings.live_check_s
         last_presence = last_sent = last_check = time.monotonic()
         while not await request.is_disconnected():
-            if time.monotonic() - last_check >= LOGIN_CHECK_EVERY_S:
+            if time.monotonic() - last_check >= check_every:
                 refused = await to_thread.run_sync(revoked, request, state, session.id)
                 if refused is not None:
                     yield sse("end", {"status": refused.status, "detail": refused.detail})
@@ -85,7 +86,7 @@ async def _events(request: Request, state: ServerState, session: ClassSession) -
                 last_check = time.monotonic()
             # Every queued event in one write: a busy class sends hundreds a second, and one write (one loop
             # turn) each made the dashboard fall behind the students.
-            events = await subscription.get_many(timeout=1.0, limit=EVENTS_PER_WRITE)
+            events = await subscription.get_many(timeout=min(1.0, check_every), limit=EVENTS_PER_WRITE)
             now = time.monotonic()
             if events:
                 # Publishers leave out observation events of aggregate-only sessions (checked per frame).

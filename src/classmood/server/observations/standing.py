@@ -3,9 +3,9 @@ session has not ended.
 
 The stream checks at connect only once; an idle student (camera off, page in the background) would otherwise
 keep a socket of an ended class or of a deleted participant open for as long as the page stays. So every
-stream asks :func:`standing` every :data:`STANDING_EVERY_S`. The answer per session (its status and the ids of
-its participants) is kept for as long (:class:`Standings`, one per server), so a class of 2,000 students costs
-one pair of indexed queries per session and period, not one per student.
+stream asks :func:`standing` every ``live_check_s`` (a setting, 2 s by default). The answer per session (its
+status and the ids of its participants) is kept for as long (:class:`Standings`, one per server), so a class of
+2,000 students costs one pair of indexed queries per session and period, not one per student.
 
 >>> SessionStanding(fetched=0.0, status="ended", participants=frozenset({1})).reason(1)
 'session_over'
@@ -29,7 +29,6 @@ from classmood.server.sessions.models import ClassSession, Participant
 if TYPE_CHECKING:
     from classmood.server.state import ServerState
 
-STANDING_EVERY_S = 2.0  # a stream closes at most about twice this long after its right ended
 MAX_SESSIONS = 10_000  # cached sessions before the ones nobody asked about for a while are forgotten
 Reason = Literal["session_over", "removed", "expired"]
 
@@ -57,9 +56,11 @@ def _read(sessions: sessionmaker[Session], session_id: int) -> SessionStanding:
 
 
 class Standings:
-    """Each session's :class:`SessionStanding`, read at most once per :data:`STANDING_EVERY_S` (one per server)."""
+    """Each session's :class:`SessionStanding`, read at most once per ``every_s`` (one per server): a stream
+    closes at most about twice this long after its right ended."""
 
-    def __init__(self) -> None:
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
         self._known: dict[int, SessionStanding] = {}
 
     async def reason(self, sessions: sessionmaker[Session], *, session_id: int,
@@ -67,7 +68,7 @@ class Standings:
         """Why this participant's stream must close now, or ``None`` (an answer at most a period old)."""
         known = self._known.get(session_id)
         now = time.monotonic()
-        if known is None or now - known.fetched >= STANDING_EVERY_S:
+        if known is None or now - known.fetched >= self.every_s:
             if known is not None:  # the other streams of the session use the old answer while this one reads
                 self._known[session_id] = SessionStanding(now, known.status, known.participants)
             try:
@@ -79,7 +80,7 @@ class Standings:
                 # open (its student's outbox keeps the scores) and the next period asks again.
                 return known.reason(participant_id) if known is not None else None
             if len(self._known) > MAX_SESSIONS:
-                self._known = {k: v for k, v in self._known.items() if now - v.fetched < 10 * STANDING_EVERY_S}
+                self._known = {k: v for k, v in self._known.items() if now - v.fetched < 10 * self.every_s}
         return known.reason(participant_id)
 
 

@@ -54,7 +54,7 @@ from classmood.server.observations.context import Sender
 from classmood.server.observations.ingest import FrameOutcome, device_items, ingest_batch, ingest_frame
 from classmood.server.observations.limits import batch_body_limit, check_batch_bytes, check_batch_size, utf8_size
 from classmood.server.observations.schemas import ScoresMessage
-from classmood.server.observations.standing import STANDING_EVERY_S, Reason, standing
+from classmood.server.observations.standing import Reason, standing
 from classmood.server.sessions.models import Participant
 from classmood.server.sessions.service import require_own_session
 from classmood.server.state import ServerState
@@ -244,7 +244,7 @@ async def serve_stream(websocket: WebSocket, state: ServerState, session_id: int
         await _send(websocket, error(None, exc))
         await websocket.close(code=CloseCode.UNAUTHORIZED if exc.status == 401 else CloseCode.FORBIDDEN)
         return
-    check_at = time.monotonic() + STANDING_EVERY_S
+    check_at = time.monotonic() + state.standings.every_s
     while True:
         received = await _receive_until(websocket, check_at)
         if received is None or time.monotonic() >= check_at:
@@ -252,7 +252,7 @@ async def serve_stream(websocket: WebSocket, state: ServerState, session_id: int
             if reason is not None:
                 await _close_for(websocket, reason)
                 return
-            check_at = time.monotonic() + STANDING_EVERY_S
+            check_at = time.monotonic() + state.standings.every_s
         if received is None:
             continue
         if received["type"] == "websocket.disconnect":
