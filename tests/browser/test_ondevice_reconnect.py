@@ -73,10 +73,9 @@ class Restartable:
 
     def stop(self) -> None:
         """The end of the test: the server stops cleanly, the standby without serving."""
-        if self.standby is not None:
-            assert self.standby.stdin is not None
-            self.standby.stdin.close()  # no "go": it exits
-            self.standby.wait(timeout=30)
+        if self.standby is not None:  # still importing, or waiting for its "go": it never served
+            self.standby.terminate()
+            self.standby.wait(timeout=15)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=15)
