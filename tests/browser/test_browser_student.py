@@ -12,6 +12,7 @@ from .conftest import LiveServer, Teacher
 from .flows import acked, api_session, join
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+INTERVAL_S = 0.2  # the pace of the sessions whose frames a test waits for: the page's shortest
 
 # Counts calls of getUserMedia before any page script runs, so a call cannot hide.
 COUNT_GUM = """
@@ -58,7 +59,7 @@ def test_consent_starts_camera(live_server: LiveServer, teacher: Teacher, contex
 
 
 def test_pause_stops_frames(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
-    session = api_session(live_server, teacher, title="Pause")
+    session = api_session(live_server, teacher, title="Pause", frame_interval_s=INTERVAL_S)
     page = context_factory().new_page()
     join(page, _join_url(live_server, session), "Dan")
     page.wait_for_function("Number(document.getElementById('acked').textContent) >= 2")
@@ -78,7 +79,7 @@ def test_pause_stops_frames(live_server: LiveServer, teacher: Teacher, context_f
 def test_reconnect_resends_unacknowledged_frames_once(live_server: LiveServer, teacher: Teacher,
                                                       context_factory) -> None:
     """Acks are withheld, then the socket drops; the page re-sends, the server stores every frame once."""
-    session = api_session(live_server, teacher, title="Reconnect")
+    session = api_session(live_server, teacher, title="Reconnect", frame_interval_s=INTERVAL_S)
     page = context_factory().new_page()
     replies: list[dict[str, Any]] = []
     withhold = {"on": True, "withheld": 0}

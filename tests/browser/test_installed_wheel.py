@@ -1,6 +1,7 @@
 """ClassMood installed from its wheel runs an on-device class, with no checkout and no node_modules beside it.
 
-The wheel is built from this checkout (``pip wheel``: hatchling and ``hatch_build.py``, which adds
+The wheel is built from this checkout (the build backend that ``pyproject.toml`` names, called as a PEP 517
+frontend such as ``pip wheel`` calls it, without pip's own start: hatchling and ``hatch_build.py``, which adds
 onnxruntime-web's files), installed without its dependencies into a fresh virtual environment that sees the
 test environment's packages (a ``.pth`` line; not the editable ClassMood of the checkout), and ``classmood
 serve`` runs from a temporary folder. A student's Chromium then analyses the fake camera's face on the device
@@ -14,6 +15,7 @@ import secrets
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import venv
 import zipfile
 from collections.abc import Iterator
@@ -53,9 +55,13 @@ class Installed:
 
 
 def build_wheel(out: Path) -> Path:
-    """The project's wheel, built from this checkout (no build isolation: hatchling is a test dependency)."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(out), str(ROOT)], check=True)
+    """The project's wheel, built from this checkout (no build isolation: hatchling is a test dependency).
+
+    The backend's ``build_wheel`` hook runs in a child process in the checkout, as a PEP 517 frontend runs it.
+    """
+    backend = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]["build-backend"]
+    subprocess.run([sys.executable, "-c", f"import sys, {backend} as b; b.build_wheel(sys.argv[1])", str(out)],
+                   cwd=ROOT, check=True)
     (wheel,) = out.glob("classmood-*.whl")
     return wheel
 
@@ -104,16 +110,17 @@ def served(installed: Installed, tmp_path: Path) -> Iterator[LiveServer]:
     email, password = "admin@example.org", secrets.token_urlsafe(12)
     env = installed.env(CLASSMOOD_ADMIN_EMAIL=email, CLASSMOOD_ADMIN_PASSWORD=password,
                         CLASSMOOD_ARGON2_TIME_COST="1", CLASSMOOD_ARGON2_MEMORY_KIB="8192")
-    where = subprocess.run([str(installed.python), "-c", "import classmood.server.ondevice as o; "
-                            "print(o.__file__); print(o.ort_dir())"], cwd=tmp_path, env=env, check=True,
-                           capture_output=True, text=True).stdout.split()
-    assert all(Path(p).is_relative_to(installed.prefix) for p in where), where  # not the checkout's copy
     port = free_port()
     with open(tmp_path / "serve.log", "wb") as log:
         proc = subprocess.Popen([str(installed.prefix / "bin" / "classmood"), "serve", "--port", str(port),
                                  "--data-dir", str(tmp_path / "data"), "--dev"], cwd=tmp_path, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
+        # which files the installed Python imports, asked while the server starts (two processes at once)
+        where = subprocess.run([str(installed.python), "-c", "import classmood.server.ondevice as o; "
+                                "print(o.__file__); print(o.ort_dir())"], cwd=tmp_path, env=env, check=True,
+                               capture_output=True, text=True).stdout.split()
+        assert all(Path(p).is_relative_to(installed.prefix) for p in where), where  # not the checkout's copy
         wait_until_up(f"http://127.0.0.1:{port}", lambda: proc.poll() is None)
         yield LiveServer(f"http://127.0.0.1:{port}", email, password)
     finally:
@@ -132,7 +139,8 @@ def test_an_installed_classmood_runs_an_on_device_class(served: LiveServer, brow
     with served.client() as admin:
         admin.post("/api/users", json={"email": teacher.email, "password": teacher.password, "name": teacher.name,
                                        "role": "teacher"}).raise_for_status()
-    session = api_session(served, teacher, title="Installed", analysis_mode="device")
+    # a picture every 0.2 s (the page's shortest pace): the three scores do not take three seconds
+    session = api_session(served, teacher, title="Installed", analysis_mode="device", frame_interval_s=0.2)
     context = browser.new_context(base_url=served.url)
     context.set_default_timeout(60_000)
     try:
