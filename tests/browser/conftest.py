@@ -64,7 +64,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
                         admin_password=password, argon2_time_cost=1, argon2_memory_kib=8192,
                         # sessions of the on-device tests say "device" themselves; aggregate-only cells short
                         # enough to watch them seal
-                        analysis_mode="server", private_cell_s=2, private_seal_s=0.5).resolved()
+                        analysis_mode="server", private_cell_s=2, private_seal_s=0.5,
+                        # an alert rule of "for 1 s" fires within ~2 s instead of up to 5 s + 5 s (production: 5 s)
+                        alert_check_s=1.0).resolved()
     prepare_server(settings)  # migrations and the first admin, as `classmood serve` does
     app = create_app(settings)
     port = free_port()

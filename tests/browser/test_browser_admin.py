@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import LiveServer, Teacher
-from .flows import api_session, sign_in
+from .flows import api_session, sign_in, sign_in_at
 from .test_browser_dashboard import _participant, _send_scores
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -33,5 +33,5 @@ def test_admin_sees_platform_overview(live_server: LiveServer, teacher: Teacher,
 
 def test_teacher_is_turned_away_from_platform_view(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
     page = context_factory().new_page()
-    sign_in(page, teacher, "/admin")
+    sign_in_at(page, teacher, "/admin")
     expect(page.locator("#page-error")).to_have_text("The platform view is for administrators.")

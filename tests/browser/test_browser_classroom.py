@@ -28,6 +28,8 @@ def test_teacher_sees_student_live_and_gets_report(live_server: LiveServer, teac
     expect(teacher_page).to_have_url(f"{live_server.url}/teacher/sessions/{session_id}")
     expect(teacher_page.locator("#conn")).to_have_text("live updates")
 
+    with live_server.client(teacher.email, teacher.password) as api:  # a frame every 0.5 s (max_fps=2): readings
+        api.patch(f"/api/sessions/{session_id}", json={"frame_interval_s": 0.5}).raise_for_status()  # sooner
     student = context_factory(viewport=PHONE, is_mobile=True).new_page()
     join(student, join_url, "Ada")
     expect(student.locator("#conn")).to_have_text("connected")

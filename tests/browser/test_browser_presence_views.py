@@ -7,13 +7,14 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
 from classmood.labels import LABELS
 
 from .conftest import LiveServer, Teacher
-from .flows import acked, api_session, join, sign_in
+from .flows import acked, api_session, join, sign_in_at
 from .test_browser_dashboard import _participant
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -23,9 +24,9 @@ OWN_TIMELINE = ("import('/static/js/own_timeline.js').then((m) => m.refreshOwnTi
 
 
 def test_a_student_who_left_says_left(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
-    session = api_session(live_server, teacher, title="Roll call")
+    session = api_session(live_server, teacher, title="Roll call", frame_interval_s=0.5)
     dash = context_factory().new_page()
-    sign_in(dash, teacher, f"/teacher/sessions/{session['id']}")
+    sign_in_at(dash, teacher, f"/teacher/sessions/{session['id']}")
     student = context_factory().new_page()
     join(student, live_server.url + f"/join/{session['code']}", "Lea")
     student.wait_for_function("Number(document.getElementById('acked').textContent) >= 2")
@@ -53,20 +54,22 @@ def _no_face_since(live: LiveServer, joined: dict[str, Any], *, face_ago_s: floa
     probs = {name: (1.0 if name == "Happy" else 0.0) for name in LABELS}
     body = {"observations": [{"id": str(uuid.uuid4()), "ts": now - face_ago_s, "probs": probs}],
             "no_face": [{"id": str(uuid.uuid4()), "ts": now - k} for k in (2, 1, 0)]}
-    r = live.client().post(f"/api/sessions/{joined['session_id']}/observations", json=body,
-                           headers={"Authorization": f"Bearer {joined['token']}"})
+    r = httpx.post(f"{live.url}/api/sessions/{joined['session_id']}/observations", json=body,
+                   headers={"Authorization": f"Bearer {joined['token']}"}, timeout=30)
     assert r.raise_for_status().json()["no_face"] == 3
 
 
 def test_student_sees_their_own_timeline(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
-    session = api_session(live_server, teacher, title="Own view", show_self_to_students=True)
+    session = api_session(live_server, teacher, title="Own view", show_self_to_students=True,
+                          frame_interval_s=0.5)  # the fastest max_fps=2 allows: the readings come in half the time
     student = context_factory().new_page()
     join(student, live_server.url + f"/join/{session['code']}", "Max")
     student.wait_for_function("Number(document.getElementById('acked').textContent) >= 3")
     assert acked(student) >= 3
     # the page draws it by itself as its readings come back (student.js calls own_timeline.js)
     expect(student.locator("#own-timeline .bars path").first).to_be_attached(timeout=15_000)
-    private = api_session(live_server, teacher, title="Private own view", aggregate_only=True)
+    private = api_session(live_server, teacher, title="Private own view", aggregate_only=True,
+                          frame_interval_s=0.5)
     other = context_factory().new_page()
     join(other, live_server.url + f"/join/{private['code']}", "Noa")
     other.wait_for_function("Number(document.getElementById('acked').textContent) >= 1")
@@ -80,7 +83,7 @@ def test_students_to_check_on_show_their_rule(live_server: LiveServer, teacher: 
     session = api_session(live_server, teacher, title="Check on")
     _send_scores(live_server, _participant(live_server, session, "Ola"), "Sad", n=3)
     dash = context_factory().new_page()
-    sign_in(dash, teacher, f"/teacher/sessions/{session['id']}")
+    sign_in_at(dash, teacher, f"/teacher/sessions/{session['id']}")
     # the rule with its thresholds, on hover (title) and under "How students are picked"
     expect(dash.locator("#check-h")).to_have_attribute("title", re.compile(r"at least 40%.*at least 25%.*20 obs"))
     dash.get_by_text("How students are picked").click()

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import LiveServer, Teacher
-from .flows import api_session, sign_in
+from .flows import api_session, sign_in, sign_in_at
 from .test_browser_dashboard import _participant, _send_scores
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -23,12 +23,15 @@ def test_topics_are_edited_after_class(live_server: LiveServer, teacher: Teacher
     session = api_session(live_server, teacher, title="Afterwards")
     for name in ("Ana", "Ben", "Cy"):
         _send_scores(live_server, _participant(live_server, session, name), "Neutral", n=5)
-    time.sleep(3.2)  # the topics below start at whole, distinct seconds inside the session
+    started = time.monotonic()
+    page = context_factory(viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(page, teacher, "/teacher")  # while the session runs on
+    # the topics below start at whole, distinct seconds inside the session: it lasts 3.2 s, signing in included
+    time.sleep(max(0.0, 3.2 - (time.monotonic() - started)))
     with live_server.client(teacher.email, teacher.password) as api:
         api.post(f"/api/sessions/{session['id']}/end").raise_for_status()
         ended = api.get(f"/api/sessions/{session['id']}").raise_for_status().json()
-    page = context_factory(viewport={"width": 1280, "height": 900}).new_page()
-    sign_in(page, teacher, f"/teacher/sessions/{session['id']}/report")
+    page.goto(f"/teacher/sessions/{session['id']}/report")
     page.wait_for_selector("body[data-ready='1']")
     expect(page.locator("#topics-none")).to_be_visible()
     start = page.evaluate("(s) => Date.parse(s) / 1000", ended["started_at"])
@@ -61,7 +64,7 @@ def test_aggregate_only_report_offers_no_student(live_server: LiveServer, teache
     with live_server.client(teacher.email, teacher.password) as api:
         api.post(f"/api/sessions/{session['id']}/topics", json={"title": "Quiz"}).raise_for_status()
     page = context_factory().new_page()
-    sign_in(page, teacher, f"/teacher/sessions/{session['id']}/report")
+    sign_in_at(page, teacher, f"/teacher/sessions/{session['id']}/report")
     page.wait_for_selector("body[data-ready='1']")
     expect(page.locator("#students-note")).to_contain_text("Aggregate-only")
     expect(page.locator("#students-table")).to_be_hidden()

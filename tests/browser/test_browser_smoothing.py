@@ -6,13 +6,15 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
 from classmood.labels import LABELS
 
 from .conftest import LiveServer, Teacher
-from .flows import api_session, sign_in
+from .flows import api_session, sign_in_at
+from .test_browser_dashboard import _participant
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -21,19 +23,18 @@ def _send(live: LiveServer, joined: dict[str, Any], items: list[tuple[float, str
     """Scores computed on a device: one observation per (ts, label), all probability on that label."""
     batch = [{"id": str(uuid.uuid4()), "ts": ts, "probs": {name: float(name == label) for name in LABELS}}
              for ts, label in items]
-    r = live.client().post(f"/api/sessions/{joined['session_id']}/observations", json={"observations": batch},
-                           headers={"Authorization": f"Bearer {joined['token']}"})
+    r = httpx.post(f"{live.url}/api/sessions/{joined['session_id']}/observations", json={"observations": batch},
+                   headers={"Authorization": f"Bearer {joined['token']}"}, timeout=30)
     assert r.raise_for_status().json()["accepted"] == len(items)
 
 
 def test_tile_shows_the_smoothed_label(live_server: LiveServer, teacher: Teacher, context_factory) -> None:
     session = api_session(live_server, teacher, title="Steady")
     page = context_factory().new_page()
-    sign_in(page, teacher, f"/teacher/sessions/{session['id']}")
+    sign_in_at(page, teacher, f"/teacher/sessions/{session['id']}")
     expect(page.locator("#conn")).to_have_text("live updates")
     assert page.evaluate("JSON.parse(document.getElementById('cm-config').textContent).smooth_window_s") == 3
-    joined = live_server.client().post("/api/join", json={"code": session["code"], "display_name": "Jo",
-                                                           "consent": True}).raise_for_status().json()
+    joined = _participant(live_server, session, "Jo")
     tile = page.locator(".tile", has_text="Jo")
     base = time.time()
     _send(live_server, joined, [(base - 1.0, "Happy"), (base - 0.5, "Happy")])

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import LiveServer, Teacher
-from .flows import api_session, sign_in
+from .flows import api_session, sign_in_at
 from .test_browser_dashboard import _participant, _send_scores
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
@@ -22,7 +22,7 @@ def test_markup_in_names_is_shown_as_text_in_charts_and_tables(live_server: Live
     for name in (LINK, "Bo"):
         _send_scores(live_server, _participant(live_server, session, name), "Happy", n=3)
     page = context_factory(viewport={"width": 1280, "height": 900}).new_page()
-    sign_in(page, teacher, f"/teacher/sessions/{session['id']}/report")
+    sign_in_at(page, teacher, f"/teacher/sessions/{session['id']}/report")
     page.wait_for_selector("body[data-ready='1']")
     chart = page.locator("#students-chart")
     ticks = chart.locator(".ytick text")
@@ -37,7 +37,7 @@ def test_markup_in_names_is_shown_as_text_in_charts_and_tables(live_server: Live
     expect(page.locator("#session-title")).to_have_text("Report: " + LINK)
 
     admin = context_factory(viewport={"width": 1280, "height": 900}).new_page()
-    sign_in(admin, Teacher(live_server.admin_email, live_server.admin_password, "Admin"), "/admin")
+    sign_in_at(admin, Teacher(live_server.admin_email, live_server.admin_password, "Admin"), "/admin")
     admin.wait_for_selector("body[data-ready='1']")
     expect(admin.locator("#courses")).to_contain_text(f"{LINK} course")
     assert admin.locator("#courses svg a, #teachers svg a").count() == 0
