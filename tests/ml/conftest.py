@@ -1,8 +1,13 @@
-"""Fixtures for the model tests: small FER2013 files in each of the three layouts, built at test time."""
+"""Fixtures for the model tests: small FER2013 files in each of the three layouts, built at test time, and one
+tiny training run that several test files read."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -84,3 +89,49 @@ def votes_for(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         votes[i, column[int(c)]] = agree
         votes[i, rng.integers(0, 10, 10 - agree)] += 1
     return votes
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """PyTorch on one thread, as before afterwards. The suite runs two test processes on two cores: with a
+    thread per core each, torch's threads fight over the cores and a tiny run is several times slower."""
+    try:
+        import torch
+    except ImportError:  # the tests that need it skip themselves
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    with one_torch_thread():
+        yield
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    """A finished ``classmood.ml.train.train`` run of cm-tiny on :func:`learnable_npz`."""
+
+    cfg: Any  # classmood.ml.train.TrainConfig (torch is imported only by the tests that need it)
+    out: Path  # its folder: best.pt, last.pt, summary.json (read, never written, by the tests)
+    summary: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(learnable_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
+    """One trained tiny network for the whole process: the training test checks it and resumes a copy of its
+    recipe, the ensemble tests use its ``best.pt`` as a trained member (three epochs learn the bands)."""
+    pytest.importorskip("torch", reason="PyTorch is in the `train` extra")
+    from classmood.ml.train import TrainConfig, train
+
+    cfg = TrainConfig(model="cm-tiny", epochs=3, batch_size=32, lr=0.05, warmup_epochs=0.5, bf16=False)
+    out = tmp_path_factory.mktemp("tiny-run")
+    with one_torch_thread():  # a session fixture is made before the module's autouse one
+        summary = train(learnable_npz, out, cfg, log=lambda _: None)
+    return TinyRun(cfg, out, summary)

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from classmood.evaluation.calibration import uncalibrate  # noqa: E402
 from classmood.evaluation.datasets import FaceDataset  # noqa: E402
-from classmood.ml.checkpoint import ConfigMismatch  # noqa: E402
+from classmood.ml.checkpoint import ConfigMismatch, load_checkpoint  # noqa: E402
 from classmood.ml.distill import Member, RecipeConfig, run_recipe, teacher_probs  # noqa: E402
 from classmood.ml.export import (  # noqa: E402
     MIN_RECALL,
@@ -24,8 +24,8 @@ from classmood.ml.export import (  # noqa: E402
     floor_bias,
     release_floor,
 )
-from classmood.ml.finetune import FinetuneConfig, TopNet, TrunkCache, finetune  # noqa: E402
-from classmood.ml.model import build_model  # noqa: E402
+from classmood.ml.finetune import FinetuneConfig, TopNet, TrunkCache, cached_trunk, finetune  # noqa: E402
+from classmood.ml.model import VARIANTS, build_model  # noqa: E402
 from classmood.ml.quantize import quantize_int8  # noqa: E402
 from classmood.vision.classifier import EmotionClassifier  # noqa: E402
 
@@ -95,12 +95,23 @@ def base_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_the_recipe_runs_every_stage_chooses_by_the_rule_and_resumes(learnable_npz: Path, base_onnx: Path,
+@pytest.fixture(scope="module")
+def tiny_base_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cm-tiny warm start: the recipe's stages do not depend on the architecture (run_recipe's ``config``), and
+    its trunk costs a fraction of cm-small's. The cm-small warm start is the interrupted fine-tune's."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-base") / "base.onnx"
+    export_onnx(build_model("cm-tiny").eval(), path)
+    return path
+
+
+def test_the_recipe_runs_every_stage_chooses_by_the_rule_and_resumes(learnable_npz: Path, tiny_base_onnx: Path,
                                                                     tmp_path: Path) -> None:
     quick = FinetuneConfig(epochs=1, batch_size=64, lr=0.05, webcam_views=1, min_fer_acc=0.0)
     rc = RecipeConfig(members=(Member(1.0, 0), Member(0.5, 1)), finetune=quick)
+    tiny = VARIANTS["cm-tiny"]
     lines: list[str] = []
-    summary = run_recipe(base_onnx, learnable_npz, tmp_path, rc, log=lines.append)
+    summary = run_recipe(tiny_base_onnx, learnable_npz, tmp_path, rc, tiny, log=lines.append)
     names = [row["run"] for row in summary["ablation"]]
     assert names == ["member-0", "member-1", "student", "ensemble (teacher)"]
     student = next(row for row in summary["ablation"] if row["run"] == "student")
@@ -113,9 +124,11 @@ def test_the_recipe_runs_every_stage_chooses_by_the_rule_and_resumes(learnable_n
     assert (tmp_path / "best.pt").exists() and (tmp_path / "recipe.json").exists()
     history = json.loads((tmp_path / "student" / "summary.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [0, 1]
+    assert load_checkpoint(tmp_path / "best.pt").config == tiny
     # Everything is on disk: a second run reads it back and trains nothing.
     again: list[str] = []
-    assert run_recipe(base_onnx, learnable_npz, tmp_path, rc, log=again.append)["chosen"] == summary["chosen"]
+    resumed = run_recipe(tiny_base_onnx, learnable_npz, tmp_path, rc, tiny, log=again.append)
+    assert resumed["chosen"] == summary["chosen"]
     assert any("read from" in line for line in again)
     assert sum("done before" in line for line in again) == 3
     assert not any('"stage": "finetune"' in line for line in again)
@@ -128,22 +141,25 @@ class _Stop(Exception):
 def test_an_interrupted_fine_tune_resumes_after_its_last_epoch(learnable_npz: Path, base_onnx: Path,
                                                                tmp_path: Path) -> None:
     cfg = FinetuneConfig(epochs=2, batch_size=64, lr=0.05, webcam_views=0, min_fer_acc=0.0)
+    # The trunk's activations once for the three calls (each would compute the same ones: same base and views).
+    cache = cached_trunk(base_onnx, learnable_npz, cfg, log=lambda _: None)
 
     def stop_after_first_epoch(line: str) -> None:
         if '"epoch": 1' in line:
             raise _Stop  # as if the machine went away once epoch 1 was saved
 
     with pytest.raises(_Stop):
-        finetune(base_onnx, learnable_npz, tmp_path, cfg, log=stop_after_first_epoch)
+        finetune(base_onnx, learnable_npz, tmp_path, cfg, log=stop_after_first_epoch, cache=cache)
     assert not (tmp_path / "summary.json").exists()
     lines: list[str] = []
-    summary = finetune(base_onnx, learnable_npz, tmp_path, cfg, log=lines.append)
+    summary = finetune(base_onnx, learnable_npz, tmp_path, cfg, log=lines.append, cache=cache)
     assert [h["epoch"] for h in summary["history"]] == [0, 1, 2]
     assert not any("probe" in line for line in lines)  # the probe and epoch 1 were not run again
     assert sum('"stage": "finetune"' in line for line in lines) == 1
     # A different recipe in the same folder is refused, naming what differs (the rule of classmood train too).
     with pytest.raises(ConfigMismatch, match=r"differing: epochs\)"):
-        finetune(base_onnx, learnable_npz, tmp_path, dataclasses.replace(cfg, epochs=1), log=lambda _: None)
+        finetune(base_onnx, learnable_npz, tmp_path, dataclasses.replace(cfg, epochs=1), log=lambda _: None,
+                 cache=cache)
 
 
 def test_int8_logits_do_not_depend_on_the_release_adjustments(base_onnx: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ training loop from a warm start, and the choice among finished candidates."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,18 +20,17 @@ from classmood.ml.model import HEADS, build_model, predict_logits  # noqa: E402
 from classmood.ml.select import public_scores  # noqa: E402
 from classmood.ml.train import TrainConfig, train  # noqa: E402
 
+from .conftest import TinyRun  # noqa: E402
+
 
 def quiet(_: str) -> None:
     """No log lines in the tests."""
 
 
 @pytest.fixture(scope="module")
-def first_stage(learnable_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("first")
-    cfg = TrainConfig(model="cm-tiny", epochs=3, batch_size=32, lr=0.05, warmup_epochs=0.5, bf16=False,
-                      min_fer_acc=0.0)
-    train(learnable_npz, out, cfg, log=quiet)
-    return out / "best.pt"
+def first_stage(tiny_run: TinyRun) -> Path:
+    """The shared tiny run's chosen checkpoint (3 epochs of cm-tiny, tests/ml/conftest.py): a trained member."""
+    return tiny_run.out / "best.pt"
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +59,25 @@ def test_an_exported_member_contributes_its_raw_softmax(learnable_npz: Path,
     np.testing.assert_allclose(probs, _raw_tta(net, val.pixels), atol=2e-4)
 
 
+@pytest.fixture(scope="module")
+def teacher(learnable_npz: Path, first_stage: Path, exported: tuple[Path, torch.nn.Module],
+            tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The teacher of the trained and the exported member, built once (the tests only read it), and its scores."""
+    path = tmp_path_factory.mktemp("teacher") / "teacher.npy"
+    return path, build_teacher([first_stage, exported[0]], learnable_npz, path, log=quiet)
+
+
 def test_the_teacher_averages_its_members_on_every_training_face(learnable_npz: Path, first_stage: Path,
                                                                  exported: tuple[Path, torch.nn.Module],
-                                                                 tmp_path: Path) -> None:
+                                                                 teacher: tuple[Path, dict[str, Any]]) -> None:
     members = [first_stage, exported[0]]
-    scores = build_teacher(members, learnable_npz, tmp_path / "teacher.npy", log=quiet)
-    teacher = np.load(tmp_path / "teacher.npy").astype(np.float64)
+    path, scores = teacher
+    probs = np.load(path).astype(np.float64)
     data = load_fer2013(learnable_npz)
     train_set = data.split("Training")
-    assert teacher.shape == (len(train_set), len(HEADS), 7)
+    assert probs.shape == (len(train_set), len(HEADS), 7)
     expected = np.mean([member_probs(m, train_set) for m in members], axis=0)
-    np.testing.assert_allclose(teacher, expected, atol=2e-3)  # float16 on disk
+    np.testing.assert_allclose(probs, expected, atol=2e-3)  # float16 on disk
     assert set(scores) == {str(first_stage), str(exported[0]), "ensemble"}
     val = data.split("PublicTest")
     assert scores[str(first_stage)] == public_scores(member_probs(first_stage, val), val)
@@ -77,11 +85,12 @@ def test_the_teacher_averages_its_members_on_every_training_face(learnable_npz: 
 
 
 def test_distillation_starts_from_the_first_stage_and_learns_from_the_teacher(
-        learnable_npz: Path, first_stage: Path, exported: tuple[Path, torch.nn.Module], tmp_path: Path) -> None:
-    teacher = tmp_path / "teacher.npy"
-    build_teacher([first_stage, exported[0]], learnable_npz, teacher, log=quiet)
+        learnable_npz: Path, first_stage: Path, teacher: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    teacher_file = teacher[0]
+    # Two steps on the first 64 Training faces (limit) are enough: at lr 0 nothing may move, and the first
+    # epoch's loss shows whether the teacher's probabilities took part.
     still = TrainConfig(model="cm-tiny", epochs=1, batch_size=32, lr=0.0, warmup_epochs=0.0, bf16=False,
-                        min_fer_acc=0.0, init=str(first_stage), teacher=str(teacher), kd_alpha=0.5)
+                        min_fer_acc=0.0, init=str(first_stage), teacher=str(teacher_file), kd_alpha=0.5, limit=64)
     summary = train(learnable_npz, tmp_path / "still", still, log=quiet)
     start, after = load_checkpoint(first_stage), load_checkpoint(tmp_path / "still" / "last.pt")
     for (name, a), b in zip(start.state_dict().items(), after.state_dict().values(), strict=True):
@@ -93,7 +102,7 @@ def test_distillation_starts_from_the_first_stage_and_learns_from_the_teacher(
                                                                    "webcam": still.webcam}), log=quiet)
     assert summary["history"][0]["loss"] != pytest.approx(plain["history"][0]["loss"], rel=1e-3)
     wrong = tmp_path / "short.npy"
-    np.save(wrong, np.load(teacher)[:10])
+    np.save(wrong, np.load(teacher_file)[:10])
     with pytest.raises(ValueError, match="teacher probabilities"):
         train(learnable_npz, tmp_path / "wrong", TrainConfig(**{**still.to_dict(), "teacher": str(wrong),
                                                                "augment": still.augment, "webcam": still.webcam}),

@@ -22,6 +22,8 @@ from classmood.ml.model import (  # noqa: E402
 from classmood.ml.train import TrainConfig, train  # noqa: E402
 from classmood.vision.classifier import EmotionClassifier  # noqa: E402
 
+from .conftest import TinyRun  # noqa: E402
+
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_forward_shape_and_finite(name: str) -> None:
@@ -47,16 +49,16 @@ class Interrupted(Exception):
     """Stands for a run stopped after an epoch."""
 
 
-def test_tiny_training_run_lowers_the_loss_and_resumes(learnable_npz: Path, tmp_path: Path) -> None:
-    cfg = TrainConfig(model="cm-tiny", epochs=4, batch_size=32, lr=0.05, warmup_epochs=0.5, bf16=False)
-    summary = train(learnable_npz, tmp_path / "whole", cfg, log=lambda _: None)
+def test_tiny_training_run_lowers_the_loss_and_resumes(tiny_run: TinyRun, learnable_npz: Path,
+                                                        tmp_path: Path) -> None:
+    cfg, summary = tiny_run.cfg, tiny_run.summary  # 3 epochs of cm-tiny (tests/ml/conftest.py)
     losses = [h["loss"] for h in summary["history"]]
     assert losses[-1] < 0.8 * losses[0], losses
     assert summary["best"]["scores"]["fer_acc"] > 0.5  # chance is 1/7
     assert summary["best"]["scores"]["crowd_agree"] > 0.5
     assert {"loss_fer", "loss_crowd"} <= set(summary["history"][-1])
-    assert json.loads((tmp_path / "whole" / "summary.json").read_text())["epochs"] == 4
-    assert load_checkpoint(tmp_path / "whole" / "best.pt").config.name == "cm-tiny"
+    assert json.loads((tiny_run.out / "summary.json").read_text())["epochs"] == 3
+    assert load_checkpoint(tiny_run.out / "best.pt").config.name == "cm-tiny"
 
     # A run stopped after its second epoch and started again with the same settings ends where the whole run did.
     def stop_after_two(line: str) -> None:
@@ -68,12 +70,12 @@ def test_tiny_training_run_lowers_the_loss_and_resumes(learnable_npz: Path, tmp_
     lines: list[str] = []
     resumed = train(learnable_npz, tmp_path / "cut", cfg, log=lines.append)
     assert any(line.startswith("resumed from") and "after epoch 2" in line for line in lines)
-    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
     assert [h["loss"] for h in resumed["history"]] == losses
     assert resumed["best"] == summary["best"]
 
     # Other settings never continue an old run: the differing fields are named.
-    longer = TrainConfig(**{**cfg.to_dict(), "epochs": 5, "seed": 3, "augment": cfg.augment, "webcam": cfg.webcam})
+    longer = TrainConfig(**{**cfg.to_dict(), "epochs": 4, "seed": 3, "augment": cfg.augment, "webcam": cfg.webcam})
     with pytest.raises(ConfigMismatch, match=r"differing: epochs, seed\b"):
         train(learnable_npz, tmp_path / "cut", longer, log=lambda _: None)
 

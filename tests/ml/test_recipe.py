@@ -59,14 +59,16 @@ def test_classmood_train_runs_a_recipe_and_the_checkpoint_names_its_release(lear
     recipe.write_text('version = "cm-tiny-1"\n[train]\nmodel = "cm-tiny"\nbatch_size = 32\nlr = 0.05\n'
                       "bf16 = false\nwarmup_epochs = 0.5\n")
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "--recipe", str(recipe), "--set", "epochs=1", "--data",
-                                      str(learnable_npz), "--out", str(out)])
+    # Two steps (the first 64 faces of each split) run the whole command: training, choice, checkpoint.
+    result = CliRunner().invoke(app, ["train", "--recipe", str(recipe), "--set", "epochs=1", "--set", "limit=64",
+                                      "--data", str(learnable_npz), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "1 epochs of 11 steps" in result.output and "chosen checkpoint: epoch 1" in result.output
+    assert "on 64 faces" in result.output and "1 epochs of 2 steps" in result.output
+    assert "chosen checkpoint: epoch 1" in result.output
     assert recipe_version(out / "best.pt") == "cm-tiny-1"
     # The same folder with another setting is refused by name, as a usage error.
-    again = CliRunner().invoke(app, ["train", "--recipe", str(recipe), "--set", "epochs=2", "--data",
-                                     str(learnable_npz), "--out", str(out)])
+    again = CliRunner().invoke(app, ["train", "--recipe", str(recipe), "--set", "epochs=2", "--set", "limit=64",
+                                     "--data", str(learnable_npz), "--out", str(out)])
     assert again.exit_code == 1 and "differing: epochs" in again.output
     bad = CliRunner().invoke(app, ["train", "--recipe", "no-such-recipe"])
     assert bad.exit_code == 2 and "no recipe" in bad.output

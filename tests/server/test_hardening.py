@@ -9,16 +9,20 @@ either transport; logout by cookie without its CSRF token; error answers in thei
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from classmood.labels import LABELS
+from classmood.server.app import create_app
 from classmood.server.validation import TIME_MAX_S
 
-from .conftest import World, probs_of
+from .conftest import SchemaPool, World, build_world, make_settings, pg_url, probs_of
 
 JSON = {"Content-Type": "application/json"}
 NON_FINITE = ("NaN", "Infinity", "-Infinity", "1e400")
@@ -42,8 +46,33 @@ def stored(world: World) -> int:
     return int(world.client.get(f"/api/sessions/{world.session_id}/histogram", headers=world.teacher_a).json()["total"])
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def refusing(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One world per database for the tests whose every request must be refused (and each of which checks that
+    nothing was stored): the many cases of one test need not build a platform each (as ``world`` does)."""
+    tmp = tmp_path_factory.mktemp(f"refusing-{request.param}")
+    schema, pool = "", None
+    if request.param == "sqlite":
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp / "classmood.db")
+        url = f"sqlite:///{tmp / 'classmood.db'}"
+    else:
+        pool = request.getfixturevalue("pg_schemas")
+        assert isinstance(pool, SchemaPool)
+        schema = pool.take()
+        url = pg_url(schema)
+    application = create_app(make_settings(url, tmp / "data"))
+    try:
+        with TestClient(application) as client:
+            yield build_world(client, application)
+    finally:
+        application.state.cm.engine.dispose()
+        if pool is not None:
+            pool.give_back(schema)
+
+
 @pytest.mark.parametrize("number", NON_FINITE)
-def test_non_finite_numbers_are_422_everywhere(world: World, number: str) -> None:
+def test_non_finite_numbers_are_422_everywhere(refusing: World, number: str) -> None:
+    world = refusing
     probs = json.dumps(probs_of("Happy"))
     now = time.time()
     one_bad = ", ".join(f'"{label}": {number if label == "Happy" else 0.1}' for label in LABELS)
@@ -76,8 +105,9 @@ TEXT_ROUTES = [
 @pytest.mark.parametrize("bad", ["\\u0000", "\\ud800", "\\udfff"], ids=["nul", "high-surrogate", "low-surrogate"])
 @pytest.mark.parametrize(("method", "path", "body", "who"), TEXT_ROUTES,
                          ids=[f"{m} {p} {i}" for i, (m, p, _, _) in enumerate(TEXT_ROUTES)])
-def test_nul_and_lone_surrogates_are_422_on_both_databases(world: World, bad: str, method: str, path: str,
+def test_nul_and_lone_surrogates_are_422_on_both_databases(refusing: World, bad: str, method: str, path: str,
                                                            body: str, who: str | None) -> None:
+    world = refusing
     headers = getattr(world, who) if who else None
     url = path.format(course=world.course_id, session=world.session_id)
     assert_422(raw(world, method, url, body.format(bad=bad, code=world.code), headers))
@@ -108,7 +138,8 @@ def _id_routes(world: World) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("big", OUT_OF_RANGE, ids=["2^31", "2^63", "2^72", "-2^31-1", "5000-digits"])
-def test_ids_outside_the_integer_range_are_404(world: World, big: str) -> None:
+def test_ids_outside_the_integer_range_are_404(refusing: World, big: str) -> None:
+    world = refusing
     for who in (world.admin, world.teacher_a, world.student):
         for method, template in _id_routes(world):
             path = template
@@ -120,7 +151,8 @@ def test_ids_outside_the_integer_range_are_404(world: World, big: str) -> None:
 
 
 @pytest.mark.parametrize("big", [2**31, 1099511627776, 2**63], ids=["2^31", "2^40", "2^63"])
-def test_query_ids_outside_the_range_are_422_and_export_never_breaks(world: World, big: int) -> None:
+def test_query_ids_outside_the_range_are_422_and_export_never_breaks(refusing: World, big: int) -> None:
+    world = refusing
     base = f"/api/sessions/{world.session_id}"
     for route in ("export.csv", "histogram", "timeline", "participants"):
         assert_422(world.client.get(f"{base}/{route}?participant_id={big}", headers=world.teacher_a))
@@ -133,7 +165,8 @@ def test_query_ids_outside_the_range_are_422_and_export_never_breaks(world: Worl
 
 
 @pytest.mark.parametrize("title", ["", " ", "   \t  ", "\n"])
-def test_blank_titles_and_names_are_422(world: World, title: str) -> None:
+def test_blank_titles_and_names_are_422(refusing: World, title: str) -> None:
+    world = refusing
     for method, path in (("POST", "/api/courses"), ("POST", f"/api/courses/{world.course_id}/sessions"),
                          ("PATCH", f"/api/sessions/{world.session_id}")):
         assert_422(world.client.request(method, path, json={"title": title}, headers=world.teacher_a))
@@ -185,7 +218,8 @@ def test_credentials_with_any_bytes_are_refused_not_crashed(world: World) -> Non
 
 
 @pytest.mark.parametrize("depth", [20, 500, 950, 5000])
-def test_deeply_nested_bodies_are_refused_not_crashed(world: World, depth: int) -> None:
+def test_deeply_nested_bodies_are_refused_not_crashed(refusing: World, depth: int) -> None:
+    world = refusing
     nested = "[" * depth + "]" * depth
     for path, body, who in (("/api/courses", f'{{"title": {nested}}}', world.teacher_a),
                             ("/api/join", f'{{"code": "x", "display_name": {nested}, "consent": true}}', None)):
@@ -263,7 +297,8 @@ STRICT_BODIES = [
 
 @pytest.mark.parametrize(("method", "path", "body"), STRICT_BODIES,
                          ids=[f"{m} {p} {list(b)[-1]}" for m, p, b in STRICT_BODIES])
-def test_no_lax_types_and_no_unknown_fields(world: World, method: str, path: str, body: dict[str, Any]) -> None:
+def test_no_lax_types_and_no_unknown_fields(refusing: World, method: str, path: str, body: dict[str, Any]) -> None:
+    world = refusing
     who = world.admin if path == "/api/users" else world.teacher_a
     url = path.format(course=world.course_id, session=world.session_id)
     assert_422(world.client.request(method, url, json=body, headers=who))
@@ -290,8 +325,9 @@ def _batch(extra_item: dict[str, Any] | None = None, **extra: Any) -> dict[str, 
     _batch(no_such_field=1), _batch({"blob": "x" * 2048}), _batch({"ts": "1700000000"}), _batch({"score": "0.9"}),
     _batch({"probs": {k: str(v) for k, v in probs_of("Happy").items()}}), _batch({"id": 5}),
 ], ids=["unknown-top", "unknown-item", "ts-text", "score-text", "probs-text", "id-number"])
-def test_score_batches_refuse_unknown_fields_and_lax_types_on_both_transports(world: World,
+def test_score_batches_refuse_unknown_fields_and_lax_types_on_both_transports(refusing: World,
                                                                             body: dict[str, Any]) -> None:
+    world = refusing
     assert_422(world.client.post(f"/api/sessions/{world.session_id}/observations", json=body, headers=world.student))
     token = world.student["Authorization"].split()[1]
     with world.client.websocket_connect(f"/api/sessions/{world.session_id}/stream?token={token}") as ws:
