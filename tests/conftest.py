@@ -11,6 +11,15 @@ import pytest
 # overlap the waits even on two cores. More would be CPU-bound there: the model runs, and Chromium analyses.
 WORKERS = 2
 
+# Password hashing cheap enough for tests, in every server they run (in-process, child process, installed wheel):
+# their sign-ins are set-up, not what they test. Production keeps Settings' defaults.
+CHEAP_HASHING: dict[str, int] = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
+
+
+def cheap_hashing_env() -> dict[str, str]:
+    """:data:`CHEAP_HASHING` as the environment of a server process (``CLASSMOOD_ARGON2_...``)."""
+    return {f"CLASSMOOD_{name.upper()}": str(value) for name, value in CHEAP_HASHING.items()}
+
 
 def _names_files(config: pytest.Config) -> bool:
     """True when the command line names test files or test ids (not only folders): then one process is quicker

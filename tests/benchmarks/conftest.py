@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from ..browser.conftest import live_server  # noqa: F401  (fixtures, registered by import)
+from ..conftest import cheap_hashing_env
 from ..server.conftest import backend  # noqa: F401
 
 
@@ -12,6 +13,6 @@ from ..server.conftest import backend  # noqa: F401
 def cheap_logins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Server processes that a benchmark starts hash passwords cheaply (as the server tests' apps do): their
     logins are set-up, not what is measured, and each costs a server a fraction of a CPU second otherwise."""
-    monkeypatch.setenv("CLASSMOOD_ARGON2_TIME_COST", "1")
-    monkeypatch.setenv("CLASSMOOD_ARGON2_MEMORY_KIB", "1024")
+    for name, value in cheap_hashing_env().items():
+        monkeypatch.setenv(name, value)
     yield

@@ -20,6 +20,8 @@ import pytest
 
 from classmood.benchmarks.servers import free_port, wait_until_up
 
+from ..conftest import CHEAP_HASHING
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
@@ -61,7 +63,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
     email, password = "admin@example.org", secrets.token_urlsafe(12)
     settings = Settings(data_dir=tmp_path_factory.mktemp("cm-browser"), dev=True, admin_email=email,
-                        admin_password=password, argon2_time_cost=1, argon2_memory_kib=8192,
+                        admin_password=password, **CHEAP_HASHING,
                         # sessions of the on-device tests say "device" themselves; aggregate-only cells short
                         # enough to watch them seal
                         analysis_mode="server", private_cell_s=2, private_seal_s=0.5,
@@ -81,15 +83,19 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     thread.join(timeout=15)
 
 
-@pytest.fixture()
-def teacher(live_server: LiveServer) -> Teacher:
-    """A fresh teacher (own courses only), created by the admin through the API."""
-    t = Teacher(email=f"teacher-{secrets.token_hex(4)}@example.org", password=secrets.token_urlsafe(12),
-                name="Ms Frizzle")
-    with live_server.client() as admin:
+def new_teacher(live: LiveServer, name: str = "Ms Frizzle", prefix: str = "teacher") -> Teacher:
+    """A fresh teacher (own courses only) on ``live``, created by its admin through the API."""
+    t = Teacher(email=f"{prefix}-{secrets.token_hex(4)}@example.org", password=secrets.token_urlsafe(12), name=name)
+    with live.client() as admin:
         r = admin.post("/api/users", json={"email": t.email, "password": t.password, "name": t.name, "role": "teacher"})
         r.raise_for_status()
     return t
+
+
+@pytest.fixture()
+def teacher(live_server: LiveServer) -> Teacher:
+    """A fresh teacher of the suite's live server."""
+    return new_teacher(live_server)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,8 @@ import pytest
 from classmood.benchmarks.servers import free_port, wait_until_up
 from classmood.server.ondevice import ORT_FILES, ORT_ROUTE
 
-from .conftest import LiveServer, Teacher
+from ..conftest import cheap_hashing_env
+from .conftest import LiveServer, new_teacher
 from .flows import api_session, join
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -109,7 +110,7 @@ def served(installed: Installed, tmp_path: Path) -> Iterator[LiveServer]:
     """``classmood serve`` of the installed wheel, started in an empty folder outside the checkout."""
     email, password = "admin@example.org", secrets.token_urlsafe(12)
     env = installed.env(CLASSMOOD_ADMIN_EMAIL=email, CLASSMOOD_ADMIN_PASSWORD=password,
-                        CLASSMOOD_ARGON2_TIME_COST="1", CLASSMOOD_ARGON2_MEMORY_KIB="8192")
+                        **cheap_hashing_env())
     port = free_port()
     with open(tmp_path / "serve.log", "wb") as log:
         proc = subprocess.Popen([str(installed.prefix / "bin" / "classmood"), "serve", "--port", str(port),
@@ -135,10 +136,7 @@ def test_an_installed_classmood_runs_an_on_device_class(served: LiveServer, brow
     for name, media in ORT_FILES.items():
         response = httpx.get(served.url + ORT_ROUTE + name, timeout=30)
         assert response.status_code == 200 and response.headers["content-type"] == media, name
-    teacher = Teacher(f"t-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(12), "Ms Wheel")
-    with served.client() as admin:
-        admin.post("/api/users", json={"email": teacher.email, "password": teacher.password, "name": teacher.name,
-                                       "role": "teacher"}).raise_for_status()
+    teacher = new_teacher(served, "Ms Wheel", "t")
     # a picture every 0.2 s (the page's shortest pace): the three scores do not take three seconds
     session = api_session(served, teacher, title="Installed", analysis_mode="device", frame_interval_s=0.2)
     context = browser.new_context(base_url=served.url)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 
-from .conftest import ARTIFACTS, LiveServer, Teacher
+from .conftest import ARTIFACTS, LiveServer, new_teacher
 from .flows import api_session, join
 from .ondevice import SAMPLES_JS, chromium, face_frames, write_clip
 
@@ -98,11 +97,7 @@ def student_page(live_server: LiveServer, camera_browser: Any) -> Iterator[Any]:
     The session's pictures come every 0.2 s (the shortest pace the page takes), so its first tick does not
     wait a second; the tests hold the page's busy flag while they work, so the ticks skip meanwhile.
     """
-    teacher = Teacher(email=f"parity-{secrets.token_hex(4)}@example.org", password=secrets.token_urlsafe(12),
-                       name="Ms Parity")
-    with live_server.client() as admin:
-        admin.post("/api/users", json={"email": teacher.email, "password": teacher.password, "name": teacher.name,
-                                       "role": "teacher"}).raise_for_status()
+    teacher = new_teacher(live_server, "Ms Parity", "parity")
     session = api_session(live_server, teacher, title="Parity", analysis_mode="device", frame_interval_s=0.2)
     context = camera_browser.new_context(base_url=live_server.url)
     context.set_default_timeout(60_000)

@@ -29,6 +29,8 @@ import pytest
 
 from classmood.benchmarks.servers import SERVER_CODE, free_port, wait_until_up
 
+from ..conftest import cheap_hashing_env
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
@@ -55,7 +57,7 @@ class Restartable:
         # cheap password hashing (as the other browser tests' server): its sign-ins are not what is tested
         self.env = dict(os.environ, CLASSMOOD_DATA_DIR=str(data_dir), CLASSMOOD_DEV="1",
                         CLASSMOOD_ADMIN_EMAIL=self.email, CLASSMOOD_ADMIN_PASSWORD=self.password,
-                        CLASSMOOD_ARGON2_TIME_COST="1", CLASSMOOD_ARGON2_MEMORY_KIB="8192")
+                        **cheap_hashing_env())
         self.proc: subprocess.Popen[bytes] | None = None
         self.standby = self._standby()
 

@@ -27,6 +27,8 @@ from classmood.server.accounts.service import create_user
 from classmood.server.app import create_app
 from classmood.server.db import make_engine, upgrade
 
+from ..conftest import CHEAP_HASHING
+
 PG_URL = os.environ.get("CLASSMOOD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CLASSMOOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "correct horse"
@@ -163,7 +165,7 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
     """Test settings: cheap password hashing, no rate limit unless a test sets one."""
     values: dict[str, Any] = {"database_url": database_url, "data_dir": data_dir, "secret_key": "t" * 40,
-                              "dev": True, "argon2_time_cost": 1, "argon2_memory_kib": 1024, "min_faces": 3,
+                              "dev": True, **CHEAP_HASHING, "min_faces": 3,
                               "max_fps": 1000.0, "analysis_threads": 1, "private_cell_s": 60, "private_seal_s": 0.25,
                               "analysis_mode": "server"}  # the frame tests; on-device sessions: test_analysis_mode.py
     values.update(overrides)
