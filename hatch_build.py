@@ -1,16 +1,16 @@
-"""Hatch build hook: the wheel carries onnxruntime-web's CPU build, so an installed ClassMood runs the student page.
+"""Hatch build hook: the wheel carries the npm files the browser pages need, so an installed ClassMood serves them.
 
-The on-device analysis of the student page needs three files of the npm package ``onnxruntime-web`` (about
-14 MB, pinned by ``package-lock.json``). They are not committed: at wheel build time this hook takes them from
-``node_modules`` (running ``npm ci`` first when the package is not installed there) and adds them to the wheel
-as ``classmood/server/vendor/ort/``, where ``classmood.server.ondevice.ort_dir`` looks first. The hatchling
-plugin interface is the one hatch-jupyter-builder uses for the same job in Jupyter extensions; a hook of our
-own needs no extra build dependency and no network when ``node_modules`` is there.
+The student page runs three files of the npm package ``onnxruntime-web`` (about 14 MB), and every chart page loads
+``plotly.js-basic-dist-min`` (1.2 MB); package-lock.json pins both. They are not committed: at wheel build time this
+hook takes them from ``node_modules`` (running ``npm ci`` first when a package is not installed there) and adds
+them to the wheel as ``classmood/server/vendor/<name>/``, where ``classmood.server.npm.npm_folder`` looks first.
+The hatchling plugin interface is the one hatch-jupyter-builder uses for the same job in Jupyter extensions; a hook
+of our own needs no extra build dependency and no network when ``node_modules`` is there.
 
-Which files, and which version, are read from ``src/classmood/server/ondevice.py`` (``ORT_FILES``,
-``ORT_VERSION``) without importing it (the build environment has none of ClassMood's dependencies), so they
-are defined once. Editable installs (``make run``, ``make test``) skip the hook: they serve ``node_modules``
-of the checkout.
+Which files, and which versions, are read from the modules that serve them (``ORT_FILES``/``ORT_VERSION`` in
+``ondevice.py``, ``PLOTLY_FILES``/``PLOTLY_VERSION`` in ``web/assets.py``) without importing them (the build
+environment has none of ClassMood's dependencies), so they are defined once. Editable installs (``make run``,
+``make test``) skip the hook: they serve ``node_modules`` of the checkout.
 """
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-WHEEL_DIR = "classmood/server/vendor/ort"
-ONDEVICE = Path("src/classmood/server/ondevice.py")
+# wheel folder -> the module that pins the package, and the prefix of its constants (_PACKAGE, _FOLDER: where the
+# files lie inside the package, _FILES, _VERSION)
+VENDORED = {
+    "ort": (Path("src/classmood/server/ondevice.py"), "ORT"),
+    "plotly": (Path("src/classmood/server/web/assets.py"), "PLOTLY"),
+}
+WHEEL_ROOT = "classmood/server/vendor"
 NPM_CI = ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"]
 
 
@@ -49,25 +54,28 @@ def installed_version(package_dir: Path) -> str | None:
     return str(json.loads(manifest.read_text(encoding="utf-8"))["version"]) if manifest.is_file() else None
 
 
-def ort_sources(root: Path) -> dict[str, Path]:
-    """The onnxruntime-web files the wheel must carry: wheel path -> file in ``node_modules``."""
-    wanted = module_constants(root / ONDEVICE, "ORT_FILES", "ORT_VERSION")
-    package = root / "node_modules" / "onnxruntime-web"
+def npm_sources(root: Path, name: str) -> dict[str, Path]:
+    """The files of one vendored npm package that the wheel must carry: wheel path -> file in ``node_modules``."""
+    module, prefix = VENDORED[name]
+    keys = ("PACKAGE", "FOLDER", "FILES", "VERSION")
+    pins = module_constants(root / module, *(f"{prefix}_{key}" for key in keys))
+    package_name, subfolder, files, wanted = (pins[f"{prefix}_{key}"] for key in keys)
+    package = root / "node_modules" / package_name
     if installed_version(package) is None and shutil.which("npm") and (root / "package-lock.json").is_file():
         subprocess.run(NPM_CI, cwd=root, check=True)  # a fresh clone: install what the lockfile pins
     version = installed_version(package)
-    if version != wanted["ORT_VERSION"]:
-        raise RuntimeError(f"the wheel needs onnxruntime-web {wanted['ORT_VERSION']} in {package} (found "
+    if version != wanted:
+        raise RuntimeError(f"the wheel needs {package_name} {wanted} in {package} (found "
                            f"{version or 'none'}): run `npm ci` (package-lock.json) before building")
-    sources = {f"{WHEEL_DIR}/{name}": package / "dist" / name for name in wanted["ORT_FILES"]}
+    sources = {f"{WHEEL_ROOT}/{name}/{file}": package / subfolder / file for file in files}
     absent = [str(path) for path in sources.values() if not path.is_file()]
     if absent:
-        raise RuntimeError(f"onnxruntime-web lacks {', '.join(absent)}: run `npm ci` before building")
+        raise RuntimeError(f"{package_name} lacks {', '.join(absent)}: run `npm ci` before building")
     return sources
 
 
-class OrtWebHook(BuildHookInterface):  # type: ignore[type-arg]  # generic over its builder config
-    """Adds onnxruntime-web's files to the wheel (not to editable installs, nor to the sdist)."""
+class NpmFilesHook(BuildHookInterface):  # type: ignore[type-arg]  # generic over its builder config
+    """Adds the vendored npm files to the wheel (not to editable installs, nor to the sdist)."""
 
     PLUGIN_NAME = "custom"
 
@@ -75,5 +83,6 @@ class OrtWebHook(BuildHookInterface):  # type: ignore[type-arg]  # generic over 
         """Force-include the files into a standard wheel."""
         if self.target_name != "wheel" or version == "editable":
             return
-        for wheel_path, source in ort_sources(Path(self.root)).items():
-            build_data["force_include"][str(source.resolve())] = wheel_path
+        for name in VENDORED:
+            for wheel_path, source in npm_sources(Path(self.root), name).items():
+                build_data["force_include"][str(source.resolve())] = wheel_path

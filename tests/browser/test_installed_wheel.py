@@ -2,8 +2,8 @@
 
 The wheel is built from this checkout (the build backend that ``pyproject.toml`` names, called as a PEP 517
 frontend such as ``pip wheel`` calls it, without pip's own start: hatchling and ``hatch_build.py``, which adds
-onnxruntime-web's files), installed without its dependencies into a fresh virtual environment that sees the
-test environment's packages (a ``.pth`` line; not the editable ClassMood of the checkout), and ``classmood
+onnxruntime-web's and plotly.js's files), installed without its dependencies into a fresh virtual environment that
+sees the test environment's packages (a ``.pth`` line; not the editable ClassMood of the checkout), and ``classmood
 serve`` runs from a temporary folder. A student's Chromium then analyses the fake camera's face on the device
 and the server stores the scores.
 """
@@ -28,6 +28,7 @@ import pytest
 
 from classmood.benchmarks.servers import free_port, wait_until_up
 from classmood.server.ondevice import ORT_FILES, ORT_ROUTE
+from classmood.server.web.assets import PLOTLY_FILES, PLOTLY_URL
 
 from ..conftest import cheap_hashing_env
 from .conftest import LiveServer, new_teacher
@@ -93,16 +94,19 @@ def test_the_wheel_holds_the_package_data(installed: Installed) -> None:
         "classmood/server/web/static/js/student.js", "classmood/server/web/static/js/ondevice.js",
         "classmood/server/web/static/css/app.css", "classmood/server/migrations/env.py",
         "classmood/server/migrations/script.py.mako", "classmood/server/migrations/versions/0001_initial.py",
-        *(f"classmood/server/vendor/ort/{name}" for name in ORT_FILES)}
+        *(f"classmood/server/vendor/ort/{name}" for name in ORT_FILES),
+        *(f"classmood/server/vendor/plotly/{name}" for name in PLOTLY_FILES)}
     assert expected <= names, sorted(expected - names)
     for folder in ("templates", "static/js"):  # every page file of the checkout is in the wheel
         here = ROOT / "src/classmood/server/web" / folder
         assert {f"classmood/server/web/{folder}/{p.name}" for p in here.iterdir() if p.is_file()} <= names
     assert not [n for n in names if "node_modules" in n or n.startswith("tests/")]
-    runtime = ROOT / "node_modules/onnxruntime-web/dist"
+    runtime, charts = ROOT / "node_modules/onnxruntime-web/dist", ROOT / "node_modules/plotly.js-basic-dist-min"
     with zipfile.ZipFile(installed.wheel) as wheel:
         for name in ORT_FILES:
             assert wheel.read(f"classmood/server/vendor/ort/{name}") == (runtime / name).read_bytes()
+        for name in PLOTLY_FILES:
+            assert wheel.read(f"classmood/server/vendor/plotly/{name}") == (charts / name).read_bytes()
 
 
 @pytest.fixture()
@@ -136,6 +140,8 @@ def test_an_installed_classmood_runs_an_on_device_class(served: LiveServer, brow
     for name, media in ORT_FILES.items():
         response = httpx.get(served.url + ORT_ROUTE + name, timeout=30)
         assert response.status_code == 200 and response.headers["content-type"] == media, name
+    charts = httpx.get(served.url + PLOTLY_URL, timeout=30)  # the student page draws its own histogram with it
+    assert charts.status_code == 200 and charts.headers["content-type"].startswith("text/javascript")
     teacher = new_teacher(served, "Ms Wheel", "t")
     # a picture every 0.2 s (the page's shortest pace): the three scores do not take three seconds
     session = api_session(served, teacher, title="Installed", analysis_mode="device", frame_interval_s=0.2)

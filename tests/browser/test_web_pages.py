@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from classmood.config import Settings
 from classmood.labels import LABELS
 from classmood.server.web import mount_web
-from classmood.server.web.assets import plotly_js_path
+from classmood.server.web.assets import PLOTLY_URL, plotly_js_path
 
 PAGES = ["/", "/login", "/join", "/join/ABC123", "/teacher", "/teacher/sessions/7", "/teacher/sessions/7/report",
          "/teacher/courses/3", "/admin"]
@@ -41,7 +41,7 @@ def test_page_renders_with_its_assets(client: TestClient, path: str) -> None:
                                   "/join/ABC123"])
 def test_chart_pages_load_plotly_from_classmood(client: TestClient, path: str) -> None:
     html = client.get(path).text
-    assert '<script src="/static/vendor/plotly.min.js"' in html
+    assert f'<script src="{PLOTLY_URL}"' in html
     assert "cdn" not in html.lower()
 
 
@@ -49,7 +49,9 @@ def test_plotly_is_served_from_the_wheel(client: TestClient) -> None:
     r = client.get("/static/vendor/plotly.min.js")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/javascript")
-    assert r.content == plotly_js_path().read_bytes()
+    path = plotly_js_path()
+    assert path is not None and r.content == path.read_bytes()
+    assert b"plotly.js (basic - minified)" in r.content[:200]
 
 
 @pytest.mark.parametrize("path", ["/static/../pages.py", "/static/%2e%2e/pages.py", "/static/js/nope.js",

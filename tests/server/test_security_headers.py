@@ -104,7 +104,9 @@ def test_styles_need_no_unsafe_inline(client: TestClient) -> None:
 def test_chart_pages_pre_place_the_styles_plotly_would_inject(client: TestClient) -> None:
     from classmood.server.web.assets import plotly_js_path, plotly_style_ids
 
-    bundle = plotly_js_path().read_text(encoding="utf-8", errors="replace")
+    path = plotly_js_path()
+    assert path is not None, "plotly.js is not installed: npm ci"
+    bundle = path.read_text(encoding="utf-8", errors="replace")
     ids = plotly_style_ids()
     assert all(f'getElementById("{i}")' in bundle for i in ids)
     if "maplibregl-map{" in bundle:  # plotly.js 3+ injects maplibre's CSS at load time

@@ -27,8 +27,11 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from classmood.server.deps import CurrentUser, StateDep
+from classmood.server.npm import npm_folder
 from classmood.server.security_headers import CROSS_ORIGIN_ISOLATED
 
+ORT_PACKAGE = "onnxruntime-web"
+ORT_FOLDER = "dist"  # where the files below lie in the package
 ORT_VERSION = "1.30.0"  # the onnxruntime-web of package.json (pinned there, checked here)
 # The CPU-only build (WebAssembly with SIMD and threads): no WebGPU/WebGL bundles are needed or served.
 ORT_FILES = {
@@ -42,21 +45,12 @@ MODEL_ROUTE = "/api/ondevice/models/"
 BROWSER_PRECISION = "fp32"
 # A browser slower than this per frame cannot keep up with a class and is told so (or falls back).
 MAX_FRAME_MS = 1500.0
-PACKAGED_ORT = Path(__file__).with_name("vendor") / "ort"  # in a built wheel (hatch_build.py puts them there)
 
 
 def ort_dir() -> Path | None:
     """The first folder with onnxruntime-web's files: ``CLASSMOOD_ORT_DIR``, the installed package's own copy (a
     wheel), ``node_modules/onnxruntime-web/dist`` of the checkout, then of the working directory; None if none."""
-    override = os.environ.get("CLASSMOOD_ORT_DIR")
-    root = Path(__file__).resolve().parents[3]  # src/classmood/server/ondevice.py -> the repository
-    candidates = [Path(override)] if override else []
-    candidates += [PACKAGED_ORT, root / "node_modules" / "onnxruntime-web" / "dist",
-                   Path.cwd() / "node_modules" / "onnxruntime-web" / "dist"]
-    for folder in candidates:
-        if all((folder / name).is_file() for name in ORT_FILES):
-            return folder
-    return None
+    return npm_folder("ort", ORT_PACKAGE, ORT_FOLDER, ORT_FILES, os.environ.get("CLASSMOOD_ORT_DIR"))
 
 
 @cache

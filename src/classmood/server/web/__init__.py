@@ -1,4 +1,4 @@
-"""ClassMood's browser pages: server-rendered Jinja2 templates, small vanilla-JS scripts, plotly.js from the wheel.
+"""ClassMood's browser pages: server-rendered Jinja2 templates, small vanilla-JS scripts, plotly.js from npm (no CDN).
 
 The pages are thin shells: each renders a template, and its script talks to the JSON API and the live
 channel of the other server packages (the contract is ``docs/API.md``). Nothing here reads the database.

@@ -20,12 +20,18 @@ from classmood.labels import EMOTION_COLORS, LABELS, NEGATIVE
 from classmood.server.analytics.service import CHART_MIN_OBSERVATIONS, CHART_MIN_STUDENTS
 from classmood.server.observations.stream import close_codes
 from classmood.server.security_headers import CROSS_ORIGIN_ISOLATED
-from classmood.server.web.assets import TEMPLATES_DIR, media_type, plotly_js_path, plotly_style_ids, static_file
+from classmood.server.web.assets import (
+    PLOTLY_URL,
+    TEMPLATES_DIR,
+    media_type,
+    plotly_js_path,
+    plotly_style_ids,
+    static_file,
+)
 
 # Join codes and session ids travel in URLs; anything else is refused before it reaches a template.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAFE_NEXT_RE = re.compile(r"^/(?!/)[A-Za-z0-9_\-/?=&.%]*$")
-PLOTLY_URL = "/static/vendor/plotly.min.js"
 
 
 @cache
@@ -160,13 +166,16 @@ def build_router(settings: Settings) -> APIRouter:
 
 
 def build_static_router() -> APIRouter:
-    """``/static/...`` from this package, and plotly.js from the installed plotly wheel."""
+    """``/static/...`` from this package, and plotly.js (:func:`plotly_js_path`)."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/static/vendor/plotly.min.js")
     def plotly_js() -> FileResponse:
-        """plotly.js of the installed wheel: the pages work with no internet."""
-        return _file(plotly_js_path(), max_age=86400)
+        """plotly.js of this installation: the pages work with no internet."""
+        path = plotly_js_path()
+        if path is None:
+            raise HTTPException(status_code=404, detail="plotly.js is not installed: run `npm ci` in the checkout")
+        return _file(path, max_age=86400)
 
     @router.get("/static/{relative:path}", response_model=None)
     def static(relative: str, request: Request) -> Response:
