@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from classmood.agent import Agent, Pending, ServerClient, SessionEnded, Spool, video_frames
+from classmood.benchmarks.servers import tls
 from classmood.labels import LABELS
 from classmood.server.app import create_app
 from classmood.server.threaded import ThreadedServer
@@ -38,7 +39,7 @@ def write_video(path: Path, frames: int = 12, fps: float = 4.0) -> Path:
 
 def exported_ids(url: str, session_id: int, headers: dict[str, str]) -> list[str]:
     """Client ids of every stored observation, read back through the CSV export."""
-    text = httpx.get(f"{url}/api/sessions/{session_id}/export.csv", headers=headers).text
+    text = httpx.get(f"{url}/api/sessions/{session_id}/export.csv", headers=headers, verify=tls()).text
     return [row["client_id"] for row in csv.DictReader(io.StringIO(text))]
 
 
@@ -55,7 +56,7 @@ def _start(database_url: str, tmp_path: Path, port: int | None = None) -> tuple[
 def test_agent_delivers_everything_exactly_once_across_an_outage(database_url: str, tmp_path: Path,
                                                                  video: Path) -> None:
     app, server = _start(database_url, tmp_path)
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, verify=tls()) as http:
         world = build_world(http, app)  # type: ignore[arg-type]
     frames = list(video_frames(video, every_s=0.25, start_ts=time.time() - 60))
     assert len(frames) == 12
@@ -88,7 +89,8 @@ def test_agent_delivers_everything_exactly_once_across_an_outage(database_url: s
 
     ids = exported_ids(server.url, world.session_id, world.teacher_a)
     assert sorted(ids) == sorted(generated) and len(set(ids)) == 12
-    histogram = httpx.get(f"{server.url}/api/sessions/{world.session_id}/histogram", headers=world.teacher_a).json()
+    histogram = httpx.get(f"{server.url}/api/sessions/{world.session_id}/histogram", headers=world.teacher_a,
+                          verify=tls()).json()
     assert histogram["total"] == 12 and histogram["participants"] == 1
     client.close()
     server.stop()
@@ -97,7 +99,7 @@ def test_agent_delivers_everything_exactly_once_across_an_outage(database_url: s
 
 def test_spool_survives_an_agent_restart(database_url: str, tmp_path: Path, video: Path) -> None:
     app, server = _start(database_url, tmp_path)
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, verify=tls()) as http:
         world = build_world(http, app)  # type: ignore[arg-type]
     client = ServerClient(server.url, timeout_s=5)
     joined = client.join(world.code, "Desk")
@@ -117,7 +119,7 @@ def test_spool_survives_an_agent_restart(database_url: str, tmp_path: Path, vide
 
 def test_send_frames_mode_and_session_end(database_url: str, tmp_path: Path, video: Path) -> None:
     app, server = _start(database_url, tmp_path)
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, verify=tls()) as http:
         world = build_world(http, app)  # type: ignore[arg-type]
         client = ServerClient(server.url, timeout_s=10)
         agent = Agent(client, client.join(world.code, "Frames"), send_frames=True, spool=tmp_path / "s.jsonl")
@@ -141,7 +143,7 @@ def test_join_command_sends_scores_from_a_video(database_url: str, tmp_path: Pat
     from classmood.cli import app as cli
 
     app, server = _start(database_url, tmp_path)
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, verify=tls()) as http:
         world = build_world(http, app)  # type: ignore[arg-type]
         result = CliRunner().invoke(cli, ["join", server.url, world.code, "--name", "Cli", "--video", str(video),
                                           "--interval", "1", "--yes"])
@@ -168,7 +170,7 @@ def _join_process(url: str, code: str, video: Path, spool: Path) -> subprocess.P
 @pytest.mark.slow
 def test_a_killed_agent_comes_back_as_the_same_participant(database_url: str, tmp_path: Path) -> None:
     app, server = _start(database_url, tmp_path)
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, verify=tls()) as http:
         world = build_world(http, app)  # type: ignore[arg-type]
     # Long enough that the first agent is killed mid-video (it delivers after its first frame), short enough
     # that the second analyses little: every frame is a face detection and a model run.
@@ -184,7 +186,7 @@ def test_a_killed_agent_comes_back_as_the_same_participant(database_url: str, tm
     assert delivered
     # The worst moment to die: scores sent, spool not yet rewritten. Put the delivered ones back in it.
     rows = list(csv.DictReader(io.StringIO(httpx.get(f"{server.url}/api/sessions/{world.session_id}/export.csv",
-                                                     headers=world.teacher_a).text)))
+                                                     headers=world.teacher_a, verify=tls()).text)))
     Spool(spool).append(Pending(r["client_id"], float(r["ts"]), {label: float(r[f"p_{label.lower()}"])
                                                                 for label in LABELS}) for r in rows)
 
@@ -194,7 +196,8 @@ def test_a_killed_agent_comes_back_as_the_same_participant(database_url: str, tm
     assert "again as participant" in output
     ids = exported_ids(server.url, world.session_id, world.teacher_a)
     assert len(ids) == len(set(ids)) and set(delivered) <= set(ids)  # 0 duplicates
-    rows = httpx.get(f"{server.url}/api/sessions/{world.session_id}/participants", headers=world.teacher_a).json()
+    rows = httpx.get(f"{server.url}/api/sessions/{world.session_id}/participants", headers=world.teacher_a,
+                     verify=tls()).json()
     assert sorted(r["display_name"] for r in rows) == ["Ann", "Desk"]  # one participant for the agent
     assert Spool(spool).load() == []
     server.stop()

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from classmood.benchmarks.servers import free_port, wait_until_up
+from classmood.benchmarks.servers import free_port, tls, wait_until_up
 
 from ..conftest import CHEAP_HASHING
 
@@ -37,10 +37,11 @@ class LiveServer:
     def client(self, email: str | None = None, password: str | None = None) -> httpx.Client:
         """An API client with a bearer token (the admin's unless told otherwise)."""
         r = httpx.post(self.url + "/api/auth/token", timeout=30,
-                       json={"email": email or self.admin_email, "password": password or self.admin_password})
+                       json={"email": email or self.admin_email, "password": password or self.admin_password},
+                       verify=tls())
         r.raise_for_status()
         bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        return httpx.Client(base_url=self.url, timeout=30, headers=bearer)
+        return httpx.Client(base_url=self.url, timeout=30, headers=bearer, verify=tls())
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from classmood.benchmarks.servers import tls
 from classmood.labels import LABELS
 
 from .conftest import LiveServer, Teacher
@@ -24,7 +25,7 @@ EVIL = '<img src=x onerror="window.__xss=1">Eve<script>window.__xss=2</script>'
 def _participant(live: LiveServer, session: dict[str, Any], name: str) -> dict[str, Any]:
     # A student joins without an account (no admin token: a sign-in per call cost a round trip and a hash)
     r = httpx.post(live.url + "/api/join", json={"code": session["code"], "display_name": name, "consent": True},
-                   timeout=30)
+                   timeout=30, verify=tls())
     return r.raise_for_status().json()
 
 
@@ -33,7 +34,7 @@ def _send_frame(live: LiveServer, joined: dict[str, Any]) -> dict[str, Any]:
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(astronaut_frame(), cv2.COLOR_RGB2BGR))
     assert ok
     r = httpx.post(f"{live.url}/api/sessions/{joined['session_id']}/frames", content=jpeg.tobytes(), timeout=30,
-                   headers={"Authorization": f"Bearer {joined['token']}", "Content-Type": "image/jpeg"})
+                   headers={"Authorization": f"Bearer {joined['token']}", "Content-Type": "image/jpeg"}, verify=tls())
     return r.raise_for_status().json()
 
 
@@ -44,7 +45,7 @@ def _send_scores(live: LiveServer, joined: dict[str, Any], label: str, n: int = 
     newest = time.time() if at is None else at
     batch = [{"id": str(uuid.uuid4()), "ts": newest - i * 0.1, "probs": probs} for i in range(n)]
     r = httpx.post(f"{live.url}/api/sessions/{joined['session_id']}/observations", json={"observations": batch},
-                   headers={"Authorization": f"Bearer {joined['token']}"}, timeout=30)
+                   headers={"Authorization": f"Bearer {joined['token']}"}, timeout=30, verify=tls())
     assert r.raise_for_status().json()["accepted"] == n
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from classmood.benchmarks.servers import tls
 from classmood.labels import LABELS
 
 from .conftest import LiveServer, Teacher
@@ -55,7 +56,7 @@ def _no_face_since(live: LiveServer, joined: dict[str, Any], *, face_ago_s: floa
     body = {"observations": [{"id": str(uuid.uuid4()), "ts": now - face_ago_s, "probs": probs}],
             "no_face": [{"id": str(uuid.uuid4()), "ts": now - k} for k in (2, 1, 0)]}
     r = httpx.post(f"{live.url}/api/sessions/{joined['session_id']}/observations", json=body,
-                   headers={"Authorization": f"Bearer {joined['token']}"}, timeout=30)
+                   headers={"Authorization": f"Bearer {joined['token']}"}, timeout=30, verify=tls())
     assert r.raise_for_status().json()["no_face"] == 3
 
 

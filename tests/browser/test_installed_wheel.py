@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from classmood.benchmarks.servers import free_port, wait_until_up
+from classmood.benchmarks.servers import free_port, tls, wait_until_up
 from classmood.server.ondevice import ORT_FILES, ORT_ROUTE
 from classmood.server.web.assets import PLOTLY_FILES, PLOTLY_URL
 
@@ -135,12 +135,12 @@ def served(installed: Installed, tmp_path: Path) -> Iterator[LiveServer]:
 
 
 def test_an_installed_classmood_runs_an_on_device_class(served: LiveServer, browser: Any) -> None:
-    config = httpx.get(served.url + "/api/ondevice/config", timeout=30).raise_for_status().json()
+    config = httpx.get(served.url + "/api/ondevice/config", timeout=30, verify=tls()).raise_for_status().json()
     assert config["runtime"]["available"] is True
     for name, media in ORT_FILES.items():
-        response = httpx.get(served.url + ORT_ROUTE + name, timeout=30)
+        response = httpx.get(served.url + ORT_ROUTE + name, timeout=30, verify=tls())
         assert response.status_code == 200 and response.headers["content-type"] == media, name
-    charts = httpx.get(served.url + PLOTLY_URL, timeout=30)  # the student page draws its own histogram with it
+    charts = httpx.get(served.url + PLOTLY_URL, timeout=30, verify=tls())  # for the own histogram of the student page
     assert charts.status_code == 200 and charts.headers["content-type"].startswith("text/javascript")
     teacher = new_teacher(served, "Ms Wheel", "t")
     # a picture every 0.2 s (the page's shortest pace): the three scores do not take three seconds

@@ -22,6 +22,8 @@ import httpx
 import numpy as np
 import pytest
 
+from classmood.benchmarks.servers import tls
+
 from .conftest import ARTIFACTS, LiveServer, new_teacher
 from .flows import api_session, join
 from .ondevice import SAMPLES_JS, chromium, face_frames, write_clip
@@ -117,23 +119,24 @@ def _nearest(pixels: np.ndarray, frames: dict[str, np.ndarray]) -> str:
 def test_runtime_files_and_headers(live_server: LiveServer) -> None:
     """The wasm runtime comes from ClassMood with the right types; the student page is cross-origin isolated."""
     # httpx's default 5 s timeout is too short for a server on a busy machine (seen in a run under load)
-    config = httpx.get(live_server.url + "/api/ondevice/config", timeout=30).raise_for_status().json()
+    config = httpx.get(live_server.url + "/api/ondevice/config", timeout=30, verify=tls()).raise_for_status().json()
     assert config["runtime"]["available"], "onnxruntime-web is not installed: npm ci"
-    wasm = httpx.get(live_server.url + config["runtime"]["wasm_paths"] + "ort-wasm-simd-threaded.wasm", timeout=30)
+    wasm = httpx.get(live_server.url + config["runtime"]["wasm_paths"] + "ort-wasm-simd-threaded.wasm", timeout=30,
+                     verify=tls())
     assert wasm.status_code == 200 and wasm.headers["content-type"] == "application/wasm"
     for name in ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs"):
-        r = httpx.get(live_server.url + config["runtime"]["wasm_paths"] + name, timeout=30)
+        r = httpx.get(live_server.url + config["runtime"]["wasm_paths"] + name, timeout=30, verify=tls())
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
-    node = httpx.get(live_server.url + "/static/vendor/ort/ort.node.min.mjs", timeout=30)
+    node = httpx.get(live_server.url + "/static/vendor/ort/ort.node.min.mjs", timeout=30, verify=tls())
     assert node.status_code == 404  # CPU build only
-    page = httpx.get(live_server.url + "/join/ABCDEF", timeout=30)
+    page = httpx.get(live_server.url + "/join/ABCDEF", timeout=30, verify=tls())
     assert page.headers["cross-origin-embedder-policy"] == "require-corp"
     assert page.headers["cross-origin-opener-policy"] == "same-origin"
     csp = page.headers["content-security-policy"]
     assert "connect-src 'self'" in csp and "'wasm-unsafe-eval'" in csp and "worker-src 'self' blob:" in csp
     contract = config["contract"]
     head = next(h for h in contract["heads"] if h["name"] == contract["default_head"])
-    model = httpx.get(live_server.url + config["emotion_model_url"], timeout=30)
+    model = httpx.get(live_server.url + config["emotion_model_url"], timeout=30, verify=tls())
     assert model.status_code == 200 and len(model.content) > 100_000
     import onnxruntime as ort
 

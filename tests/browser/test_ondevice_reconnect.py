@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from classmood.benchmarks.servers import SERVER_CODE, free_port, wait_until_up
+from classmood.benchmarks.servers import SERVER_CODE, free_port, tls, wait_until_up
 
 from ..conftest import cheap_hashing_env
 
@@ -99,14 +99,14 @@ def server(tmp_path: Path) -> Iterator[Restartable]:
 
 
 def _stored(server: Restartable, session_id: int, auth: dict[str, str]) -> list[str]:
-    r = httpx.get(f"{server.url}/api/sessions/{session_id}/export.csv", headers=auth, timeout=30)
+    r = httpx.get(f"{server.url}/api/sessions/{session_id}/export.csv", headers=auth, timeout=30, verify=tls())
     r.raise_for_status()
     return [row["client_id"] for row in csv.DictReader(io.StringIO(r.text))]
 
 
 def _device_session(server: Restartable) -> Any:
     """A teacher, a course and a live on-device session, through the API."""
-    with httpx.Client(base_url=server.url, timeout=30) as api:
+    with httpx.Client(base_url=server.url, timeout=30, verify=tls()) as api:
         admin = {"Authorization": "Bearer " + api.post("/api/auth/token", json={
             "email": server.email, "password": server.password}).raise_for_status().json()["access_token"]}
         email, password = f"t-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(12)

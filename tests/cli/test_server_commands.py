@@ -15,6 +15,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from classmood.benchmarks.servers import tls
 from classmood.cli import app as cli
 from classmood.server.accounts.models import User
 from classmood.server.analytics.models import COUNT_COLUMNS, STEADY_COLUMNS, AggregateCell
@@ -118,7 +119,7 @@ def _wait_healthy(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/api/health", timeout=2, verify=tls()).status_code == 200:
                 return
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -137,10 +138,11 @@ def test_serve_prints_first_start_logins_once(tmp_path: Path) -> None:
         assert "docs/DEPLOYMENT.md" in text  # the legal notice, once, on first start
         for role in ("admin", "teacher"):
             email, password = re.search(rf"{role}\s+email: (\S+)\s+password: (\S+)", text).groups()  # type: ignore[union-attr]
-            token = httpx.post(f"http://127.0.0.1:{port}/api/auth/token", json={"email": email, "password": password})
+            token = httpx.post(f"http://127.0.0.1:{port}/api/auth/token", json={"email": email, "password": password},
+                               verify=tls())
             assert token.status_code == 200
             me = httpx.get(f"http://127.0.0.1:{port}/api/me",
-                           headers={"Authorization": f"Bearer {token.json()['access_token']}"}).json()
+                           headers={"Authorization": f"Bearer {token.json()['access_token']}"}, verify=tls()).json()
             assert me["role"] == role
     finally:
         process.terminate()

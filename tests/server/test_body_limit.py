@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from classmood.benchmarks.servers import free_port, wait_until_up
+from classmood.benchmarks.servers import free_port, tls, wait_until_up
 from classmood.server.body_limit import DEFAULT_BODY_LIMIT
 
 from .conftest import World
@@ -143,7 +143,7 @@ def _send_chunked(port: int, total: int, result: dict[str, object]) -> None:
 def test_a_100_mb_chunked_join_is_413_without_memory_growth_or_stalls(server_process: tuple[str, int]) -> None:
     url, pid = server_process
     port = int(url.rsplit(":", 1)[1])
-    with httpx.Client(base_url=url, timeout=5) as client:
+    with httpx.Client(base_url=url, timeout=5, verify=tls()) as client:
         for _ in range(5):
             client.get("/api/health")  # warm up: lazy imports, the database connection
         before = _rss_bytes(pid)

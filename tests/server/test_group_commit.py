@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from classmood.benchmarks.servers import tls
 from classmood.labels import LABELS
 from classmood.server.errors import Conflict, Invalid
 from classmood.server.observations.context import Sender
@@ -82,7 +83,7 @@ def test_concurrent_students_and_racing_retries_store_each_score_once(world: Wor
     lock = threading.Lock()
 
     def student(headers: dict[str, str], base: str) -> None:
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+        with httpx.Client(base_url=base, headers=headers, timeout=30, verify=tls()) as http:
             for _ in range(5):
                 body = {"observations": [{"id": str(uuid.uuid4()), "ts": time.time() - 1, "score": 0.9,
                                           "probs": probs_of("Sad")} for _ in range(3)]}

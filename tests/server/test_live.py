@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from classmood.benchmarks.servers import tls
 from classmood.server.app import create_app
 from classmood.server.threaded import ThreadedServer
 
@@ -40,7 +41,7 @@ class EventReader(threading.Thread):
 
     def run(self) -> None:
         event = ""
-        with httpx.stream("GET", self.url, headers=self.headers, timeout=30) as response:
+        with httpx.stream("GET", self.url, headers=self.headers, timeout=30, verify=tls()) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             for line in response.iter_lines():
                 if line.startswith("event: "):
@@ -95,7 +96,8 @@ def servers(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -
 def test_dashboard_receives_observations_presence_and_status(servers: tuple[str, str, Any],
                                                              astronaut_jpeg: bytes) -> None:
     dashboard_url, ingest_url, app = servers
-    with httpx.Client(base_url=dashboard_url) as dashboard, httpx.Client(base_url=ingest_url) as ingest:
+    with (httpx.Client(base_url=dashboard_url, verify=tls()) as dashboard,
+          httpx.Client(base_url=ingest_url, verify=tls()) as ingest):
         world = build_world(dashboard, app)  # type: ignore[arg-type]
         reader = EventReader(f"{dashboard_url}/api/sessions/{world.session_id}/live", world.teacher_a)
         reader.start()
@@ -117,7 +119,8 @@ def test_dashboard_receives_observations_presence_and_status(servers: tuple[str,
 
 def test_aggregate_only_sessions_stream_no_observations(servers: tuple[str, str, Any]) -> None:
     dashboard_url, ingest_url, app = servers
-    with httpx.Client(base_url=dashboard_url) as dashboard, httpx.Client(base_url=ingest_url) as ingest:
+    with (httpx.Client(base_url=dashboard_url, verify=tls()) as dashboard,
+          httpx.Client(base_url=ingest_url, verify=tls()) as ingest):
         world: World = build_world(dashboard, app)  # type: ignore[arg-type]
         dashboard.patch(f"/api/sessions/{world.session_id}", json={"aggregate_only": True}, headers=world.teacher_a)
         reader = EventReader(f"{dashboard_url}/api/sessions/{world.session_id}/live", world.teacher_a)
@@ -135,7 +138,7 @@ def test_aggregate_only_sessions_stream_no_observations(servers: tuple[str, str,
 
 def test_live_stream_needs_the_courses_teacher(servers: tuple[str, str, Any]) -> None:
     dashboard_url, _, app = servers
-    with httpx.Client(base_url=dashboard_url) as client:
+    with httpx.Client(base_url=dashboard_url, verify=tls()) as client:
         world = build_world(client, app)  # type: ignore[arg-type]
         url = f"/api/sessions/{world.session_id}/live"
         assert client.get(url).status_code == 401

@@ -22,6 +22,7 @@ from sqlalchemy import delete, update
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from classmood.benchmarks.servers import tls
 from classmood.server.accounts.models import User
 from classmood.server.accounts.service import start_login
 from classmood.server.app import create_app
@@ -53,7 +54,7 @@ def live(database_url: str, tmp_path: Path) -> Iterator[Live]:
     app = create_app(make_settings(database_url, tmp_path / "data", live_check_s=CHECK_EVERY_S))
     server = ThreadedServer(app).start()
     try:
-        with httpx.Client(base_url=server.url) as client:
+        with httpx.Client(base_url=server.url, verify=tls()) as client:
             yield Live(server.url, client, build_world(client, app), app)  # type: ignore[arg-type]
     finally:
         server.stop()
@@ -73,7 +74,8 @@ class Stream(threading.Thread):
 
     def run(self) -> None:
         event = ""
-        with httpx.stream("GET", self.url, headers=self.headers, cookies=self.cookies, timeout=60) as response:
+        with httpx.stream("GET", self.url, headers=self.headers, cookies=self.cookies, timeout=60,
+                          verify=tls()) as response:
             assert response.status_code == 200, response.read()
             for line in response.iter_lines():
                 if line.startswith("event: "):
@@ -140,7 +142,7 @@ def test_the_event_stream_ends_when_its_right_ends(live: Live, how: str) -> None
 
 
 def test_the_event_stream_of_a_browser_ends_at_its_logout(live: Live) -> None:
-    browser = httpx.Client(base_url=live.url)
+    browser = httpx.Client(base_url=live.url, verify=tls())
     csrf = browser.post("/api/auth/login", json={"email": "a@test.org", "password": PASSWORD}).json()["csrf_token"]
     stream = watch(live, cookies=browser.cookies)
     logged_out = time.monotonic()

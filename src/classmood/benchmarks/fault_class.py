@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from classmood.benchmarks.clients import Dashboard, device_class, settle, stored_ids
+from classmood.benchmarks.servers import tls
 from classmood.benchmarks.students import Plan, Tally, WsStudent, http_student
 
 PROBE_EVERY_S = 0.25
@@ -107,8 +108,8 @@ async def run_class(student_url: str, dashboard_url: str, admin: tuple[str, str]
     """Students on ``student_url``, the dashboard on ``dashboard_url`` (another process, or the same), the
     fault in the middle; ``admin`` is the (email, password) of the servers' first admin."""
     plan.check()
-    async with (httpx.AsyncClient(base_url=student_url, timeout=30) as http,
-                httpx.AsyncClient(base_url=dashboard_url, timeout=30) as dash):
+    async with (httpx.AsyncClient(base_url=student_url, timeout=30, verify=tls()) as http,
+                httpx.AsyncClient(base_url=dashboard_url, timeout=30, verify=tls()) as dash):
         setup, tokens = await device_class(http, *admin, plan.students, plan.interval_s)
         observed = Observed(Tally(), Dashboard())
         background = [asyncio.create_task(observed.dashboard.listen(dash, setup.session_id, setup.auth)),

@@ -32,7 +32,7 @@ import httpx
 import numpy as np
 
 from classmood.benchmarks.clients import Setup, create_session, settle, sse_events
-from classmood.benchmarks.servers import local_server
+from classmood.benchmarks.servers import local_server, tls
 
 
 @dataclass
@@ -274,7 +274,7 @@ async def _run(url: str, email: str, password: str, students: int, seconds: floa
     frames = [base64.b64encode(j).decode("ascii") for j in astronaut_jpegs()]
     shared = _Shared()
     limits = httpx.Limits(max_connections=students + 10)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits, verify=tls()) as http:
         setup = await create_session(http, email, password)
         listener = asyncio.create_task(dashboard(http, setup, shared, result))
         await asyncio.sleep(0.5)  # let the SSE subscription settle before the first frame

@@ -38,7 +38,7 @@ import httpx
 from classmood.benchmarks.clients import Dashboard, device_class, settle, stored_ids
 from classmood.benchmarks.cpu import machine_cpu, postgres_cpu_s, process_cpu_s
 from classmood.benchmarks.device_report import DeviceLoadResult, account
-from classmood.benchmarks.servers import ServerProcess, pg_schema, server_env, server_processes
+from classmood.benchmarks.servers import ServerProcess, pg_schema, server_env, server_processes, tls
 from classmood.benchmarks.students import Plan, generator_main, generator_pid
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -62,7 +62,8 @@ async def _run(procs: list[ServerProcess], email: str, password: str, result: De
     urls = [p.url for p in procs]
     heard: list[tuple[str, float]] = []
     async with contextlib.AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=u, timeout=120)) for u in urls]
+        clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=u, timeout=120, verify=tls()))
+                   for u in urls]
         setup, tokens = await device_class(clients[0], email, password, result.students, result.interval_s)
         # Dashboards listen on the last servers, students start on the first: events cross processes.
         listeners = [asyncio.create_task(Dashboard(heard).listen(clients[-1 - k % len(clients)], setup.session_id,

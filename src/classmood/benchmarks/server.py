@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from classmood.benchmarks.servers import tls
 from classmood.labels import LABELS
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ def bench_http_ingest(url: str, state: ServerState, session_id: int, participant
                                                                                        strict=True))}
                    for j, p in enumerate(probs[i : i + BATCH], start=i)] for i in range(0, per_client, BATCH)]
         sent = 0
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60, verify=tls()) as http:
             for body in bodies:
                 response = http.post(f"/api/sessions/{session_id}/observations", json={"observations": body})
                 response.raise_for_status()
@@ -192,7 +193,7 @@ def bench_frames(url: str, state: ServerState, session_id: int, participant_ids:
         token = state.signer.sign("participant", {"pid": pid, "sid": session_id}, 3600)
         faces = 0
         with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}",
-                                                              "Content-Type": "image/jpeg"}) as http:
+                                                              "Content-Type": "image/jpeg"}, verify=tls()) as http:
             for _ in range(count):
                 response = http.post(f"/api/sessions/{session_id}/frames", content=jpeg)
                 response.raise_for_status()
