@@ -118,5 +118,9 @@ def test_reconnect_resends_unacknowledged_frames_once(live_server: LiveServer, t
     assert withhold["withheld"] >= 3
     assert any(r["duplicate"] for r in acks), "the re-sent frames should be recognised as duplicates"
     first = {r["id"]: r["faces"] for r in acks if not r["duplicate"]}
-    assert len(first) == page.evaluate("window.cmStudent.sent")  # every frame id was stored by the server once
-    assert _stored(live_server, teacher, session["id"]) == sum(first.values())
+    acked = {r["id"] for r in acks}
+    assert len(acked) == page.evaluate("window.cmStudent.sent")  # every frame id was answered: none lost
+    # A frame the server stored just as the connection dropped lost its ack with it; re-sent, it is answered as a
+    # duplicate (0 faces). It holds at most one face (the astronaut) and was stored once: no more than one each.
+    lost_acks = len(acked) - len(first)
+    assert sum(first.values()) <= _stored(live_server, teacher, session["id"]) <= sum(first.values()) + lost_acks

@@ -23,7 +23,6 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnx
 import onnxruntime as ort
 
 COLUMNS = 15
@@ -84,6 +83,8 @@ def _dynamic_model(path: Path) -> bytes:
     (an old exporter habit), which stops onnxruntime from folding batch norms into convolutions;
     dropping them from the inputs makes the model about twice as fast.
     """
+    import onnx  # here, not at the top: its import costs a second (ml_dtypes) that only this rewrite needs
+
     model = onnx.load(str(path))
     graph = model.graph
     weights = {init.name for init in graph.initializer}
