@@ -42,5 +42,5 @@ def test_course_trend_page(live_server: LiveServer, teacher: Teacher, context_fa
     # Week 2's 4 observations from one student are drawn as uncertain, with their n in the tick
     expect(page.locator("#trend-chart .xtick text").nth(1)).to_contain_text("4 observations, 1 student")
     expect(page.locator("#same-table tbody tr")).to_have_count(2)  # "Quiz" and "quiz " are one topic
-    assert page.locator("#same-chart .trace").count() == 1
+    expect(page.locator("#same-chart .trace")).to_have_count(1)
     page.screenshot(path=str(screenshots / "course-trend.png"), full_page=True)

@@ -91,4 +91,4 @@ def test_students_to_check_on_show_their_rule(live_server: LiveServer, teacher: 
     expect(dash.locator("#check-rule")).to_contain_text("earlier in this session")
     expect(dash.locator("#check-thin")).to_have_text("Not enough data yet: Ola")  # never flagged on 3 readings
     expect(dash.locator("#check-list li")).to_have_count(0)
-    assert dash.locator("#presence .scatterlayer .trace").count() == 2  # students present, faces in view
+    expect(dash.locator("#presence .scatterlayer .trace")).to_have_count(2)  # students present, faces in view

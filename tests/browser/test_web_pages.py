@@ -95,6 +95,22 @@ def test_inputs_have_labels(client: TestClient) -> None:
             assert f'for="{input_id}"' in html, f"{path}: #{input_id} has no <label for>"
 
 
+def test_script_forms_cannot_submit_before_their_script(client: TestClient) -> None:
+    """A form the page's script handles (no ``action``) posts if ever submitted natively, never a GET that would put
+    its fields in the URL, and its submit buttons stay disabled until the script enables them (once its handler is
+    attached, ``data-script-submit``; the student's once consent is given)."""
+    forms = 0
+    for path in PAGES:
+        for attrs, body in re.findall(r"<form([^>]*)>(.*?)</form>", client.get(path).text, re.S):
+            if "action=" in attrs:
+                continue
+            forms += 1
+            assert 'method="post"' in attrs, f"{path}: <form{attrs}>"
+            for button in re.findall(r'<button[^>]*type="submit"[^>]*>', body):
+                assert " disabled" in button, f"{path}: {button}"
+    assert forms >= 7  # sign-in, course, session, alert rule, topic (live and report), consent
+
+
 def test_module_imports_are_revalidated(client: TestClient) -> None:
     """Modules import ./common.js without a version: it must be revalidated, and answer 304 while unchanged."""
     r = client.get("/static/js/common.js")

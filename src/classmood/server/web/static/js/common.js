@@ -73,6 +73,16 @@ export function el(tag, attrs = {}, ...children) {
 
 export function show(node, visible = true) { node.classList.toggle("hidden", !visible); }
 
+/**
+ * Handle a form in script. Its submit buttons are disabled in the HTML (`data-script-submit`) and enabled here, once
+ * the handler is attached: a click or Enter while the page's modules still load would otherwise submit the form
+ * natively, reloading the page with its fields in the URL (the password, on the sign-in form).
+ */
+export function onSubmit(form, handler) {
+  form.addEventListener("submit", (event) => { event.preventDefault(); handler(event); });
+  for (const button of form.querySelectorAll("[data-script-submit]")) button.disabled = false;
+}
+
 export function showError(err, id = "page-error") {
   const box = document.getElementById(id);
   if (!box) return;

@@ -1,7 +1,7 @@
 /* Live dashboard: current histogram, timeline since start with the topics, students present and faces in view,
  * student tiles (a click shows that student's timeline), students to check on, stored alerts (SSE + API). */
 import {
-  api, backoff, config, el, fmtTime, negativeShare, pct, show, showError, topLabel, whoami,
+  api, backoff, config, el, fmtTime, negativeShare, onSubmit, pct, show, showError, topLabel, whoami,
 } from "./common.js";
 import {
   MIN_STUDENTS, bucketBars, bucketFor, chart, histogramBars, setExportContext, timeAxis, timelineLayout, topicMarks,
@@ -124,8 +124,7 @@ async function loadTopics() {
   return state.topics;
 }
 
-async function startTopic(event) {
-  event.preventDefault();
+async function startTopic() {
   const input = $("topic-title");
   const title = input.value.trim();
   if (!title) { input.focus(); return; }
@@ -301,7 +300,7 @@ function wireControls() {
   $("report-link").href = `/teacher/sessions/${sid}/report`;
   $("start-session").addEventListener("click", () => act("start"));
   $("end-session").addEventListener("click", () => act("end"));
-  $("topic-form").addEventListener("submit", startTopic);
+  onSubmit($("topic-form"), startTopic);
   $("aggregate-only").addEventListener("change", (e) => patch({ aggregate_only: e.target.checked }));
   $("show-self").addEventListener("change", (e) => patch({ show_self_to_students: e.target.checked }));
   $("analysis-device").addEventListener("change",

@@ -1,7 +1,7 @@
 /* The live dashboard's alert rule and alerts. The rule is a setting of the session, stored and evaluated by the
  * server (PATCH /api/sessions/{id}), so it fires with no dashboard open; each firing is stored and arrives here as
  * the SSE event "alert", and GET /api/sessions/{id}/alerts lists those that came before this page was opened. */
-import { api, config, el, fmtTime } from "./common.js";
+import { api, config, el, fmtTime, onSubmit } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const seen = new Set();
@@ -35,7 +35,7 @@ export function wireAlertRule(patch) {
   };
   share.addEventListener("change", apply);
   after.addEventListener("change", apply);
-  $("alert-form").addEventListener("submit", (e) => { e.preventDefault(); apply(); });
+  onSubmit($("alert-form"), apply);
 }
 
 /** One stored alert ({id, fired_at, text, ...}) at the top of the list; each id once. */

@@ -1,11 +1,10 @@
 /* Sign-in form: POST /api/auth/login, then go to the page that asked for it. */
-import { api, showError } from "./common.js";
+import { api, onSubmit, showError } from "./common.js";
 
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("login-form");
   const next = JSON.parse(document.getElementById("login-next").textContent) || "/teacher";
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  onSubmit(form, async () => {
     showError(null, "login-error");
     const email = form.email.value.trim();
     const password = form.password.value;

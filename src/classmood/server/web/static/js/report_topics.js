@@ -1,7 +1,7 @@
 /* The report's topics: side by side (duration, students, observations, faces in view, shares, negative share),
  * one plain sentence per topic that differs clearly from the rest (the server's rule), and editing after class:
  * add (form, or a click on the timeline), rename, move (the row's time, or drag the topic's line), delete. */
-import { api, el, fmtDuration, fmtTime, pct, plainLabel, show, showError, topLabel } from "./common.js";
+import { api, el, fmtDuration, fmtTime, onSubmit, pct, plainLabel, show, showError, topLabel } from "./common.js";
 import { chart, sampleText, shareBars } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
@@ -107,8 +107,7 @@ export function wireTimeline(gd) {
 export function wireTopicEditing(session, span, changed) {
   Object.assign(ctx, { session, span, changed });
   $("topic-add-start").value = timeValue(span[0]);
-  $("topic-add").addEventListener("submit", (event) => {
-    event.preventDefault();
+  onSubmit($("topic-add"), () => {
     const title = $("topic-add-title").value.trim();
     const start = $("topic-add-start").value;
     if (!title || !start) { showError(new Error("Give the topic a title and a start time.")); return; }

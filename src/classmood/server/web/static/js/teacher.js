@@ -1,5 +1,5 @@
 /* Teacher page: courses, sessions, start/end, join links with a copy button. */
-import { api, el, show, showError, whoami } from "./common.js";
+import { api, el, onSubmit, show, showError, whoami } from "./common.js";
 
 function joinUrl(session) {
   // The server's join_url may be relative or absolute; the link shared with students must be absolute.
@@ -61,8 +61,7 @@ function courseCard(course, sessions, reload) {
   const input = node.querySelector(".session-title");
   input.id = "session-title-" + course.id;
   node.querySelector(".session-label").setAttribute("for", input.id);
-  node.querySelector(".session-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
+  onSubmit(node.querySelector(".session-form"), async () => {
     const title = input.value.trim();
     if (!title) { showError(new Error("Please give the session a title.")); input.focus(); return; }
     try {
@@ -87,8 +86,8 @@ async function reload() {
 
 document.addEventListener("DOMContentLoaded", async () => {
   try { await whoami(); await reload(); } catch (err) { if (err.status !== 401) showError(err); }
-  document.getElementById("course-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
+  // wired once the courses are listed: a course created before that would be drawn twice
+  onSubmit(document.getElementById("course-form"), async () => {
     const input = document.getElementById("course-title");
     const title = input.value.trim();
     if (!title) { showError(new Error("Please give the course a title.")); input.focus(); return; }
