@@ -38,3 +38,30 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     if "CLASSMOOD_TEST_WORKERS" in os.environ:
         return int(os.environ["CLASSMOOD_TEST_WORKERS"])
     return 0 if _names_files(config) else min(WORKERS, os.cpu_count() or 1)
+
+
+# Test folders whose files mostly wait (on Chromium, on the pages' one-second ticks, on servers of their own) rather
+# than compute.
+WAITING = ("browser", "benchmarks", "agent")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Order the files so that waiting ones alternate with computing ones, each kind in its own order.
+
+    pytest-xdist hands each worker the next file in this order (``--dist loadfile``). In folder order, both workers
+    would reach the browser tests together and wait side by side for minutes with the cores idle; interleaved, one
+    worker's waits are the other's computing time. A worker leaving the browser folder closes its Chromium (package
+    scope) and opens another when it comes back: a second, against tens of seconds of idle cores.
+    """
+    root = Path(config.rootpath)
+    files: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(Path(item.path), []).append(item)
+
+    def waits(path: Path) -> bool:
+        return path.relative_to(root).parts[1] in WAITING
+
+    kinds = [[f for f in files if waits(f)], [f for f in files if not waits(f)]]
+    # each file at its fraction of the way through its own kind: merged, the two kinds alternate evenly
+    order = sorted((k / len(kind), path) for kind in kinds for k, path in enumerate(kind))
+    items[:] = [item for _, path in order for item in files[path]]
