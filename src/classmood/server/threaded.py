@@ -6,17 +6,44 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import uvicorn
 
+# Where outgoing connections take their local ports (Linux's default range when the file is missing).
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10_000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now."""
+    """A TCP port that is free right now, for a server that binds it a moment later.
+
+    Chosen below the ephemeral range: a port from ``bind(0)`` is an ephemeral one, which any outgoing connection of
+    the machine (a browser's, a test client's) may take between this check and the server's bind, and the server
+    then fails with "address already in use". Below the range only another such server can take it, at random.
+    """
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(LOWEST_PORT, max(low, LOWEST_PORT + 1000))
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
