@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from classmood.vision.search import SHIPPED
+
 from .conftest import LiveServer, Teacher
 from .flows import acked, api_session, join
 
@@ -20,6 +22,7 @@ window.__gumCalls = 0;
 const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
 navigator.mediaDevices.getUserMedia = (constraints) => { window.__gumCalls += 1; return original(constraints); };
 """
+CAMERA_FPS = "document.getElementById('preview').srcObject.getVideoTracks()[0].getSettings().frameRate"
 
 
 def _join_url(live: LiveServer, session: dict[str, Any]) -> str:
@@ -56,6 +59,8 @@ def test_consent_starts_camera(live_server: LiveServer, teacher: Teacher, contex
     page.add_init_script(COUNT_GUM)
     join(page, _join_url(live_server, session), "Carla")
     page.wait_for_function("window.__gumCalls === 1 && document.getElementById('preview').videoWidth > 0")
+    # the fake camera plays at 15 fps: the page asks for the shipped rate (server mode reads it from the page)
+    assert page.evaluate(CAMERA_FPS) == SHIPPED.camera_fps
 
 
 def test_pause_stops_frames(live_server: LiveServer, teacher: Teacher, context_factory) -> None:

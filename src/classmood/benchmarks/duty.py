@@ -2,12 +2,13 @@
 
 A local ClassMood server runs a live session in on-device mode; a student joins it in headless Chromium whose
 fake camera (``--use-file-for-fake-video-capture``) plays a clip of real faces (scikit-image's astronaut and
-cameraman, moving and turning a little, made at run time as Y4M). The page analyses at the session's default
-frame interval for ``seconds``. The figure is the CPU time (user + system, from ``/proc``) of the page's
-Chromium processes (renderer, GPU, utility: camera capture and network) per second of class, as a percentage
-of one core; the browser's own main process is reported apart. The shipped pipeline and the old one
-(``baseline``: a full detection and a classification of every face at every frame) run side by side, each in
-its own Chromium, at the same time, so both see the same machine. Linux only (``/proc``).
+cameraman, moving and turning a little, made at run time as a 30 fps Y4M, a webcam's usual rate). The page
+analyses at the session's default frame interval for ``seconds``. The figure is the CPU time (user + system,
+from ``/proc``) of the page's Chromium processes (renderer, GPU, utility: camera capture and network) per second
+of class, as a percentage of one core; the browser's own main process is reported apart. The shipped pipeline
+and the old one (``baseline``: a full detection and a classification of every face at every frame, the camera
+at its own rate) run side by side, each in its own Chromium, at the same time, so both see the same machine.
+Linux only (``/proc``).
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ from classmood.benchmarks.browser import CHROMIUM
 from classmood.benchmarks.cpu import process_cpu_s
 from classmood.benchmarks.servers import local_server, tls
 
-CLIP_FPS = 10
+CLIP_FPS = 30  # a webcam's usual rate: the page's camera_fps is a request, and the preview's frames cost
 CLIP_SECONDS = 6
 PAGE_TYPES = ("renderer", "gpu-process", "utility")
 
 
 def clip_frames(*, width: int = 640, height: int = 480, motion: float = 1.0) -> list[npt.NDArray[np.uint8]]:
-    """RGB frames of two real faces, one after the other, each drifting and turning slowly (6 s at 10 fps).
+    """RGB frames of two real faces, one after the other, each drifting and turning slowly (6 s at CLIP_FPS).
 
     ``motion`` scales the drift (±20 px) and the turn (±6°); 0: each face sits still (its clip still has the
     camera's own noise: the Y4M round trip of every frame).

@@ -170,6 +170,7 @@ class SearchOut(_Exact):
     skip_max_s: float
     head_tta: bool
     thread_spin: bool
+    camera_fps: float = Field(description="the frame rate the page asks of the camera (0: the camera's own)")
 
 
 class OnDeviceConfig(_Exact):

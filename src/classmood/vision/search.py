@@ -81,6 +81,11 @@ class SearchSettings:
     # The browser only: False lets onnxruntime-web's idle threads sleep between pictures instead of spin-waiting
     # for the next one (its default, which the old pipeline kept): at one picture a second, spinning is pure cost.
     thread_spin: bool = False
+    # The browser only: the frame rate the page asks of the camera (an ideal, never refused; 0: the camera's own,
+    # 30 for most webcams, as the old pipeline had it). The page reads one picture a second; every other frame
+    # only feeds the preview, and each costs the camera's process, the page and its compositor (at 30 fps the
+    # preview alone was about a third of the page's CPU, docs/BENCHMARKS.md).
+    camera_fps: float = 10.0
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready data (what the student page receives)."""
@@ -88,7 +93,8 @@ class SearchSettings:
 
 
 SHIPPED = SearchSettings()
-BASELINE = SearchSettings(region_search=False, skip_mad=0.0, change_level=0.0, head_tta=False, thread_spin=True)
+BASELINE = SearchSettings(region_search=False, skip_mad=0.0, change_level=0.0, head_tta=False, thread_spin=True,
+                          camera_fps=0.0)
 CELL, SAMPLE = 16, 4  # change cells are 16x16 pixels, sampled every 4th pixel each way
 PRESETS = {"shipped": SHIPPED, "baseline": BASELINE}
 

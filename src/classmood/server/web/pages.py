@@ -28,6 +28,7 @@ from classmood.server.web.assets import (
     plotly_style_ids,
     static_file,
 )
+from classmood.vision.search import SHIPPED
 
 # Join codes and session ids travel in URLs; anything else is refused before it reaches a template.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -124,7 +125,7 @@ def build_router(settings: Settings) -> APIRouter:
         if not _TOKEN_RE.fullmatch(code):
             return render("join.html", status_code=404, code="", cm_config=page_config(settings, page="join"),
                           error="This is not a valid join code. Please check the link or type the code.")
-        cfg = page_config(settings, page="student", code=code)
+        cfg = page_config(settings, page="student", code=code, camera_fps=SHIPPED.camera_fps)
         page = render("student.html", charts=True, code=code, cm_config=cfg)
         page.headers.update(CROSS_ORIGIN_ISOLATED)  # multi-threaded on-device analysis (ondevice.js)
         return page

@@ -121,8 +121,12 @@ async function startServerMode() {
 }
 
 async function startCamera(tick) {
+  // on the device, the pipeline's search settings say the camera's rate; in server mode, the page config (the same
+  // shipped number)
+  const fps = st.mode === "device" && st.pipeline ? st.odConfig.search[st.pipeline.search].camera_fps
+    : config.camera_fps;
   try {
-    await st.camera.start(tick, st.info.frame_interval_s);
+    await st.camera.start(tick, st.info.frame_interval_s, fps);
   } catch (err) {
     fail("The camera could not start (" + err.name + "). Allow the camera for this page and try again.");
   }
