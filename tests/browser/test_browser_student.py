@@ -23,6 +23,10 @@ const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices
 navigator.mediaDevices.getUserMedia = (constraints) => { window.__gumCalls += 1; return original(constraints); };
 """
 CAMERA_FPS = "document.getElementById('preview').srcObject.getVideoTracks()[0].getSettings().frameRate"
+# Camera pictures the preview took in one second (requestVideoFrameCallback fires for each new one).
+PRESENTED_IN_1S = """() => new Promise((done) => { let n = 0; const video = document.getElementById('preview');
+  const count = () => { n += 1; video.requestVideoFrameCallback(count); }; video.requestVideoFrameCallback(count);
+  setTimeout(() => done(n), 1000); })"""
 
 
 def _join_url(live: LiveServer, session: dict[str, Any]) -> str:
@@ -129,3 +133,29 @@ def test_reconnect_resends_unacknowledged_frames_once(live_server: LiveServer, t
     # duplicate (0 faces). It holds at most one face (the astronaut) and was stored once: no more than one each.
     lost_acks = len(acked) - len(first)
     assert sum(first.values()) <= _stored(live_server, teacher, session["id"]) <= sum(first.values()) + lost_acks
+
+
+def test_hiding_the_preview_keeps_the_camera_analysed(live_server: LiveServer, teacher: Teacher,
+                                                      context_factory) -> None:
+    session = api_session(live_server, teacher, title="Hide self", frame_interval_s=INTERVAL_S)
+    context = context_factory()
+    page = context.new_page()
+    join(page, _join_url(live_server, session), "Hana")
+    page.wait_for_function("window.cmStudent.acked >= 1")
+    switch = page.get_by_role("button", name="Hide my picture")
+    expect(switch).to_have_attribute("aria-pressed", "false")
+    switch.click()
+    expect(page.locator("#preview")).to_be_hidden()  # visibility: hidden (still laid out, so still current)
+    expect(page.get_by_role("button", name="Show my picture")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#preview-note")).to_be_visible()
+    # the hidden video still takes new pictures (a display:none one stops: every grab would be the same old one)
+    assert page.evaluate(PRESENTED_IN_1S) >= 3
+    before = acked(page)
+    page.wait_for_function(f"window.cmStudent.acked >= {before + 3}")  # still grabbed, sent and analysed
+    assert page.evaluate("document.getElementById('preview').srcObject") is not None  # the camera stays on
+    # the choice is this browser's: the next class page opens with the picture hidden
+    again = context.new_page()
+    join(again, _join_url(live_server, session), "Hana again")
+    expect(again.locator("#preview")).to_be_hidden()
+    again.get_by_role("button", name="Show my picture").click()
+    expect(again.locator("#preview")).to_be_visible()

@@ -147,8 +147,10 @@ def _session(url: str, email: str, password: str) -> str:
 
 
 @contextlib.contextmanager
-def _student(pw: Any, url: str, code: str, clip: Path, search: str) -> Iterator[tuple[Any, int]]:
-    """A student's page running ``search``, and the pid of its Chromium's main process."""
+def _student(pw: Any, url: str, code: str, clip: Path, search: str,
+             hide_preview: bool = False) -> Iterator[tuple[Any, int]]:
+    """A student's page running ``search``, and the pid of its Chromium's main process; ``hide_preview``: the
+    student presses "Hide my picture"."""
     before = _main_processes()
     browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
@@ -168,6 +170,9 @@ def _student(pw: Any, url: str, code: str, clip: Path, search: str) -> Iterator[
         page.get_by_label("I agree that my camera is used").check()
         page.get_by_role("button", name="Start camera").click()
         page.wait_for_function("() => window.cmStudent && window.cmStudent.frameMs.length >= 2", timeout=120_000)
+        if hide_preview:
+            page.get_by_role("button", name="Hide my picture").click()
+            page.locator("#preview").wait_for(state="hidden")
         yield page, pid
     finally:
         browser.close()
@@ -180,8 +185,10 @@ def _stats(page: Any) -> dict[str, Any]:
 
 
 def run_duty_bench(seconds: float = 60.0, searches: tuple[str, ...] = ("shipped", "baseline"),
-                   motion: float = 1.0) -> list[DutyRun]:
-    """Measure each setting's page for ``seconds`` of class, all at the same time (``motion``: see clip_frames)."""
+                   motion: float = 1.0, hide_preview: bool = False) -> list[DutyRun]:
+    """Measure each setting's page for ``seconds`` of class, all at the same time (``motion``: see clip_frames;
+    ``hide_preview``: the student hides their picture, on every page but the old pipeline's, which had no such
+    switch)."""
     if not CHROMIUM.exists():
         raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium (scripts/ensure-services.sh)")
     from playwright.sync_api import sync_playwright
@@ -191,7 +198,8 @@ def run_duty_bench(seconds: float = 60.0, searches: tuple[str, ...] = ("shipped"
             sync_playwright() as pw, contextlib.ExitStack() as stack:
         clip = face_clip(Path(tmp) / "faces.y4m", motion)
         code = _session(url, email, password)
-        pages = {s: stack.enter_context(_student(pw, url, code, clip, s)) for s in searches}
+        pages = {s: stack.enter_context(_student(pw, url, code, clip, s, hide_preview and s != "baseline"))
+                 for s in searches}
         cpu0 = {s: chromium_cpu(pid) for s, (_, pid) in pages.items()}
         stats0, t0 = {s: _stats(page) for s, (page, _) in pages.items()}, time.monotonic()
         while time.monotonic() - t0 < seconds:

@@ -205,6 +205,8 @@ def bench_browser(
     duty: Annotated[bool, typer.Option("--duty", help="instead: CPU of the student page per second of class")] = False,
     seconds: Annotated[float, typer.Option(help="with --duty: seconds of class measured")] = 60.0,
     still: Annotated[bool, typer.Option("--still", help="with --duty: the faces sit still")] = False,
+    hide_preview: Annotated[bool, typer.Option(
+        "--hide-preview", help="with --duty: the student hides their picture (not on the old page)")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
 ) -> None:
     """Time per 640x480 frame of the on-device pipeline in headless Chromium (shipped vs the old pipeline)."""
@@ -213,7 +215,7 @@ def bench_browser(
 
     summary: Any
     if duty:
-        runs = run_duty_bench(seconds=seconds, motion=0.0 if still else 1.0)
+        runs = run_duty_bench(seconds=seconds, motion=0.0 if still else 1.0, hide_preview=hide_preview)
         typer.echo(format_duty_bench(runs))
         summary = duty_summary(runs)
     else:

@@ -3,6 +3,32 @@
  * of the class. While on, it calls the page's tick once per sampling interval; a tick grabs the current picture.
  */
 
+const HIDE_KEY = "classmood.hidePreview"; // the student's choice, kept by this browser for every class
+
+/**
+ * The "Hide my picture" switch: the preview hidden on the student's own screen (the camera and the analysis go
+ * on). A shown preview is the page's largest cost after the analysis (a frame composited at every camera frame),
+ * and some students would rather not watch themselves all class.
+ */
+export function wirePreviewSwitch(button, video, note) {
+  const apply = (hidden) => {
+    // not display:none: Chromium stops updating a video that is out of the layout, so every grab would read the
+    // same old picture; an invisible one is not composited and stays current
+    video.classList.toggle("invisible", hidden);
+    note.classList.toggle("hidden", !hidden);
+    button.setAttribute("aria-pressed", String(hidden));
+    button.textContent = hidden ? "Show my picture" : "Hide my picture";
+  };
+  let stored = null;
+  try { stored = localStorage.getItem(HIDE_KEY); } catch (_) { /* storage blocked: the preview shows */ }
+  apply(stored === "1");
+  button.addEventListener("click", () => {
+    const hidden = button.getAttribute("aria-pressed") !== "true";
+    apply(hidden);
+    try { localStorage.setItem(HIDE_KEY, hidden ? "1" : "0"); } catch (_) { /* kept for this page only */ }
+  });
+}
+
 export class Camera {
   constructor(video) { Object.assign(this, { video, stream: null, timer: null }); }
 

@@ -6,7 +6,7 @@
  * camera.
  */
 
-import { Camera } from "./camera.js";
+import { Camera, wirePreviewSwitch } from "./camera.js";
 import { FrameSender, ScoreDelivery } from "./delivery.js";
 import { NO_FACE, openOutbox } from "./outbox.js";
 
@@ -271,6 +271,7 @@ async function main() {
   $("consent-form").addEventListener("submit", onConsent);
   $("decline").addEventListener("click", () => { show($("consent-form"), false); show($("declined")); });
   $("pause").addEventListener("click", togglePause);
+  wirePreviewSwitch($("hide-preview"), $("preview"), $("preview-note"));
   $("leave").addEventListener("click", leave);
   $("delete-data").addEventListener("click", deleteData);
   window.addEventListener("online", () => { if (st.scores) st.scores.schedule(0); });
