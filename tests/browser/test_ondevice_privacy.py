@@ -13,6 +13,7 @@ from classmood.vision.search import SHIPPED
 
 from .conftest import LiveServer, Teacher
 from .flows import api_session, join
+from .test_browser_student import CAMERA_FPS
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -60,8 +61,7 @@ def test_on_device_analysis_sends_no_picture(live_server: LiveServer, teacher: T
     page.wait_for_function(f"() => window.cmStudent.acked >= {SCORES + 1}", timeout=60_000)  # it really analyses
     delivered = page.evaluate("() => window.cmStudent.acked")
     # the camera runs at the shipped search's rate (10 fps of the fake camera's 15: the preview's frames only)
-    assert page.evaluate("document.getElementById('preview').srcObject.getVideoTracks()[0].getSettings()"
-                         ".frameRate") == SHIPPED.camera_fps
+    assert page.evaluate(CAMERA_FPS) == SHIPPED.camera_fps
 
     origin = urlsplit(live_server.url).netloc
     foreign = [r["url"] for r in requests if urlsplit(r["url"]).netloc != origin]
