@@ -10,7 +10,7 @@ import { Camera, wirePreviewSwitch } from "./camera.js";
 import { FrameSender, ScoreDelivery } from "./delivery.js";
 import { NO_FACE, openOutbox } from "./outbox.js";
 
-import { api, config, show, uuid } from "./common.js";
+import { api, config, onSubmit, show, uuid } from "./common.js";
 import { deleteOwnData, showOwnLabel } from "./own_timeline.js";
 const code = config.code;
 const FRAME_WIDTH = 320; // frames are downscaled before they leave the device: faces need no more
@@ -93,8 +93,7 @@ function deliveryUi() {
 
 function canStart() { return $("consent").checked && $("display-name").value.trim().length > 0; }
 
-async function onConsent(event) {
-  event.preventDefault();
+async function onConsent() {
   if (!canStart()) { fail("Please enter your name and tick the consent box, or keep your camera off."); return; }
   show($("join-error"), false);
   $("start").disabled = true;
@@ -268,7 +267,7 @@ async function main() {
   const update = () => { $("start").disabled = !canStart(); };
   $("consent").addEventListener("change", update);
   $("display-name").addEventListener("input", update);
-  $("consent-form").addEventListener("submit", onConsent);
+  onSubmit($("consent-form"), onConsent); // its button follows the consent rule (canStart), not the script
   $("decline").addEventListener("click", () => { show($("consent-form"), false); show($("declined")); });
   $("pause").addEventListener("click", togglePause);
   wirePreviewSwitch($("hide-preview"), $("preview"), $("preview-note"));
