@@ -10,6 +10,9 @@ from playwright.sync_api import Page, expect
 
 from .conftest import LiveServer, Teacher
 
+# The frame rate the student page's camera runs at (its preview's video track).
+CAMERA_FPS = "document.getElementById('preview').srcObject.getVideoTracks()[0].getSettings().frameRate"
+
 
 def sign_in(page: Page, teacher: Teacher, next_path: str = "/teacher") -> None:
     """Open a teacher page, get sent to the sign-in form, sign in and come back."""

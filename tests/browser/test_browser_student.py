@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from classmood.vision.search import SHIPPED
 
 from .conftest import LiveServer, Teacher
-from .flows import acked, api_session, join
+from .flows import CAMERA_FPS, acked, api_session, join
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 INTERVAL_S = 0.2  # the pace of the sessions whose frames a test waits for: the page's shortest
@@ -22,7 +22,6 @@ window.__gumCalls = 0;
 const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
 navigator.mediaDevices.getUserMedia = (constraints) => { window.__gumCalls += 1; return original(constraints); };
 """
-CAMERA_FPS = "document.getElementById('preview').srcObject.getVideoTracks()[0].getSettings().frameRate"
 # Camera pictures the preview took in one second (requestVideoFrameCallback fires for each new one).
 PRESENTED_IN_1S = """() => new Promise((done) => { let n = 0; const video = document.getElementById('preview');
   const count = () => { n += 1; video.requestVideoFrameCallback(count); }; video.requestVideoFrameCallback(count);

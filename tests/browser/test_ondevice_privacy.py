@@ -12,8 +12,7 @@ import pytest
 from classmood.vision.search import SHIPPED
 
 from .conftest import LiveServer, Teacher
-from .flows import api_session, join
-from .test_browser_student import CAMERA_FPS
+from .flows import CAMERA_FPS, api_session, join
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
