@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from classmood.benchmarks.load import astronaut_jpegs, format_load, pct, run_load
+from classmood.benchmarks.load import astronaut_jpegs, clip_jpegs, format_load, frame_source, pct, run_load
 from classmood.cli import app as cli
 
 from ..browser.conftest import LiveServer
@@ -20,6 +20,16 @@ def test_astronaut_variants_are_distinct_jpegs() -> None:
     assert len(set(jpegs)) == 4
     img = cv2.imdecode(np.frombuffer(jpegs[0], np.uint8), cv2.IMREAD_COLOR)
     assert img.shape == (320, 320, 3)
+
+
+def test_clip_frames_are_a_webcam_stream_at_the_students_pace() -> None:
+    every_second, twice_a_second = clip_jpegs(1.0), clip_jpegs(0.5)
+    assert len(every_second) == 6 and len(twice_a_second) == 12  # the 6-s clip, one picture per interval
+    assert len(set(every_second)) == 6
+    img = cv2.imdecode(np.frombuffer(every_second[0], np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape == (240, 320, 3)  # the student page's frame width
+    with pytest.raises(ValueError, match="astronaut, clip"):
+        frame_source("holiday photos", 1.0)
 
 
 def test_percentiles() -> None:

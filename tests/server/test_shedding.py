@@ -79,3 +79,12 @@ def test_a_flood_of_one_student_is_shed_and_counted(world: World, astronaut_jpeg
     stats = world.client.get("/api/analysis/stats", headers=world.teacher_a).json()
     assert stats["shed"] >= len(shed) and stats["analysed"] >= 1
     assert world.client.get("/api/analysis/stats").status_code == 401
+
+
+def test_each_analysis_runs_on_one_thread(pool: AnalysisPool, astronaut_jpeg: bytes) -> None:
+    # The pool's workers are the parallelism; onnxruntime's own threads on top of them spun on the cores the
+    # workers and the event loop need (most of a loaded server's CPU went to them).
+    pool.analyze_sync(astronaut_jpeg)
+    analyzer = pool._get()._analyzer  # type: ignore[attr-defined]
+    sessions = [analyzer.detector._session, analyzer.classifier._session]
+    assert [s.get_session_options().intra_op_num_threads for s in sessions] == [1, 1]

@@ -23,6 +23,7 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,14 @@ from typing import Any
 import cv2
 import httpx
 import numpy as np
+import numpy.typing as npt
 
 from classmood.benchmarks.clients import Setup, create_session, settle, sse_events
-from classmood.benchmarks.servers import local_server, tls
+from classmood.benchmarks.cpu import process_cpu_s
+from classmood.benchmarks.servers import local_server_process, tls
+
+FRAME_WIDTH = 320  # the student page's (student.js): frames are downscaled before they leave the device
+FRAME_SOURCES = ("astronaut", "clip")
 
 
 @dataclass
@@ -63,12 +69,22 @@ class LoadResult:
     ack_delays: list[float] = field(default_factory=list, repr=False)
     dashboard_delays: list[float] = field(default_factory=list, repr=False)
     wall_s: float = 0.0
+    server_cpu_s: float = 0.0  # the server process's CPU over the run (0 for a server elsewhere, ``url``)
+    frames: str = "astronaut"
+
+    @property
+    def analysed(self) -> int:
+        """Frames the server analysed: acknowledged, neither shed nor a duplicate of one stored before."""
+        return self.acks - self.shed - self.duplicates_acked
 
     def summary(self) -> dict[str, Any]:
         """The figures without the raw delay lists, plus medians and 95th percentiles."""
         out = delay_summary(self)
         out["frames_per_s"] = self.frames_sent / self.seconds if self.seconds else 0.0
         out["acks_per_s"] = self.acks / self.wall_s if self.wall_s else 0.0
+        out["analysed"] = self.analysed
+        out["analysed_per_s"] = self.analysed / self.wall_s if self.wall_s else 0.0
+        out["server_cpu_ms_per_frame"] = 1000 * self.server_cpu_s / self.analysed if self.analysed else None
         out["sustained"] = self.sustained()
         return out
 
@@ -96,8 +112,11 @@ def pct(values: list[float], q: float) -> float | None:
     return float(np.percentile(np.asarray(values, dtype=float), q))
 
 
-def astronaut_jpegs(count: int = 8, width: int = 320) -> list[bytes]:
-    """``count`` different JPEGs of scikit-image's astronaut (shifts, brightness, mirror), ``width`` px wide."""
+def astronaut_jpegs(count: int = 8, width: int = FRAME_WIDTH) -> list[bytes]:
+    """``count`` different JPEGs of scikit-image's astronaut (shifts, brightness, mirror), ``width`` px wide.
+
+    The worst case for the server's region search: every other frame is mirrored, so no face is where it was.
+    """
     try:
         from skimage import data
     except ModuleNotFoundError as exc:  # scikit-image is a test extra
@@ -108,12 +127,34 @@ def astronaut_jpegs(count: int = 8, width: int = 320) -> list[bytes]:
         img = np.roll(base, (i % 4) * 6 - 9, axis=1)
         img = cv2.convertScaleAbs(img, alpha=1.0, beta=(i % 3) * 10 - 10)
         img = img[:, ::-1] if i % 2 else img
-        small = cv2.resize(img, (width, width * img.shape[0] // img.shape[1]), interpolation=cv2.INTER_AREA)
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(small), [cv2.IMWRITE_JPEG_QUALITY, 80])
-        if not ok:
-            raise RuntimeError("JPEG encoding failed")
-        out.append(buf.tobytes())
+        out.append(_jpeg(np.asarray(img, np.uint8), width))
     return out
+
+
+def clip_jpegs(interval_s: float = 1.0, width: int = FRAME_WIDTH) -> list[bytes]:
+    """A webcam stream as the student page sends it: ``bench browser --duty``'s clip of two real faces drifting
+    and turning, one picture every ``interval_s``, as ``width``-px JPEGs (the page's size and quality)."""
+    from classmood.benchmarks.duty import CLIP_FPS, clip_frames
+
+    clip = clip_frames()
+    step = max(1, round(interval_s * CLIP_FPS))
+    return [_jpeg(np.asarray(cv2.cvtColor(clip[k], cv2.COLOR_RGB2BGR), np.uint8), width)
+            for k in range(0, len(clip), step)]
+
+
+def _jpeg(bgr: npt.NDArray[np.uint8], width: int) -> bytes:
+    small = cv2.resize(bgr, (width, width * bgr.shape[0] // bgr.shape[1]), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(small), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return bytes(buf.tobytes())
+
+
+def frame_source(name: str, interval_s: float) -> list[bytes]:
+    """The students' frames: ``astronaut`` (the worst case) or ``clip`` (a webcam stream)."""
+    if name not in FRAME_SOURCES:
+        raise ValueError(f"frames are one of {', '.join(FRAME_SOURCES)}")
+    return astronaut_jpegs() if name == "astronaut" else clip_jpegs(interval_s)
 
 
 # -- the clients ------------------------------------------------------------------------------------
@@ -268,22 +309,21 @@ def _account(result: LoadResult, shared: _Shared, keys: list[tuple[int, float]])
     result.stored_unacked = len(stored - acked_keys)
 
 
-async def _run(url: str, email: str, password: str, students: int, seconds: float, interval_s: float,
-               drain_s: float) -> LoadResult:
-    result = LoadResult(students=students, seconds=seconds, interval_s=interval_s)
-    frames = [base64.b64encode(j).decode("ascii") for j in astronaut_jpegs()]
+async def _run(url: str, email: str, password: str, load: _Load, server_cpu: Callable[[], float]) -> LoadResult:
+    result = LoadResult(students=load.students, seconds=load.seconds, interval_s=load.interval_s, frames=load.frames)
+    frames = [base64.b64encode(j).decode("ascii") for j in frame_source(load.frames, load.interval_s)]
     shared = _Shared()
-    limits = httpx.Limits(max_connections=students + 10)
+    limits = httpx.Limits(max_connections=load.students + 10)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits, verify=tls()) as http:
         setup = await create_session(http, email, password)
         listener = asyncio.create_task(dashboard(http, setup, shared, result))
         await asyncio.sleep(0.5)  # let the SSE subscription settle before the first frame
-        start = time.time()
+        start, cpu0 = time.time(), server_cpu()
         base_ws = "ws" + url.removeprefix("http")
-        await asyncio.gather(*(student(base_ws, setup, i, frames, stop_at=start + seconds, drain_s=drain_s,
-                                       interval_s=interval_s, shared=shared, result=result, http=http)
-                               for i in range(students)))
-        result.wall_s = time.time() - start
+        await asyncio.gather(*(student(base_ws, setup, i, frames, stop_at=start + load.seconds, drain_s=load.drain_s,
+                                       interval_s=load.interval_s, shared=shared, result=result, http=http)
+                               for i in range(load.students)))
+        result.wall_s, result.server_cpu_s = time.time() - start, server_cpu() - cpu0
         # The last events are on their way to the dashboard: one for each frame acknowledged with a face.
         await settle(lambda: len(shared.seen_on_dashboard) >= sum(1 for n in shared.acked.values() if n > 0))
         listener.cancel()
@@ -294,18 +334,34 @@ async def _run(url: str, email: str, password: str, students: int, seconds: floa
     return result
 
 
+@dataclass(frozen=True)
+class _Load:
+    students: int
+    seconds: float
+    interval_s: float
+    drain_s: float
+    frames: str
+
+
 def run_load(students: int, seconds: float, *, url: str | None = None, email: str = "", password: str = "",
-             interval_s: float = 1.0, drain_s: float = 60.0, server_nice: int = 0) -> LoadResult:
-    """Run the load benchmark against ``url`` (admin ``email``/``password``) or a fresh local server."""
+             interval_s: float = 1.0, drain_s: float = 60.0, server_nice: int = 0,
+             frames: str = "astronaut") -> LoadResult:
+    """Run the load benchmark against ``url`` (admin ``email``/``password``) or a fresh local server.
+
+    ``frames``: ``astronaut`` (mirrored every other frame: no face stays where it was, the worst case for the
+    server's region search) or ``clip`` (a webcam stream of two faces drifting and turning).
+    """
     if students < 1 or seconds <= 0 or interval_s <= 0:
         raise ValueError("students must be >= 1, seconds and interval_s > 0")
+    frame_source(frames, interval_s)  # a wrong name fails before any server starts
+    load = _Load(students, seconds, interval_s, drain_s, frames)
     if url:
         if not (email and password):
             raise ValueError("--url needs the --email and --password of an admin")
-        return asyncio.run(_run(url.rstrip("/"), email, password, students, seconds, interval_s, drain_s))
+        return asyncio.run(_run(url.rstrip("/"), email, password, load, lambda: 0.0))
     email, password = "load-admin@example.org", secrets.token_urlsafe(16)
-    with local_server(email, password, nice=server_nice) as local:
-        return asyncio.run(_run(local, email, password, students, seconds, interval_s, drain_s))
+    with local_server_process(email, password, nice=server_nice) as local:
+        return asyncio.run(_run(local.url, email, password, load, lambda: process_cpu_s(local.pid)))
 
 
 def format_load(result: LoadResult) -> str:
@@ -317,9 +373,11 @@ def format_load(result: LoadResult) -> str:
 
     verdict = "sustained" if result.sustained() else "NOT sustained (server behind: delays grow, backlog at the end)"
     return "\n".join([
-        f"students {s['students']} · {s['seconds']:.0f} s · a frame every {s['interval_s']:g} s each: {verdict}",
+        f"students {s['students']} · {s['seconds']:.0f} s · a frame every {s['interval_s']:g} s each "
+        f"({s['frames']} frames): {verdict}",
         f"frames sent {s['frames_sent']} ({s['frames_per_s']:.1f}/s) · acknowledged {s['acks']} "
         f"({s['acks_per_s']:.1f}/s over {s['wall_s']:.0f} s) · errors {s['errors']} · unacknowledged {s['unacked']}",
+        f"analysed {s['analysed']} ({s['analysed_per_s']:.1f}/s) · server CPU {_share(result)}",
         f"reconnects {s['reconnects']} · frames re-sent {s['resent']} · retried after 429 {s['retried']} · "
         f"duplicate acks {s['duplicates_acked']} · shed under overload {s['shed']}",
         f"observations expected {s['expected']} · stored {s['stored']} (of which {s['stored_unacked']} "
@@ -329,6 +387,13 @@ def format_load(result: LoadResult) -> str:
         f"frame → dashboard: median {ms(s['dashboard_delay_median_s'])}, p95 {ms(s['dashboard_delay_p95_s'])} "
         f"({s['dashboard_events']} events)",
     ])
+
+
+def _share(result: LoadResult) -> str:
+    if not result.server_cpu_s or not result.wall_s:
+        return "not measured (a server elsewhere)"
+    per_frame = f", {1000 * result.server_cpu_s / result.analysed:.1f} ms a frame analysed" if result.analysed else ""
+    return f"{100 * result.server_cpu_s / result.wall_s:.0f} % of one core{per_frame}"
 
 
 def save_json(result: LoadResult, path: Path) -> None:

@@ -28,8 +28,8 @@ import httpx
 
 from classmood.server.threaded import free_port
 
-__all__ = ["SERVER_CODE", "ServerProcess", "free_port", "local_server", "pg_schema", "server_env",
-           "server_processes", "start_server", "stop_server", "wait_until_up"]
+__all__ = ["SERVER_CODE", "ServerProcess", "free_port", "local_server", "local_server_process", "pg_schema",
+           "server_env", "server_processes", "start_server", "stop_server", "wait_until_up"]
 
 # uvicorn as ``classmood serve`` runs it (uvloop and httptools when installed); argv: port [WebSocket protocol].
 # CLASSMOOD_BENCH_PROFILE=file.prof writes the server's cProfile statistics there when it stops.
@@ -145,10 +145,17 @@ def server_processes(count: int, env: dict[str, str], ws_impl: str = "auto") -> 
 @contextlib.contextmanager
 def local_server(email: str, password: str, *, nice: int = 0) -> Iterator[str]:
     """One server on a fresh SQLite database in a temporary directory; yields its URL."""
+    with local_server_process(email, password, nice=nice) as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def local_server_process(email: str, password: str, *, nice: int = 0) -> Iterator[ServerProcess]:
+    """:func:`local_server`, yielding the process (for its CPU time) as well as its URL."""
     with tempfile.TemporaryDirectory(prefix="cm-load-") as tmp:
         server = start_server(server_env(tmp, email, password, CLASSMOOD_MAX_FPS="5"), nice=nice)
         try:
-            yield server.url
+            yield server
         finally:
             stop_server(server)
 

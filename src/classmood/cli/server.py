@@ -157,6 +157,9 @@ def bench_load(
     server_nice: Annotated[int, typer.Option(help="nice level of the server started here")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures as JSON here")] = None,
     mode: Annotated[str, typer.Option(help="server: students send frames; device: they send scores")] = "server",
+    frames: Annotated[str, typer.Option(help="server mode: astronaut (mirrored every other frame, the worst case "
+                                             "for the region search) or clip (a webcam stream of two faces)")] = (
+        "astronaut"),
     servers: Annotated[int, typer.Option(help="device mode: server processes sharing PostgreSQL and Redis")] = 1,
     dashboards: Annotated[int, typer.Option(help="device mode: dashboards listening")] = 1,
     database_url: Annotated[str, typer.Option(help="device mode: PostgreSQL URL (a fresh schema is used)")] = (
@@ -192,7 +195,7 @@ def bench_load(
         raise typer.BadParameter("--mode is server or device")
     try:
         result = run_load(students, seconds, url=url, email=email, password=password, interval_s=interval,
-                          drain_s=drain, server_nice=server_nice)
+                          drain_s=drain, server_nice=server_nice, frames=frames)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(format_load(result))

@@ -67,9 +67,15 @@ class _PipelineAnalyzer:
     """
 
     def __init__(self, max_side: int, streams: int = 10_000) -> None:
+        from classmood.vision.classifier import EmotionClassifier
+        from classmood.vision.detector import CenterFaceDetector
         from classmood.vision.pipeline import EmotionAnalyzer
 
-        self._analyzer = EmotionAnalyzer(max_side=max_side)
+        # One thread per call: the pool's workers are the parallelism. onnxruntime's own intra-op threads, on
+        # top of them, spun on the cores the workers and the event loop need (2 workers with 2 threads in each
+        # of the two sessions: 1.3 of the 1.9 cores the server used under load went to those threads).
+        self._analyzer = EmotionAnalyzer(max_side=max_side, detector=CenterFaceDetector(threads=1),
+                                         classifier=EmotionClassifier(threads=1))
         self._streams: OrderedDict[object, tuple[threading.Lock, FaceSearch]] = OrderedDict()
         self._max_streams = streams
         self._lock = threading.Lock()

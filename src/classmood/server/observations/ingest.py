@@ -1,9 +1,10 @@
 """The write path shared by the HTTP frame endpoint, the WebSocket stream and device batches.
 
 Checks are cheap first (size, type, header, rate, session state, duplicate id), then the frame is
-analysed in the thread pool, stored in one idempotent INSERT, and announced to live dashboards. Device
-batches are stored by the group writer (:mod:`.group_writer`); presence is the live feature's
-(:class:`classmood.server.live.presence.PresenceThrottle`, reached through the server state).
+analysed in the thread pool and its faces are stored by the group writer (:mod:`.group_writer`, one
+transaction for the frames and device batches of many students), then announced to live dashboards.
+Presence is the live feature's (:class:`classmood.server.live.presence.PresenceThrottle`, reached through
+the server state).
 """
 
 from __future__ import annotations
@@ -84,12 +85,6 @@ def _prepare(state: ServerState, sender: Sender, client_id: uuid.UUID,
         return meta, bool(seen)
 
 
-def _store(state: ServerState, sender: Sender, items: Sequence[NewObservation]) -> service.InsertResult:
-    with state.sessions() as db:
-        return service.insert_observations(db, session_id=sender.session_id, participant_id=sender.participant_id,
-                                           items=items)
-
-
 def _keep_frame(state: ServerState, sender: Sender, client_id: uuid.UUID, data: bytes) -> None:
     # Only when CLASSMOOD_STORE_FRAMES asks for it; by default frames never touch the disk.
     folder = state.settings.data_dir / "frames" / str(sender.session_id) / str(sender.participant_id)
@@ -120,7 +115,7 @@ async def ingest_frame(state: ServerState, sender: Sender, data: bytes, *, clien
     ids = face_client_ids(client_id, len(faces))
     items = [NewObservation(client_id=cid, ts=when, probs=face.probs, score=face.score, source="frame")
              for cid, face in zip(ids, faces, strict=True)]
-    result = await to_thread.run_sync(_store, state, sender, items)
+    result = (await state.writers.current().write(sender, items))[1] if items else service.InsertResult({}, 0)
     stored = [StoredFace(result.inserted[cid], cid, face) for cid, face in zip(ids, faces, strict=True)
               if cid in result.inserted]
     await announce(state, sender, meta, [item for item in items if item.client_id in result.inserted], sent_ts=ts)
