@@ -1,31 +1,33 @@
 /*
- * Student page: explanation and consent, then the camera. In on-device mode (the default) ondevice.js analyses
- * each picture in this browser and only its scores leave it (or, when it finds no face, a "no face" sample with
- * only an id and a time), kept in the outbox (outbox.js) until the server acknowledged them. In server mode, or
- * as the teacher's allowed fallback, small frames go to the server. delivery.js carries both; camera.js holds the
- * camera.
+ * Student page: explanation and consent, then the camera. In on-device mode (the default) local_analysis.js
+ * analyses each picture in this browser and only its scores leave it, kept in the outbox (outbox.js) until the
+ * server acknowledged them. In server mode, or as the teacher's allowed fallback, small frames go to the server.
+ * delivery.js carries both; camera.js holds the camera.
  */
 
 import { Camera, wirePreviewSwitch } from "./camera.js";
 import { FrameSender, ScoreDelivery } from "./delivery.js";
-import { NO_FACE, openOutbox } from "./outbox.js";
+import { loadLocalAnalysis } from "./local_analysis.js";
+import { openOutbox } from "./outbox.js";
 
 import { api, config, onSubmit, show, uuid } from "./common.js";
 import { deleteOwnData, showOwnLabel } from "./own_timeline.js";
 const code = config.code;
 const FRAME_WIDTH = 320; // frames are downscaled before they leave the device: faces need no more
-const DEVICE_FRAME_WIDTH = 640; // on-device analysis reads the camera at up to this width
 
 const st = {
   info: null, join: null, camera: null, paused: false, leaving: false, ended: false,
-  sent: 0, acked: 0, resent: 0, dropped: 0, noFace: 0, labels: [],
-  mode: "server", pipeline: null, busy: false, frameMs: [], skipped: 0, outbox: null,
+  sent: 0, acked: 0, resent: 0, dropped: 0, noFace: 0, labels: [], mode: "server", outbox: null,
   frames: null, // server mode: FrameSender
   scores: null, // the outbox's delivery (on-device scores, and those an earlier visit left)
+  local: null, // on-device mode: LocalAnalysis
   get pending() { return st.frames ? st.frames.pending : new Map(); },
   get ws() { return st.frames ? st.frames.stream.ws : null; },
   get offline() { return Boolean(st.scores && st.scores.offline); },
   get timer() { return st.camera ? st.camera.timer : null; },
+  get pipeline() { return st.local && st.local.pipeline; },
+  get frameMs() { return st.local ? st.local.frameMs : []; },
+  get busy() { return Boolean(st.local && st.local.busy); },
 };
 window.cmStudent = st; // read by the browser tests and handy in the devtools console
 const $ = (id) => document.getElementById(id);
@@ -122,10 +124,9 @@ async function startServerMode() {
 async function startCamera(tick) {
   // on the device, the pipeline's search settings say the camera's rate; in server mode, the page config (the same
   // shipped number)
-  const fps = st.mode === "device" && st.pipeline ? st.odConfig.search[st.pipeline.search].camera_fps
-    : config.camera_fps;
+  const fps = st.mode === "device" && st.local ? st.local.cameraFps : config.camera_fps;
   try {
-    await st.camera.start(tick, st.info.frame_interval_s, fps);
+    await st.camera.start(() => st.paused || tick(), st.info.frame_interval_s, fps);
   } catch (err) {
     fail("The camera could not start (" + err.name + "). Allow the camera for this page and try again.");
   }
@@ -135,7 +136,7 @@ const stopCamera = () => st.camera.stop();
 
 /** Server mode: the current picture as a small JPEG, queued for the server. */
 function capture() {
-  const picture = !st.paused && st.camera.grab(FRAME_WIDTH);
+  const picture = st.camera.grab(FRAME_WIDTH);
   if (!picture) return;
   const image = picture.canvas.toDataURL("image/jpeg", 0.8).split(",")[1];
   st.frames.add({ id: uuid(), ts: Date.now() / 1000, image });
@@ -147,18 +148,21 @@ function capture() {
 /** Load the model and start the camera; a browser that cannot do it falls back (if allowed) or stops. */
 async function startOnDevice() {
   setConn("loading the model…");
-  const od = st.od = await import($("student").dataset.ondevice);
-  if (!od.supported()) { cannotAnalyse("this browser has no WebAssembly with SIMD"); return; }
+  const fetchConfig = () => api("GET", "/api/ondevice/config", undefined, { noRedirect: true });
   try {
-    st.odConfig = await api("GET", "/api/ondevice/config", undefined, { noRedirect: true });
-    if (!st.odConfig.runtime.available) throw new Error("the server has no in-browser runtime installed");
-    st.pipeline = await od.createPipeline(st.odConfig);
-  } catch (err) { cannotAnalyse("the model could not load (" + err.message + ")"); return; }
+    st.local = await loadLocalAnalysis($("student").dataset.ondevice, fetchConfig, {
+      camera: st.camera, outbox: st.outbox, join: st.join, delivery: st.scores, stats: st, face: addOwn,
+      changed: counters,
+      tooSlow: (median) => { stopCamera(); cannotAnalyse(`it needs ${Math.round(median)} ms per picture`); },
+    });
+  } catch (err) { cannotAnalyse(err.message); return; }
   await startCamera(analyseFrame);
   if (!st.camera.on) return;
   setConn("analysing on this device", "live");
   st.scores.connect(st.join);
 }
+
+const analyseFrame = () => st.local.tick();
 
 function cannotAnalyse(reason) {
   st.scores.stop();
@@ -172,48 +176,6 @@ function cannotAnalyse(reason) {
     "sending pictures to the server, so your camera stays off. Try a recent Chrome, Edge, Firefox or Safari.");
   stopCamera();
   setConn("not measured", "bad");
-}
-
-/** Analyse the current camera picture here; only its scores are queued (or one "no face" sample when it shows
- * none: at most one per tick, like the observations). A busy device skips a tick. */
-async function analyseFrame() {
-  if (st.busy) { st.skipped += 1; return; }
-  st.canvas = st.canvas || document.createElement("canvas"); // one canvas for every tick
-  const picture = !st.paused && st.pipeline && st.camera.grab(DEVICE_FRAME_WIDTH, st.canvas);
-  if (!picture) return;
-  st.busy = true;
-  try {
-    const { width, height } = picture.canvas;
-    const ts = Date.now() / 1000;
-    const started = performance.now();
-    const faces = await st.pipeline.analyse(picture.ctx.getImageData(0, 0, width, height).data, width, height);
-    st.frameMs.push(performance.now() - started);
-    if (tooSlow()) return;
-    const labels = st.pipeline.labels;
-    const batch = faces.map((f) => ({ id: uuid(), ts, score: f.score,
-      probs: Object.fromEntries(labels.map((l, k) => [l, f.probs[k]])) }));
-    if (batch.length) {
-      await st.outbox.add(st.join.session_id, st.join.token, batch);
-      st.sent += batch.length;
-      addOwn(faces[0].label);
-    } else {
-      await st.outbox.add(st.join.session_id, st.join.token, [{ id: uuid(), ts }], NO_FACE);
-    }
-    st.scores.added();
-    counters();
-  } catch (err) {
-    console.warn("on-device analysis failed", err);
-  } finally { st.busy = false; }
-}
-
-/** After a few frames: a device far slower than the class's pace cannot take part this way. */
-function tooSlow() {
-  const median = st.od.slowMedian(st.frameMs, st.odConfig.max_frame_ms);
-  if (median === null) return false;
-  st.pipeline = null;
-  stopCamera();
-  cannotAnalyse(`it needs ${Math.round(median)} ms per picture`);
-  return true;
 }
 
 // ---- the page ------------------------------------------------------------------------------------------------
