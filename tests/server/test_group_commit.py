@@ -74,6 +74,25 @@ def test_one_group_answers_each_batch_on_its_own(world: World, app: Any) -> None
     assert count_rows(app, world.participant_id) == (2, 2) and count_rows(app, bob) == (0, 0)
 
 
+def test_only_patient_batches_wait_for_company(world: World, app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A batch written right after a group waits LINGER_S for company unless it is impatient (a server-analysed
+    # frame while nothing waits for analysis): one client sending frame after frame must not be slowed to the
+    # writer's pace. LINGER_S is made long so that the difference cannot come from a slow machine.
+    monkeypatch.setattr(GroupWriter, "LINGER_S", 3.0)
+    ann = Sender(world.participant_id, world.session_id, "Ann")
+
+    async def second_write_s(patient: bool) -> float:
+        writer = GroupWriter(app.state.cm.sessions)
+        await writer.write(ann, new_items(1))
+        started = time.monotonic()
+        await writer.write(ann, new_items(1), patient=patient)
+        return time.monotonic() - started
+
+    assert asyncio.run(second_write_s(patient=True)) >= 2.5
+    assert asyncio.run(second_write_s(patient=False)) < 2.5
+    assert count_rows(app, world.participant_id) == (4, 4)
+
+
 @pytest.mark.parametrize("students", [8])
 def test_concurrent_students_and_racing_retries_store_each_score_once(world: World, app: Any,
                                                                       students: int) -> None:

@@ -162,6 +162,11 @@ class AnalysisPool:
         self._closed = False
         self._workers: list[threading.Thread] = []  # started by the first frame
 
+    @property
+    def backlog(self) -> int:
+        """Frames waiting for a worker now (at most one per student)."""
+        return len(self._waiting)
+
     def _get(self) -> FrameAnalyzer:
         with self._load_lock:
             if self._analyzer is None:

@@ -115,7 +115,9 @@ async def ingest_frame(state: ServerState, sender: Sender, data: bytes, *, clien
     ids = face_client_ids(client_id, len(faces))
     items = [NewObservation(client_id=cid, ts=when, probs=face.probs, score=face.score, source="frame")
              for cid, face in zip(ids, faces, strict=True)]
-    result = (await state.writers.current().write(sender, items))[1] if items else service.InsertResult({}, 0)
+    # Frames wait for company only while others wait for analysis: a busy server writes fewer, bigger groups.
+    writer, patient = state.writers.current(), state.analysis.backlog > 0
+    result = (await writer.write(sender, items, patient=patient))[1] if items else service.InsertResult({}, 0)
     stored = [StoredFace(result.inserted[cid], cid, face) for cid, face in zip(ids, faces, strict=True)
               if cid in result.inserted]
     await announce(state, sender, meta, [item for item in items if item.client_id in result.inserted], sent_ts=ts)
