@@ -311,7 +311,7 @@ def _account(result: LoadResult, shared: _Shared, keys: list[tuple[int, float]])
 
 async def _run(url: str, email: str, password: str, load: _Load, server_cpu: Callable[[], float]) -> LoadResult:
     result = LoadResult(students=load.students, seconds=load.seconds, interval_s=load.interval_s, frames=load.frames)
-    frames = [base64.b64encode(j).decode("ascii") for j in frame_source(load.frames, load.interval_s)]
+    frames = [base64.b64encode(j).decode("ascii") for j in load.jpegs]
     shared = _Shared()
     limits = httpx.Limits(max_connections=load.students + 10)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits, verify=tls()) as http:
@@ -341,6 +341,7 @@ class _Load:
     interval_s: float
     drain_s: float
     frames: str
+    jpegs: list[bytes]  # the frames' pictures, made once
 
 
 def run_load(students: int, seconds: float, *, url: str | None = None, email: str = "", password: str = "",
@@ -353,8 +354,8 @@ def run_load(students: int, seconds: float, *, url: str | None = None, email: st
     """
     if students < 1 or seconds <= 0 or interval_s <= 0:
         raise ValueError("students must be >= 1, seconds and interval_s > 0")
-    frame_source(frames, interval_s)  # a wrong name fails before any server starts
-    load = _Load(students, seconds, interval_s, drain_s, frames)
+    # made before any server starts: a wrong name fails at once
+    load = _Load(students, seconds, interval_s, drain_s, frames, frame_source(frames, interval_s))
     if url:
         if not (email and password):
             raise ValueError("--url needs the --email and --password of an admin")
