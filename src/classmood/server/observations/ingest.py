@@ -117,7 +117,11 @@ async def ingest_frame(state: ServerState, sender: Sender, data: bytes, *, clien
              for cid, face in zip(ids, faces, strict=True)]
     # Frames wait for company only while others wait for analysis: a busy server writes fewer, bigger groups.
     writer, patient = state.writers.current(), state.analysis.backlog > 0
-    result = (await writer.write(sender, items, patient=patient))[1] if items else service.InsertResult({}, 0)
+    result = service.InsertResult({}, 0)
+    if items:
+        # The settings read in the writer's transaction, not those read before analysis: a session turned
+        # aggregate-only while the frame was analysed announces no per-student event for it.
+        meta, result = await writer.write(sender, items, patient=patient)
     stored = [StoredFace(result.inserted[cid], cid, face) for cid, face in zip(ids, faces, strict=True)
               if cid in result.inserted]
     await announce(state, sender, meta, [item for item in items if item.client_id in result.inserted], sent_ts=ts)
