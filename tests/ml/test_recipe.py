@@ -53,6 +53,21 @@ def test_a_variant_extends_its_release_and_set_changes_one_setting() -> None:
         load_recipe("cm-small-0")
 
 
+def test_the_lite_experiment_is_cm_small_5_on_the_narrower_network() -> None:
+    """cm-lite-1 (issue 24, not released): only the network, its teacher, the floor and the candidates differ."""
+    from classmood.ml.model import VARIANTS, build_model, count_macs
+
+    lite, base, fer = load_recipe("cm-lite-1"), load_recipe("cm-small-5"), load_recipe("cm-lite-1-fer")
+    assert lite.version == fer.version == "cm-lite-1"
+    assert lite.teacher_members == ("models/cm-small-5.onnx", *base.teacher_members)
+    assert lite.train == dataclasses.replace(base.train, version="cm-lite-1", model="cm-lite", seed=2,
+                                             min_fer_acc=0.692, teacher="runs/teacher-5-4-3.npy")
+    assert fer.train == dataclasses.replace(lite.train, crowd_weight=0.5, kd_alpha=0.8)
+    assert lite.candidates == ("runs/cm-lite-1/best.pt", "runs/cm-lite-1-fer/best.pt")
+    assert VARIANTS["cm-lite"].widths == (32, 64, 128)
+    assert count_macs(build_model("cm-lite")) < 0.45 * count_macs(build_model("cm-small"))
+
+
 def test_classmood_train_runs_a_recipe_and_the_checkpoint_names_its_release(learnable_npz: Path,
                                                                              tmp_path: Path) -> None:
     recipe = tmp_path / "tiny.toml"
